@@ -1,1 +1,7 @@
+//! flux-rs core: the Flux API types, Flux's archive and OCI artifact formats, and the
+//! helpers every flux-rs binary shares.
+#![forbid(unsafe_code)]
+
 pub mod api;
+pub mod archive;
+pub mod sourceignore;
