@@ -113,15 +113,16 @@ pub fn sha256_digest(mut reader: impl Read) -> io::Result<String> {
     Ok(writer.finish().1)
 }
 
-/// Writes `root` as a gzip-compressed tarball into `out` and returns `out`.
+/// Writes `root` as a gzip-compressed tarball into `out`; returns `out` and the digest of
+/// the uncompressed tar stream (the OCI layer's diff ID).
 pub fn write_tar_gz<W: Write>(
     root: &Path,
     rules: &IgnoreRules,
     options: TarOptions,
     out: W,
-) -> Result<W, ArchiveError> {
+) -> Result<(W, String), ArchiveError> {
     let gz = GzEncoder::new(out, Compression::default());
-    let mut builder = tar::Builder::new(gz);
+    let mut builder = tar::Builder::new(DigestWriter::new(gz));
     let mut walk = Walk {
         options,
         builder: &mut builder,
@@ -134,13 +135,13 @@ pub fn write_tar_gz<W: Write>(
         });
     }
     walk.dir(root, Path::new("."), &meta, &rules.enter(root)?)?;
-    let gz = builder.into_inner().map_err(io_at(root))?;
-    gz.finish().map_err(io_at(root))
+    let (gz, diff_id, _) = builder.into_inner().map_err(io_at(root))?.finish();
+    Ok((gz.finish().map_err(io_at(root))?, diff_id))
 }
 
 struct Walk<'a, W: Write> {
     options: TarOptions,
-    builder: &'a mut tar::Builder<W>,
+    builder: &'a mut tar::Builder<DigestWriter<W>>,
     /// Canonical directories on the current path, to stop symlink loops.
     ancestors: HashSet<PathBuf>,
 }
@@ -478,7 +479,7 @@ mod tests {
 
     fn build(root: &Path, options: TarOptions) -> Vec<u8> {
         let rules = IgnoreRules::new(root, default_cli_patterns()).unwrap();
-        write_tar_gz(root, &rules, options, Vec::new()).unwrap()
+        write_tar_gz(root, &rules, options, Vec::new()).unwrap().0
     }
 
     #[test]

@@ -4,4 +4,6 @@
 
 pub mod api;
 pub mod archive;
+pub mod duration;
 pub mod sourceignore;
+pub mod oci;
