@@ -1,1 +1,89 @@
-fn main() {}
+//! `flux-rs`: the flux CLI's artifact commands (and, later, its cluster commands).
+
+mod artifact;
+mod ui;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "flux-rs", version, about = "GitOps toolkit CLI, compatible with flux", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Timeout for the whole operation.
+    #[arg(long, global = true, default_value = "5m", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Print debug logs on stderr.
+    #[arg(long, global = true)]
+    debug: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Push artifacts to an OCI registry.
+    #[command(subcommand)]
+    Push(artifact::PushCommand),
+    /// Pull artifacts from an OCI registry.
+    #[command(subcommand)]
+    Pull(artifact::PullCommand),
+    /// Tag artifacts in an OCI registry.
+    #[command(subcommand)]
+    Tag(artifact::TagCommand),
+    /// List artifacts in an OCI repository.
+    #[command(subcommand)]
+    List(artifact::ListCommand),
+    /// Build artifacts locally.
+    #[command(subcommand)]
+    Build(artifact::BuildCommand),
+    /// Compare local files with an artifact in a registry.
+    #[command(subcommand)]
+    Diff(artifact::DiffCommand),
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    shared::duration::parse(text).map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = if cli.debug { "debug" } else { "warn" };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime starts");
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Push(cmd) => cmd.run(cli.timeout).await,
+            Command::Pull(cmd) => cmd.run(cli.timeout).await,
+            Command::Tag(cmd) => cmd.run(cli.timeout).await,
+            Command::List(cmd) => cmd.run(cli.timeout).await,
+            Command::Build(cmd) => cmd.run().await,
+            Command::Diff(cmd) => cmd.run(cli.timeout).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            ui::failure(format!("{err:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -343,13 +343,13 @@ pub fn extract_tar_gz(
             summary.dirs += 1;
             continue;
         }
-        if let Ok(m) = fs::symlink_metadata(&target) {
-            if m.file_type().is_symlink() || m.is_dir() {
-                return Err(ArchiveError::ThroughSymlink {
-                    name: raw_name,
-                    at: target,
-                });
-            }
+        if let Ok(m) = fs::symlink_metadata(&target)
+            && (m.file_type().is_symlink() || m.is_dir())
+        {
+            return Err(ArchiveError::ThroughSymlink {
+                name: raw_name,
+                at: target,
+            });
         }
         let mut file = fs::OpenOptions::new()
             .write(true)

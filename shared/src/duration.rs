@@ -19,10 +19,14 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
         return Err(err());
     }
     while !rest.is_empty() {
-        let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(err)?;
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(err)?;
         let (number, tail) = rest.split_at(number_end);
         let value: f64 = number.parse().map_err(|_| err())?;
-        let unit_end = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
+        let unit_end = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
         let (unit, tail) = tail.split_at(unit_end);
         let seconds = match unit {
             "ns" => 1e-9,

@@ -5,5 +5,5 @@
 pub mod api;
 pub mod archive;
 pub mod duration;
-pub mod sourceignore;
 pub mod oci;
+pub mod sourceignore;

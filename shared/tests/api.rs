@@ -42,7 +42,8 @@ fn assert_kept(expected: &Value, actual: &Value, at: &str) {
 
 #[test]
 fn flux_doc_examples_round_trip_without_losing_a_field() {
-    let cases: [(&str, fn(&Value) -> Value); 5] = [
+    type RoundTrip = fn(&Value) -> Value;
+    let cases: [(&str, RoundTrip); 5] = [
         (
             "ocirepository-tag-verify.yaml",
             round_trip::<source::v1beta2::OCIRepository>,

@@ -5,7 +5,10 @@ use oci_client::secrets::RegistryAuth;
 pub enum Credentials {
     #[default]
     Anonymous,
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
     /// A registry token (`--creds` without a `:`, or an identity token).
     Token(String),
 }
@@ -25,9 +28,10 @@ impl Credentials {
     /// `--creds <username>[:<password>]`: a value without `:` is a registry token, as in flux.
     pub fn from_creds_flag(creds: &str) -> Self {
         match creds.split_once(':') {
-            Some((username, password)) => {
-                Self::Basic { username: username.to_owned(), password: password.to_owned() }
-            }
+            Some((username, password)) => Self::Basic {
+                username: username.to_owned(),
+                password: password.to_owned(),
+            },
             None => Self::Token(creds.to_owned()),
         }
     }
@@ -66,9 +70,18 @@ mod tests {
     fn creds_flag_is_basic_with_a_colon_and_a_token_without() {
         assert_eq!(
             Credentials::from_creds_flag("user:pa:ss"),
-            Credentials::Basic { username: "user".into(), password: "pa:ss".into() }
+            Credentials::Basic {
+                username: "user".into(),
+                password: "pa:ss".into()
+            }
         );
-        assert_eq!(Credentials::from_creds_flag("tok"), Credentials::Token("tok".into()));
-        assert_eq!(format!("{:?}", Credentials::from_creds_flag("u:secret")), "Basic(u, ***)");
+        assert_eq!(
+            Credentials::from_creds_flag("tok"),
+            Credentials::Token("tok".into())
+        );
+        assert_eq!(
+            format!("{:?}", Credentials::from_creds_flag("u:secret")),
+            "Basic(u, ***)"
+        );
     }
 }

@@ -6,15 +6,17 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures::StreamExt;
-use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::OciDistributionError;
-use oci_client::secrets::RegistryAuth;
 use oci_client::Client;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::{DigestError, OciDistributionError};
+use oci_client::secrets::RegistryAuth;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::format::{ArtifactMetadata, Descriptor, Manifest, config_blob, manifest_bytes};
-use super::{ArtifactUrl, CONTENT_MEDIA_TYPE, Credentials, DOCKER_MANIFEST_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
+use super::{
+    ArtifactUrl, CONTENT_MEDIA_TYPE, Credentials, DOCKER_MANIFEST_MEDIA_TYPE, MANIFEST_MEDIA_TYPE,
+};
 
 /// Called with the number of bytes moved since the last call.
 pub type Progress = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
@@ -44,26 +46,52 @@ impl Default for ClientOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
     #[error("{op} '{target}' failed: {message}")]
-    Registry { op: &'static str, target: String, message: String, transient: bool },
+    Registry {
+        op: &'static str,
+        target: String,
+        message: String,
+        transient: bool,
+    },
     #[error("{op} '{target}' failed: 401 Unauthorized: {message}")]
-    Unauthorized { op: &'static str, target: String, message: String },
+    Unauthorized {
+        op: &'static str,
+        target: String,
+        message: String,
+    },
     #[error("'{target}' not found: {message}")]
     NotFound { target: String, message: String },
     #[error("digest mismatch for '{target}': expected {expected}, got {actual}")]
-    DigestMismatch { target: String, expected: String, actual: String },
+    DigestMismatch {
+        target: String,
+        expected: String,
+        actual: String,
+    },
     #[error("'{target}' is larger than the limit of {limit} bytes")]
     TooLarge { target: String, limit: u64 },
     #[error("'{target}' is not a Flux artifact: {reason}")]
     NotAnArtifact { target: String, reason: String },
     #[error("{op} '{target}' timed out after {after:?}")]
-    Timeout { op: &'static str, target: String, after: Duration },
+    Timeout {
+        op: &'static str,
+        target: String,
+        after: Duration,
+    },
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 impl OciError {
     fn is_transient(&self) -> bool {
-        matches!(self, Self::Registry { transient: true, .. })
+        matches!(
+            self,
+            Self::Registry {
+                transient: true,
+                ..
+            }
+        )
     }
 }
 
@@ -92,13 +120,25 @@ pub struct RegistryClient {
 }
 
 const ACCEPTED_MANIFESTS: &[&str] = &[MANIFEST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE];
-const RETRY_DELAYS: [Duration; 3] =
-    [Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(4)];
+const RETRY_DELAYS: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+];
 
 impl RegistryClient {
-    pub fn new(options: ClientOptions) -> Self {
+    /// A client for `registry` (`host[:port]`). As go-containerregistry does, loopback and
+    /// private-network registries are reached over plain HTTP without `insecure`.
+    pub fn new(registry: &str, options: ClientOptions) -> Self {
+        let protocol = if options.insecure {
+            ClientProtocol::Http
+        } else if is_local_registry(registry) {
+            ClientProtocol::HttpsExcept(vec![registry.to_owned()])
+        } else {
+            ClientProtocol::Https
+        };
         let config = ClientConfig {
-            protocol: if options.insecure { ClientProtocol::Http } else { ClientProtocol::Https },
+            protocol,
             accept_invalid_certificates: options.insecure,
             use_monolithic_push: true,
             connect_timeout: Some(Duration::from_secs(15)),
@@ -111,7 +151,12 @@ impl RegistryClient {
             .timeout(Duration::from_secs(30))
             .build()
             .expect("TLS backend initialises");
-        Self { client: Client::new(config), auth: options.credentials.registry_auth(), options, http }
+        Self {
+            client: Client::new(config),
+            auth: options.credentials.registry_auth(),
+            options,
+            http,
+        }
     }
 
     /// Uploads the artifact's layer (a tar.gz file), its config and its manifest, tagging the
@@ -131,11 +176,15 @@ impl RegistryClient {
         self.bounded("push", &target, async {
             let reference = url.reference();
             let config = config_blob(&metadata.created, diff_id);
-            let config_digest = crate::archive::sha256_digest(&config[..])
-                .map_err(|source| OciError::Io { path: "config".into(), source })?;
+            let config_digest =
+                crate::archive::sha256_digest(&config[..]).map_err(|source| OciError::Io {
+                    path: "config".into(),
+                    source,
+                })?;
             if !self.blob_exists(url, &config_digest).await? {
                 self.retrying("upload config", &target, || {
-                    self.client.push_blob(reference, config.clone(), &config_digest)
+                    self.client
+                        .push_blob(reference, config.clone(), &config_digest)
                 })
                 .await?;
             }
@@ -150,14 +199,17 @@ impl RegistryClient {
                         ))
                     })?;
                     let progress = progress.clone();
-                    let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20)
-                        .map(move |chunk| {
+                    let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20).map(
+                        move |chunk| {
                             if let Ok(bytes) = &chunk {
                                 progress(bytes.len() as u64);
                             }
                             chunk.map_err(OciDistributionError::IoError)
-                        });
-                    self.client.push_blob_stream(reference, stream, layer_digest, Some(layer_size)).await
+                        },
+                    );
+                    self.client
+                        .push_blob_stream(reference, stream, layer_digest, Some(layer_size))
+                        .await
                 })
                 .await?;
             }
@@ -193,7 +245,8 @@ impl RegistryClient {
         let target = url.to_string();
         self.bounded("resolve", &target, async {
             self.retrying("resolve", &target, || {
-                self.client.fetch_manifest_digest(url.reference(), &self.auth)
+                self.client
+                    .fetch_manifest_digest(url.reference(), &self.auth)
             })
             .await
         })
@@ -219,16 +272,24 @@ impl RegistryClient {
         let target = url.to_string();
         let (raw, header_digest) = self
             .retrying("fetch manifest", &target, || {
-                self.client.pull_manifest_raw(url.reference(), &self.auth, ACCEPTED_MANIFESTS)
+                self.client
+                    .pull_manifest_raw(url.reference(), &self.auth, ACCEPTED_MANIFESTS)
             })
             .await?;
         if raw.len() as u64 > self.options.max_blob_size.min(4 << 20) {
-            return Err(OciError::TooLarge { target, limit: 4 << 20 });
+            return Err(OciError::TooLarge {
+                target,
+                limit: 4 << 20,
+            });
         }
         let digest = format!("sha256:{:x}", Sha256::digest(&raw));
         let expected = url.digest().map(str::to_owned).unwrap_or(header_digest);
         if !expected.is_empty() && expected != digest {
-            return Err(OciError::DigestMismatch { target, expected, actual: digest });
+            return Err(OciError::DigestMismatch {
+                target,
+                expected,
+                actual: digest,
+            });
         }
         Ok((raw.to_vec(), digest))
     }
@@ -258,7 +319,11 @@ impl RegistryClient {
                 },
             })?;
             self.pull_blob(url, &layer, out, progress).await?;
-            Ok(PulledLayer { manifest_digest, manifest, layer })
+            Ok(PulledLayer {
+                manifest_digest,
+                manifest,
+                layer,
+            })
         })
         .await
     }
@@ -282,21 +347,44 @@ impl RegistryClient {
             ..Default::default()
         };
         let mut stream = self
-            .retrying("pull layer", &target, || self.client.pull_blob_stream(url.reference(), &descriptor))
+            .retrying("pull layer", &target, || {
+                self.client.pull_blob_stream(url.reference(), &descriptor)
+            })
             .await?;
         let mut hasher = Sha256::new();
         let mut received = 0u64;
-        let io_err = |source| OciError::Io { path: target.clone(), source };
+        let io_err = |source| OciError::Io {
+            path: target.clone(),
+            source,
+        };
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| OciError::Registry {
-                op: "pull layer",
-                target: target.clone(),
-                message: error_chain(&e),
-                transient: false,
+            let chunk = chunk.map_err(|e| {
+                // oci-client checks the digest as it streams and reports a mismatch this way.
+                match e
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<DigestError>())
+                {
+                    Some(DigestError::VerificationError { expected, actual }) => {
+                        OciError::DigestMismatch {
+                            target: target.clone(),
+                            expected: expected.clone(),
+                            actual: actual.clone(),
+                        }
+                    }
+                    _ => OciError::Registry {
+                        op: "pull layer",
+                        target: target.clone(),
+                        message: error_chain(&e),
+                        transient: false,
+                    },
+                }
             })?;
             received += chunk.len() as u64;
             if received > limit || received > layer.size as u64 {
-                return Err(OciError::TooLarge { target, limit: limit.min(layer.size as u64) });
+                return Err(OciError::TooLarge {
+                    target,
+                    limit: limit.min(layer.size as u64),
+                });
             }
             hasher.update(&chunk);
             out.write_all(&chunk).await.map_err(io_err)?;
@@ -305,7 +393,11 @@ impl RegistryClient {
         out.flush().await.map_err(io_err)?;
         let actual = format!("sha256:{:x}", hasher.finalize());
         if actual != layer.digest {
-            return Err(OciError::DigestMismatch { target, expected: layer.digest.clone(), actual });
+            return Err(OciError::DigestMismatch {
+                target,
+                expected: layer.digest.clone(),
+                actual,
+            });
         }
         Ok(())
     }
@@ -342,7 +434,12 @@ impl RegistryClient {
                 let last = tags.last().cloned();
                 let page = self
                     .retrying("list tags", &target, || {
-                        self.client.list_tags(url.reference(), &self.auth, Some(1000), last.as_deref())
+                        self.client.list_tags(
+                            url.reference(),
+                            &self.auth,
+                            Some(1000),
+                            last.as_deref(),
+                        )
                     })
                     .await?;
                 let done = page.tags.is_empty() || page.tags.len() < 1000;
@@ -359,11 +456,17 @@ impl RegistryClient {
         let target = url.to_string();
         // Authenticates for push first, so that the HEAD carries the push token.
         self.retrying("authenticate", &target, || {
-            self.client.auth(url.reference(), &self.auth, oci_client::RegistryOperation::Push)
+            self.client.auth(
+                url.reference(),
+                &self.auth,
+                oci_client::RegistryOperation::Push,
+            )
         })
         .await?;
-        self.retrying("check blob", &target, || self.client.blob_exists(url.reference(), digest))
-            .await
+        self.retrying("check blob", &target, || {
+            self.client.blob_exists(url.reference(), digest)
+        })
+        .await
     }
 
     async fn bounded<T>(
@@ -373,9 +476,13 @@ impl RegistryClient {
         work: impl Future<Output = Result<T, OciError>>,
     ) -> Result<T, OciError> {
         let after = self.options.timeout;
-        tokio::time::timeout(after, work)
-            .await
-            .unwrap_or_else(|_| Err(OciError::Timeout { op, target: target.to_owned(), after }))
+        tokio::time::timeout(after, work).await.unwrap_or_else(|_| {
+            Err(OciError::Timeout {
+                op,
+                target: target.to_owned(),
+                after,
+            })
+        })
     }
 
     async fn retrying<T, F, Fut>(
@@ -395,7 +502,11 @@ impl RegistryClient {
                 Err(e) => {
                     let err = registry_error(op, target, e);
                     let err = match err {
-                        OciError::Unauthorized { op, target, message } => OciError::Unauthorized {
+                        OciError::Unauthorized {
+                            op,
+                            target,
+                            message,
+                        } => OciError::Unauthorized {
                             message: self.registry_message(&target).await.unwrap_or(message),
                             op,
                             target,
@@ -418,7 +529,8 @@ impl RegistryClient {
     /// manifest endpoint is asked once more to read it.
     async fn registry_message(&self, target: &str) -> Option<String> {
         let url: ArtifactUrl = format!("oci://{target}").parse().ok()?;
-        let scheme = if self.options.insecure { "http" } else { "https" };
+        let plain = self.options.insecure || is_local_registry(url.registry());
+        let scheme = if plain { "http" } else { "https" };
         let reference = url.reference();
         let tag_or_digest = reference.digest().or(reference.tag()).unwrap_or("latest");
         let endpoint = format!(
@@ -432,9 +544,28 @@ impl RegistryClient {
         }
         let body: serde_json::Value = request.send().await.ok()?.json().await.ok()?;
         let errors = body.get("errors")?.as_array()?;
-        let messages: Vec<&str> =
-            errors.iter().filter_map(|e| e.get("message")?.as_str()).collect();
+        let messages: Vec<&str> = errors
+            .iter()
+            .filter_map(|e| e.get("message")?.as_str())
+            .collect();
         (!messages.is_empty()).then(|| messages.join("; "))
+    }
+}
+
+/// Whether a registry is on this machine or a private network (RFC 1918, `*.local`).
+pub fn is_local_registry(registry: &str) -> bool {
+    let host = match registry.rsplit_once(':') {
+        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+        _ => registry,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host == "localhost" || host.ends_with(".local") {
+        return true;
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback() || ip.is_private(),
+        Ok(std::net::IpAddr::V6(ip)) => ip.is_loopback(),
+        Err(_) => false,
     }
 }
 
@@ -442,18 +573,22 @@ impl RegistryClient {
 fn registry_error(op: &'static str, target: &str, err: OciDistributionError) -> OciError {
     let target = target.to_owned();
     match err {
-        OciDistributionError::UnauthorizedError { .. } => {
-            OciError::Unauthorized { op, target, message: "authentication required".into() }
-        }
-        OciDistributionError::AuthenticationFailure(message) => {
-            OciError::Unauthorized { op, target, message }
-        }
+        OciDistributionError::UnauthorizedError { .. } => OciError::Unauthorized {
+            op,
+            target,
+            message: "authentication required".into(),
+        },
+        OciDistributionError::AuthenticationFailure(message) => OciError::Unauthorized {
+            op,
+            target,
+            message,
+        },
         OciDistributionError::ImageManifestNotFoundError(message) => {
             OciError::NotFound { target, message }
         }
-        OciDistributionError::ServerError { code: 404, message, .. } => {
-            OciError::NotFound { target, message }
-        }
+        OciDistributionError::ServerError {
+            code: 404, message, ..
+        } => OciError::NotFound { target, message },
         OciDistributionError::RegistryError { envelope, .. }
             if envelope.errors.iter().any(|e| {
                 matches!(
@@ -464,8 +599,24 @@ fn registry_error(op: &'static str, target: &str, err: OciDistributionError) -> 
                 )
             }) =>
         {
-            let message = envelope.errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>();
-            OciError::NotFound { target, message: message.join("; ") }
+            let message = envelope
+                .errors
+                .iter()
+                .map(|e| e.message.as_str())
+                .collect::<Vec<_>>();
+            OciError::NotFound {
+                target,
+                message: message.join("; "),
+            }
+        }
+        OciDistributionError::RequestError(e)
+            if e.status() == Some(reqwest::StatusCode::UNAUTHORIZED) =>
+        {
+            OciError::Unauthorized {
+                op,
+                target,
+                message: "authentication required".into(),
+            }
         }
         OciDistributionError::DigestError(e) => OciError::DigestMismatch {
             target,
@@ -478,7 +629,12 @@ fn registry_error(op: &'static str, target: &str, err: OciDistributionError) -> 
                 OciDistributionError::RequestError(e) => e.is_connect() || e.is_timeout(),
                 _ => false,
             };
-            OciError::Registry { op, target, message: error_chain(&other), transient }
+            OciError::Registry {
+                op,
+                target,
+                message: error_chain(&other),
+                transient,
+            }
         }
     }
 }
@@ -496,4 +652,26 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local_registry;
+
+    #[test]
+    fn local_registries_are_recognised() {
+        for local in [
+            "localhost:5000",
+            "127.0.0.1:41234",
+            "10.1.2.3",
+            "192.168.1.1:80",
+            "reg.local",
+            "[::1]:5000",
+        ] {
+            assert!(is_local_registry(local), "{local}");
+        }
+        for remote in ["ghcr.io", "8.8.8.8:5000", "registry.example.com:443"] {
+            assert!(!is_local_registry(remote), "{remote}");
+        }
+    }
 }

@@ -101,9 +101,14 @@ pub fn config_blob(created: &str, diff_id: &str) -> Vec<u8> {
         architecture: "",
         created,
         // The appended layer's history entry, whose zero time Go prints in full.
-        history: [History { created: "0001-01-01T00:00:00Z" }],
+        history: [History {
+            created: "0001-01-01T00:00:00Z",
+        }],
         os: "",
-        rootfs: RootFs { type_: "layers", diff_ids: [diff_id] },
+        rootfs: RootFs {
+            type_: "layers",
+            diff_ids: [diff_id],
+        },
         config: Empty {},
     };
     serde_json::to_vec(&config).expect("config serialises")
@@ -160,6 +165,9 @@ mod tests {
             r#""annotations":{"org.opencontainers.image.created":"1970-01-01T00:00:00Z","org.opencontainers.image.revision":"main@sha1:abc","org.opencontainers.image.source":"https://github.com/org/repo","team":"a"}}"#
         ));
         let parsed: Manifest = serde_json::from_str(&manifest).unwrap();
-        assert_eq!(ArtifactMetadata::from_annotations(&parsed.annotations), metadata);
+        assert_eq!(
+            ArtifactMetadata::from_annotations(&parsed.annotations),
+            metadata
+        );
     }
 }

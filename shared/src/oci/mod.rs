@@ -7,7 +7,10 @@ pub mod semver;
 mod url;
 
 pub use auth::Credentials;
-pub use client::{ClientOptions, OciError, Progress, PulledLayer, PushedArtifact, RegistryClient};
+pub use client::{
+    ClientOptions, OciError, Progress, PulledLayer, PushedArtifact, RegistryClient, error_chain,
+    is_local_registry,
+};
 pub use format::{ArtifactMetadata, Descriptor, Manifest, config_blob, manifest_bytes};
 pub use url::{ArtifactUrl, UrlError};
 
@@ -18,8 +21,7 @@ pub const CONTENT_MEDIA_TYPE: &str = "application/vnd.cncf.flux.content.v1.tar+g
 /// Media type of the manifest.
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 /// Docker's manifest media type, accepted when reading.
-pub const DOCKER_MANIFEST_MEDIA_TYPE: &str =
-    "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_MANIFEST_MEDIA_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
 
 pub const CREATED_ANNOTATION: &str = "org.opencontainers.image.created";
 pub const SOURCE_ANNOTATION: &str = "org.opencontainers.image.source";
@@ -27,5 +29,7 @@ pub const REVISION_ANNOTATION: &str = "org.opencontainers.image.revision";
 
 /// Tags cosign writes next to an artifact (`sha256-<hex>.sig`, `.att`, `.sbom`).
 pub fn is_cosign_tag(tag: &str) -> bool {
-    [".sig", ".att", ".sbom"].iter().any(|suffix| tag.ends_with(suffix))
+    [".sig", ".att", ".sbom"]
+        .iter()
+        .any(|suffix| tag.ends_with(suffix))
 }

@@ -63,10 +63,19 @@ impl Constraint {
                     // Hyphen range `a - b`: inclusive on both ends.
                     let (low, _) = partial(&tokens[i]).ok_or_else(bad)?;
                     let (high, high_parts) = partial(&tokens[i + 2]).ok_or_else(bad)?;
-                    bounds.push(Bound { op: Op::Ge, version: low.clone() });
+                    bounds.push(Bound {
+                        op: Op::Ge,
+                        version: low.clone(),
+                    });
                     bounds.push(match high_parts {
-                        3 => Bound { op: Op::Le, version: high },
-                        n => Bound { op: Op::Lt, version: bump(&high, n) },
+                        3 => Bound {
+                            op: Op::Le,
+                            version: high,
+                        },
+                        n => Bound {
+                            op: Op::Lt,
+                            version: bump(&high, n),
+                        },
                     });
                     allows_prerelease |= !low.pre.is_empty();
                     i += 3;
@@ -80,7 +89,10 @@ impl Constraint {
             }
             groups.push(bounds);
         }
-        Ok(Self { groups, allows_prerelease })
+        Ok(Self {
+            groups,
+            allows_prerelease,
+        })
     }
 
     pub fn matches(&self, v: &Version) -> bool {
@@ -95,7 +107,10 @@ impl Constraint {
 fn tokenize(text: &str) -> Vec<String> {
     let mut tokens: Vec<String> = Vec::new();
     let mut pending_op = String::new();
-    for word in text.split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty()) {
+    for word in text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+    {
         if word.chars().all(|c| "=<>!~^".contains(c)) {
             pending_op.push_str(word);
         } else {
@@ -106,7 +121,9 @@ fn tokenize(text: &str) -> Vec<String> {
 }
 
 fn split_op(token: &str) -> (&str, &str) {
-    let end = token.find(|c: char| !"=<>!~^".contains(c)).unwrap_or(token.len());
+    let end = token
+        .find(|c: char| !"=<>!~^".contains(c))
+        .unwrap_or(token.len());
     (&token[..end], &token[end..])
 }
 
@@ -206,7 +223,9 @@ mod tests {
     use super::*;
 
     fn ok(c: &str, v: &str) -> bool {
-        Constraint::parse(c).unwrap().matches(&parse_version(v).unwrap())
+        Constraint::parse(c)
+            .unwrap()
+            .matches(&parse_version(v).unwrap())
     }
 
     #[test]
@@ -245,7 +264,14 @@ mod tests {
     #[test]
     fn highest_match_ignores_non_versions() {
         let c = Constraint::parse(">=1.0.0").unwrap();
-        let tags = ["latest", "1.0.0", "v1.10.0", "1.9.0", "2.0.0-rc.1", "sha256-abc.sig"];
+        let tags = [
+            "latest",
+            "1.0.0",
+            "v1.10.0",
+            "1.9.0",
+            "2.0.0-rc.1",
+            "sha256-abc.sig",
+        ];
         assert_eq!(highest_match(&c, tags).unwrap().0, "v1.10.0");
         assert!(Constraint::parse(">= ").is_err());
         assert!(Constraint::parse("not a version").is_err());

@@ -26,7 +26,11 @@ impl ArtifactUrl {
 
     /// `<registry>/<repository>`.
     pub fn repository_url(&self) -> String {
-        format!("{}/{}", self.reference.registry(), self.reference.repository())
+        format!(
+            "{}/{}",
+            self.reference.registry(),
+            self.reference.repository()
+        )
     }
 
     pub fn registry(&self) -> &str {
@@ -77,12 +81,19 @@ impl FromStr for ArtifactUrl {
     fn from_str(url: &str) -> Result<Self, Self::Err> {
         let rest = url
             .strip_prefix("oci://")
-            .ok_or_else(|| UrlError::MissingScheme { url: url.to_owned() })?;
-        let reference = Reference::from_str(rest)
-            .map_err(|e| UrlError::Invalid { url: url.to_owned(), reason: e.to_string() })?;
+            .ok_or_else(|| UrlError::MissingScheme {
+                url: url.to_owned(),
+            })?;
+        let reference = Reference::from_str(rest).map_err(|e| UrlError::Invalid {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })?;
         let last_segment = rest.rsplit('/').next().unwrap_or_default();
         let explicit_tag = last_segment.contains(':') && reference.digest().is_none();
-        Ok(Self { reference, explicit_tag })
+        Ok(Self {
+            reference,
+            explicit_tag,
+        })
     }
 }
 
@@ -124,8 +135,13 @@ mod tests {
 
     #[test]
     fn refuses_urls_without_the_scheme_or_with_junk() {
-        let err = "127.0.0.1:5000/podinfo:v1".parse::<ArtifactUrl>().unwrap_err();
-        assert_eq!(err.to_string(), "invalid URL \"127.0.0.1:5000/podinfo:v1\": must start with oci://");
+        let err = "127.0.0.1:5000/podinfo:v1"
+            .parse::<ArtifactUrl>()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid URL \"127.0.0.1:5000/podinfo:v1\": must start with oci://"
+        );
         assert!("oci://UPPER/Case:tag".parse::<ArtifactUrl>().is_err());
     }
 }
