@@ -1,0 +1,21 @@
+# flux-rs tasks; each recipe is a thin wrapper over a script or a cargo command.
+
+# The demo of the README's quick start.
+demo:
+    scripts/demo.sh
+
+# Everything CI runs: fmt, clippy, unit, integration and end-to-end tests.
+test:
+    scripts/test.sh
+
+# Regenerate crds/*.yaml from the Rust API types.
+crds:
+    cargo run --locked -q -p shared --bin crdgen -- crds
+
+# Install the real tools the tests run against (registry, skopeo, etcd, kubectl, ...).
+deps:
+    scripts/install-deps.sh
+
+# Push/pull benchmark against tar|gzip|curl pipelines and skopeo; writes BENCHMARKS.md.
+bench-artifacts:
+    scripts/bench-artifacts.sh

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit, integration and end-to-end tests against the
+# real servers they need. Installs what it needs first (idempotent).
+#
+#   scripts/test.sh            # what `just test` and .ci/run run
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$FLUX_RS_ROOT"
+
+"$FLUX_RS_ROOT/scripts/install-deps.sh"
+
+echo "► cargo fmt --check" >&2
+cargo fmt --all -- --check
+echo "► cargo clippy" >&2
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
+echo "► tests" >&2
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --locked --workspace --no-fail-fast
+  # nextest does not run doctests.
+  cargo test --locked --workspace --doc
+else
+  cargo test --locked --workspace --no-fail-fast
+fi
+echo "✔ all tests passed" >&2
