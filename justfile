@@ -19,3 +19,11 @@ deps:
 # Push/pull benchmark against tar|gzip|curl pipelines and skopeo; writes BENCHMARKS.md.
 bench-artifacts:
     scripts/bench-artifacts.sh
+
+# Start the local control plane (etcd, kube-apiserver, kube-controller-manager v1.20.2).
+cluster-up:
+    scripts/cluster.sh up
+
+# Stop the local control plane and every process it started.
+cluster-down:
+    scripts/cluster.sh down

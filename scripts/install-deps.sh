@@ -13,7 +13,7 @@ debs=(
   docker-registry   # the OCI registry every test pushes to
   skopeo            # an independent OCI client to cross-check our artifacts
   apache2-utils     # htpasswd -B for the registry's basic auth
-  curl ca-certificates jq python3 python3-venv
+  curl ca-certificates jq python3 python3-venv time openssl
   etcd-server       # the local control plane's datastore
   golang-go rsync make   # to build kube-apiserver from Debian's source package
   golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev

@@ -14,6 +14,13 @@ cargo fmt --all -- --check
 echo "► cargo clippy" >&2
 cargo clippy --locked --workspace --all-targets -- -D warnings
 
+# The e2e tests run against the local control plane unless KUBECONFIG names another cluster
+# (kind: see `just e2e-kind`). It is stopped again however the run ends.
+if [ -z "${KUBECONFIG:-}" ]; then
+  trap '"$FLUX_RS_ROOT/scripts/cluster.sh" down' EXIT
+  eval "$("$FLUX_RS_ROOT/scripts/cluster.sh" up | tail -n 1)"
+fi
+
 echo "► tests" >&2
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --locked --workspace --no-fail-fast

@@ -1,5 +1,7 @@
 //! The end-to-end harness: real servers started as child processes for the duration of a
-//! test, and cleaned up even when the test process dies.
+//! test (and cleaned up even when the test process dies), and a connection to a real
+//! Kubernetes API server (the local control plane, or any cluster `KUBECONFIG` names).
 
+pub mod cluster;
 pub mod process;
 pub mod registry;

@@ -19,25 +19,9 @@ fn round_trip<T: Serialize + DeserializeOwned>(doc: &Value) -> Value {
     serde_json::to_value(typed).unwrap()
 }
 
-/// Every field of `expected` is in `actual` with the same value (defaults may be added).
-fn assert_kept(expected: &Value, actual: &Value, at: &str) {
-    match (expected, actual) {
-        (Value::Object(e), Value::Object(a)) => {
-            for (k, v) in e {
-                let child = a
-                    .get(k)
-                    .unwrap_or_else(|| panic!("field {at}.{k} was dropped"));
-                assert_kept(v, child, &format!("{at}.{k}"));
-            }
-        }
-        (Value::Array(e), Value::Array(a)) => {
-            assert_eq!(e.len(), a.len(), "length of {at}");
-            for (i, (e, a)) in e.iter().zip(a).enumerate() {
-                assert_kept(e, a, &format!("{at}[{i}]"));
-            }
-        }
-        _ => assert_eq!(expected, actual, "value of {at}"),
-    }
+fn assert_kept(expected: &Value, actual: &Value, what: &str) {
+    let dropped = shared::api::dropped_fields(expected, actual);
+    assert!(dropped.is_empty(), "{what} lost {dropped:?}");
 }
 
 #[test]
@@ -115,4 +99,19 @@ fn crds_carry_no_cel_rules() {
             "{file} has CEL rules"
         );
     }
+}
+
+#[test]
+fn dropped_fields_names_what_is_missing_or_changed() {
+    let applied = serde_json::json!({"spec": {"a": 1, "b": [1, {"c": true}]}});
+    let read = serde_json::json!({"spec": {"a": 1, "b": [1, {"c": false}], "extra": 0}});
+    assert_eq!(
+        shared::api::dropped_fields(&applied, &read),
+        vec![".spec.b[1].c (expected true, got false)".to_owned()]
+    );
+    let read = serde_json::json!({"spec": {"b": [1]}});
+    assert_eq!(
+        shared::api::dropped_fields(&applied, &read),
+        vec![".spec.a".to_owned(), ".spec.b (expected [1,{\"c\":true}], got [1])".to_owned()]
+    );
 }
