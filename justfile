@@ -27,3 +27,7 @@ cluster-up:
 # Stop the local control plane and every process it started.
 cluster-down:
     scripts/cluster.sh down
+
+# The e2e suite against a kind cluster (kind-config.yaml); needs docker and kind.
+e2e-kind:
+    scripts/e2e-kind.sh

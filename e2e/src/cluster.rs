@@ -27,8 +27,11 @@ pub async fn client() -> Result<Client> {
     if std::env::var_os("KUBECONFIG").is_none() {
         bail!("KUBECONFIG is not set: start the local control plane with `just cluster-up`");
     }
-    let client = Client::try_default().await.context("connecting with KUBECONFIG")?;
-    CRDS.get_or_try_init(|| install_crds(client.clone())).await?;
+    let client = Client::try_default()
+        .await
+        .context("connecting with KUBECONFIG")?;
+    CRDS.get_or_try_init(|| install_crds(client.clone()))
+        .await?;
     Ok(client)
 }
 
@@ -63,8 +66,13 @@ where
         "metadata": {"name": name, "labels": {TEMP_NAMESPACE_LABEL: "true"}}
     }))
     .expect("namespace object");
-    namespaces.create(&PostParams::default(), &ns).await.expect("creating the test namespace");
-    let outcome = AssertUnwindSafe(test(client.clone(), name.clone())).catch_unwind().await;
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("creating the test namespace");
+    let outcome = AssertUnwindSafe(test(client.clone(), name.clone()))
+        .catch_unwind()
+        .await;
     let _ = namespaces.delete(&name, &DeleteParams::background()).await;
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
@@ -113,8 +121,14 @@ pub async fn events_for<K: Resource<DynamicType = ()>>(
     name: &str,
 ) -> Result<Vec<Event>> {
     let api: Api<Event> = Api::namespaced(client.clone(), namespace);
-    let selector = format!("involvedObject.name={name},involvedObject.kind={}", K::kind(&()));
-    let mut events = api.list(&ListParams::default().fields(&selector)).await?.items;
+    let selector = format!(
+        "involvedObject.name={name},involvedObject.kind={}",
+        K::kind(&())
+    );
+    let mut events = api
+        .list(&ListParams::default().fields(&selector))
+        .await?
+        .items;
     events.sort_by_key(|e| e.last_timestamp.clone().map(|t| t.0));
     Ok(events)
 }

@@ -20,15 +20,23 @@ async fn generated_crds_install_and_are_established() {
             .into_iter()
             .any(|c| c.type_ == "Established" && c.status == "True");
         assert!(established, "{name} is not Established");
-        let served: Vec<String> =
-            live.spec.versions.iter().filter(|v| v.served).map(|v| v.name.clone()).collect();
+        let served: Vec<String> = live
+            .spec
+            .versions
+            .iter()
+            .filter(|v| v.served)
+            .map(|v| v.name.clone())
+            .collect();
         let expected: Vec<String> = crd.spec.versions.iter().map(|v| v.name.clone()).collect();
         assert_eq!(served, expected, "{name} serves every version");
     }
 }
 
 fn doc(file: &str) -> Value {
-    let path = format!("{}/../shared/tests/flux-docs/{file}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../shared/tests/flux-docs/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
@@ -48,25 +56,41 @@ async fn apply(client: &Client, namespace: &str, object: &Value) -> kube::Result
         object["kind"].as_str().unwrap(),
     );
     let name = object["metadata"]["name"].as_str().unwrap();
-    api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(object)).await
+    api.patch(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(object),
+    )
+    .await
 }
 
 #[tokio::test]
 async fn flux_doc_examples_read_back_whole_through_the_storage_version() {
     with_temp_ns(|client, ns| async move {
         let cases = [
-            ("ocirepository-tag-verify.yaml", "source.toolkit.fluxcd.io/v1"),
+            (
+                "ocirepository-tag-verify.yaml",
+                "source.toolkit.fluxcd.io/v1",
+            ),
             ("ocirepository-semver.yaml", "source.toolkit.fluxcd.io/v1"),
             ("helmrepository-oci.yaml", "source.toolkit.fluxcd.io/v1"),
-            ("kustomization-staging.yaml", "kustomize.toolkit.fluxcd.io/v1"),
-            ("alert-v1beta1.yaml", "notification.toolkit.fluxcd.io/v1beta3"),
+            (
+                "kustomization-staging.yaml",
+                "kustomize.toolkit.fluxcd.io/v1",
+            ),
+            (
+                "alert-v1beta1.yaml",
+                "notification.toolkit.fluxcd.io/v1beta3",
+            ),
         ];
         for (file, storage_version) in cases {
             let mut object = doc(file);
             // One object per case: the semver example reuses the tag example's name.
             object["metadata"]["name"] = json!(file.trim_end_matches(".yaml"));
             object["metadata"]["namespace"] = json!(ns);
-            apply(&client, &ns, &object).await.unwrap_or_else(|e| panic!("{file}: {e}"));
+            apply(&client, &ns, &object)
+                .await
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
             let kind = object["kind"].as_str().unwrap();
             let stored = api_for(&client, &ns, storage_version, kind)
                 .get(object["metadata"]["name"].as_str().unwrap())
@@ -74,7 +98,10 @@ async fn flux_doc_examples_read_back_whole_through_the_storage_version() {
                 .unwrap();
             let stored = serde_json::to_value(stored).unwrap();
             let dropped = shared::api::dropped_fields(&object["spec"], &stored["spec"]);
-            assert!(dropped.is_empty(), "{file} read back as {storage_version} lost {dropped:?}");
+            assert!(
+                dropped.is_empty(),
+                "{file} read back as {storage_version} lost {dropped:?}"
+            );
         }
     })
     .await;
@@ -100,9 +127,16 @@ async fn rejection(client: &Client, ns: &str, spec: Value) -> String {
 #[tokio::test]
 async fn invalid_objects_are_rejected_with_a_message_naming_the_field() {
     with_temp_ns(|client, ns| async move {
-        let message =
-            rejection(&client, &ns, json!({"url": "https://ghcr.io/org/app", "interval": "5m"})).await;
-        assert!(message.contains("spec.url") && message.contains("^oci://"), "{message}");
+        let message = rejection(
+            &client,
+            &ns,
+            json!({"url": "https://ghcr.io/org/app", "interval": "5m"}),
+        )
+        .await;
+        assert!(
+            message.contains("spec.url") && message.contains("^oci://"),
+            "{message}"
+        );
 
         let message = rejection(
             &client,
@@ -110,10 +144,17 @@ async fn invalid_objects_are_rejected_with_a_message_naming_the_field() {
             json!({"url": "oci://ghcr.io/org/app", "interval": "5m", "provider": "digitalocean"}),
         )
         .await;
-        assert!(message.contains("spec.provider") && message.contains("digitalocean"), "{message}");
+        assert!(
+            message.contains("spec.provider") && message.contains("digitalocean"),
+            "{message}"
+        );
 
-        let message =
-            rejection(&client, &ns, json!({"url": "oci://ghcr.io/org/app", "interval": "-5m"})).await;
+        let message = rejection(
+            &client,
+            &ns,
+            json!({"url": "oci://ghcr.io/org/app", "interval": "-5m"}),
+        )
+        .await;
         assert!(message.contains("spec.interval"), "{message}");
 
         // Nothing was stored.

@@ -4,6 +4,8 @@
 
 pub mod api;
 pub mod archive;
+pub mod conditions;
 pub mod duration;
 pub mod oci;
 pub mod sourceignore;
+pub mod storage;

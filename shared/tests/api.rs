@@ -112,6 +112,9 @@ fn dropped_fields_names_what_is_missing_or_changed() {
     let read = serde_json::json!({"spec": {"b": [1]}});
     assert_eq!(
         shared::api::dropped_fields(&applied, &read),
-        vec![".spec.a".to_owned(), ".spec.b (expected [1,{\"c\":true}], got [1])".to_owned()]
+        vec![
+            ".spec.a".to_owned(),
+            ".spec.b (expected [1,{\"c\":true}], got [1])".to_owned()
+        ]
     );
 }
