@@ -78,7 +78,7 @@ up() {
     --initial-cluster "flux-rs=http://127.0.0.1:$peer_port" \
     > "$state/etcd.log" 2>&1 < /dev/null &
   echo $! > "$state/etcd.pid"
-  wait_for etcd 30 curl -sf "http://127.0.0.1:$etcd_port/health"
+  wait_for etcd 30 curl -sf -o /dev/null "http://127.0.0.1:$etcd_port/health"
 
   log "starting kube-apiserver v1.20.2 on 127.0.0.1:$api_port"
   setsid "$bin/kube-apiserver" --etcd-servers="http://127.0.0.1:$etcd_port" \

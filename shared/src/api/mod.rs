@@ -13,7 +13,9 @@ use kube::CustomResourceExt;
 /// Every CRD flux-rs installs, by the file name it is written to under `crds/`.
 pub fn crds() -> Vec<(&'static str, CustomResourceDefinition)> {
     let merge = |crds: Vec<CustomResourceDefinition>, storage: &str| {
-        kube::core::crd::merge_crds(crds, storage).expect("versions of one kind are compatible")
+        let crd = kube::core::crd::merge_crds(crds, storage)
+            .expect("versions of one kind are compatible");
+        without_null_enum_values(crd)
     };
     vec![
         (
@@ -73,6 +75,26 @@ pub fn crds() -> Vec<(&'static str, CustomResourceDefinition)> {
             notification::v1::Receiver::crd(),
         ),
     ]
+}
+
+/// schemars lists `null` among the values of an optional enum; OpenAPI validation (kubectl's
+/// included) rejects it, and `nullable` already says the field may be absent.
+fn without_null_enum_values(crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    fn strip(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::Array(values)) = map.get_mut("enum") {
+                    values.retain(|v| !v.is_null());
+                }
+                map.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut value = serde_json::to_value(crd).expect("CRDs serialise");
+    strip(&mut value);
+    serde_json::from_value(value).expect("the stripped CRD is still a CRD")
 }
 
 /// The CRDs rendered as the YAML committed under `crds/`, by file name.
