@@ -247,7 +247,7 @@ impl Storage {
             }
             files.push((path, meta.modified().map_err(io_at(dir))?));
         }
-        files.sort_by(|a, b| b.1.cmp(&a.1));
+        files.sort_by_key(|f| std::cmp::Reverse(f.1));
         let keep_others = self.retention.records.saturating_sub(1);
         let mut deleted = Vec::new();
         for (index, (path, modified)) in files.into_iter().enumerate() {
