@@ -6,6 +6,8 @@ pub mod api;
 pub mod archive;
 pub mod conditions;
 pub mod duration;
+pub mod events;
 pub mod oci;
+pub mod runtime;
 pub mod sourceignore;
 pub mod storage;

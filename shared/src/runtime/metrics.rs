@@ -1,0 +1,169 @@
+//! The `gotk_*` metrics every Flux controller exposes (`fluxcd/pkg/runtime/metrics`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::api::meta::{Condition, ConditionStatus};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ObjectLabels {
+    pub kind: String,
+    pub name: String,
+    pub namespace: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConditionLabels {
+    pub kind: String,
+    pub name: String,
+    pub namespace: String,
+    pub r#type: String,
+    pub status: String,
+}
+
+/// Flux's `ExponentialBucketsRange(0.01, 1800, 10)`.
+pub fn duration_buckets() -> Vec<f64> {
+    let (min, max, count) = (0.01f64, 1800f64, 10);
+    let factor = (max / min).powf(1.0 / f64::from(count - 1));
+    (0..count).map(|i| min * factor.powi(i)).collect()
+}
+
+/// A controller's metrics registry.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    duration: Family<ObjectLabels, Histogram>,
+    condition: Family<ConditionLabels, Gauge>,
+    suspend: Family<ObjectLabels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let duration = Family::<ObjectLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(duration_buckets())
+        });
+        let condition = Family::<ConditionLabels, Gauge>::default();
+        let suspend = Family::<ObjectLabels, Gauge>::default();
+        let mut registry = Registry::with_prefix("gotk");
+        registry.register(
+            "reconcile_duration_seconds",
+            "The duration in seconds of a GitOps Toolkit resource reconciliation.",
+            duration.clone(),
+        );
+        registry.register(
+            "reconcile_condition",
+            "The current condition status of a GitOps Toolkit resource reconciliation.",
+            condition.clone(),
+        );
+        registry.register(
+            "suspend_status",
+            "The current suspend status of a GitOps Toolkit resource.",
+            suspend.clone(),
+        );
+        Self {
+            registry: Arc::new(registry),
+            duration,
+            condition,
+            suspend,
+        }
+    }
+
+    pub fn record_duration(&self, object: &ObjectLabels, took: Duration) {
+        self.duration
+            .get_or_create(object)
+            .observe(took.as_secs_f64());
+    }
+
+    /// Sets the condition gauges of an object: 1 for each condition's current status, 0 for
+    /// the others.
+    pub fn record_conditions(&self, object: &ObjectLabels, conditions: &[Condition]) {
+        for condition in conditions {
+            for status in [
+                ConditionStatus::True,
+                ConditionStatus::False,
+                ConditionStatus::Unknown,
+            ] {
+                let labels = ConditionLabels {
+                    kind: object.kind.clone(),
+                    name: object.name.clone(),
+                    namespace: object.namespace.clone(),
+                    r#type: condition.type_.clone(),
+                    status: format!("{status:?}"),
+                };
+                self.condition
+                    .get_or_create(&labels)
+                    .set(i64::from(condition.status == status));
+            }
+        }
+    }
+
+    pub fn record_suspend(&self, object: &ObjectLabels, suspended: bool) {
+        self.suspend.get_or_create(object).set(i64::from(suspended));
+    }
+
+    /// Forgets a deleted object's series.
+    pub fn forget(&self, object: &ObjectLabels) {
+        self.duration.remove(object);
+        self.suspend.remove(object);
+    }
+
+    /// The registry in Prometheus' text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_span_ten_milliseconds_to_half_an_hour() {
+        let b = duration_buckets();
+        assert_eq!(b.len(), 10);
+        assert!((b[0] - 0.01).abs() < 1e-9 && (b[9] - 1800.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn metrics_render_with_flux_names() {
+        let m = Metrics::new();
+        let o = ObjectLabels {
+            kind: "OCIRepository".into(),
+            name: "a".into(),
+            namespace: "ns".into(),
+        };
+        m.record_duration(&o, Duration::from_millis(20));
+        m.record_suspend(&o, true);
+        let ready = Condition {
+            type_: "Ready".into(),
+            status: ConditionStatus::True,
+            ..Condition::default()
+        };
+        m.record_conditions(&o, &[ready]);
+        let text = m.encode();
+        assert!(text.contains("gotk_reconcile_duration_seconds_count{kind=\"OCIRepository\",name=\"a\",namespace=\"ns\"} 1"), "{text}");
+        assert!(
+            text.contains(
+                "gotk_suspend_status{kind=\"OCIRepository\",name=\"a\",namespace=\"ns\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("gotk_reconcile_condition{kind=\"OCIRepository\",name=\"a\",namespace=\"ns\",type=\"Ready\",status=\"True\"} 1"), "{text}");
+        assert!(text.contains("status=\"False\"} 0"), "{text}");
+    }
+}

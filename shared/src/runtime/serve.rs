@@ -1,0 +1,49 @@
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::routing::get;
+
+use super::metrics::Metrics;
+
+/// Serves `/metrics` until the process ends.
+pub async fn serve_metrics(addr: SocketAddr, metrics: Metrics) -> std::io::Result<()> {
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let metrics = metrics.clone();
+            async move {
+                (
+                    [(
+                        "content-type",
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    metrics.encode(),
+                )
+            }
+        }),
+    );
+    serve(addr, app).await
+}
+
+/// Serves the `/healthz` and `/readyz` ping probes until the process ends.
+pub async fn serve_health(addr: SocketAddr) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(|| async { "ok" }));
+    serve(addr, app).await
+}
+
+pub(crate) async fn serve(addr: SocketAddr, app: Router) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    axum::serve(listener, app).await
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
