@@ -262,6 +262,9 @@ fn go_checksum_field(header: &mut tar::Header) {
 pub struct ExtractLimits {
     pub max_bytes: u64,
     pub max_entries: u64,
+    /// Leave out entries that would land outside the target (`..`, absolute names) instead
+    /// of failing, as source-controller does with untrusted layers.
+    pub skip_escaping_entries: bool,
 }
 
 impl Default for ExtractLimits {
@@ -269,6 +272,7 @@ impl Default for ExtractLimits {
         Self {
             max_bytes: 4 << 30,
             max_entries: 1_000_000,
+            skip_escaping_entries: false,
         }
     }
 }
@@ -319,7 +323,13 @@ pub fn extract_tar_gz(
             }
             continue;
         }
-        let relative = safe_relative(&raw_name)?;
+        let relative = match safe_relative(&raw_name) {
+            Err(ArchiveError::Escape { .. }) if limits.skip_escaping_entries => {
+                summary.skipped.push(raw_name);
+                continue;
+            }
+            other => other?,
+        };
         if relative.as_os_str().is_empty() {
             continue;
         }
@@ -618,6 +628,23 @@ mod tests {
     }
 
     #[test]
+    fn escaping_entries_can_be_skipped_instead() {
+        let out = tempfile::tempdir().unwrap();
+        let target = out.path().join("t");
+        let bytes = tar_gz(|b| {
+            raw_entry(b, "../evil.txt", tar::EntryType::Regular, b"x");
+            raw_entry(b, "good.txt", tar::EntryType::Regular, b"y");
+        });
+        let limits = ExtractLimits {
+            skip_escaping_entries: true,
+            ..ExtractLimits::default()
+        };
+        let summary = extract_tar_gz(&bytes[..], &target, limits).unwrap();
+        assert_eq!(summary.skipped, vec!["../evil.txt".to_owned()]);
+        assert!(target.join("good.txt").exists() && !out.path().join("evil.txt").exists());
+    }
+
+    #[test]
     fn extraction_refuses_absolute_names() {
         let out = tempfile::tempdir().unwrap();
         let bytes = tar_gz(|b| raw_entry(b, "/tmp/evil.txt", tar::EntryType::Regular, b"x"));
@@ -657,6 +684,7 @@ mod tests {
         let limits = ExtractLimits {
             max_bytes: 1000,
             max_entries: 10,
+            ..ExtractLimits::default()
         };
         let err = extract_tar_gz(&bytes[..], out.path(), limits);
         assert!(
@@ -666,6 +694,7 @@ mod tests {
         let limits = ExtractLimits {
             max_bytes: 1 << 20,
             max_entries: 0,
+            ..ExtractLimits::default()
         };
         let err = extract_tar_gz(&bytes[..], out.path(), limits);
         assert!(

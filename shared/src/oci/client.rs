@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use oci_client::Client;
-use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::{DigestError, OciDistributionError};
 use oci_client::secrets::RegistryAuth;
 use sha2::{Digest, Sha256};
@@ -30,6 +30,10 @@ pub struct ClientOptions {
     pub timeout: Duration,
     /// Bound on a manifest or layer read from the registry.
     pub max_blob_size: u64,
+    /// Extra PEM CA certificates to trust (`certSecretRef`'s `ca.crt`).
+    pub ca_pem: Option<Vec<u8>>,
+    /// Proxy URL, credentials included (`proxySecretRef`).
+    pub proxy: Option<String>,
 }
 
 impl Default for ClientOptions {
@@ -39,6 +43,8 @@ impl Default for ClientOptions {
             insecure: false,
             timeout: Duration::from_secs(300),
             max_blob_size: 4 << 30,
+            ca_pem: None,
+            proxy: None,
         }
     }
 }
@@ -143,6 +149,16 @@ impl RegistryClient {
             use_monolithic_push: true,
             connect_timeout: Some(Duration::from_secs(15)),
             read_timeout: Some(Duration::from_secs(60)),
+            extra_root_certificates: options
+                .ca_pem
+                .iter()
+                .map(|pem| Certificate {
+                    encoding: CertificateEncoding::Pem,
+                    data: pem.clone(),
+                })
+                .collect(),
+            https_proxy: options.proxy.clone(),
+            http_proxy: options.proxy.clone(),
             ..ClientConfig::default()
         };
         let http = reqwest::Client::builder()

@@ -1,0 +1,167 @@
+//! What an OCIRepository's Secrets say about reaching its registry: credentials
+//! (`secretRef`, the ServiceAccount's image pull secrets), CA certificates (`certSecretRef`)
+//! and a proxy (`proxySecretRef`).
+
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use kube::Client;
+use kube::api::Api;
+use shared::api::source::v1::OCIRepositorySpec;
+use shared::oci::Credentials;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    #[error("auth secret '{0}' not found")]
+    SecretNotFound(String),
+    #[error("service account '{0}' not found")]
+    ServiceAccountNotFound(String),
+    #[error("secret '{name}': {reason}")]
+    Invalid { name: String, reason: String },
+    #[error("reading secret '{name}': {source}")]
+    Api { name: String, source: kube::Error },
+}
+
+/// How the controller reaches a registry for one object.
+#[derive(Debug, Default)]
+pub struct Access {
+    pub credentials: Credentials,
+    pub ca_pem: Option<Vec<u8>>,
+    pub proxy: Option<String>,
+}
+
+async fn secret(api: &Api<Secret>, name: &str) -> Result<Secret, CredentialsError> {
+    api.get_opt(name)
+        .await
+        .map_err(|source| CredentialsError::Api {
+            name: name.to_owned(),
+            source,
+        })?
+        .ok_or_else(|| CredentialsError::SecretNotFound(name.to_owned()))
+}
+
+fn key<'a>(secret: &'a Secret, key: &str) -> Option<&'a [u8]> {
+    secret.data.as_ref()?.get(key).map(|v| v.0.as_slice())
+}
+
+/// Credentials for `registry` in a `kubernetes.io/dockerconfigjson` (or legacy
+/// `.dockercfg`-free `config.json` shaped) Secret.
+pub fn docker_config_credentials(
+    secret: &Secret,
+    registry: &str,
+) -> Result<Option<Credentials>, CredentialsError> {
+    let name = secret.metadata.name.clone().unwrap_or_default();
+    let Some(config) = key(secret, ".dockerconfigjson") else {
+        return Err(CredentialsError::Invalid {
+            name,
+            reason: "has no '.dockerconfigjson' key".to_owned(),
+        });
+    };
+    match docker_credential::get_credential_from_reader(config, registry) {
+        Ok(docker_credential::DockerCredential::UsernamePassword(username, password)) => {
+            Ok(Some(Credentials::Basic { username, password }))
+        }
+        Ok(docker_credential::DockerCredential::IdentityToken(token)) => {
+            Ok(Some(Credentials::Token(token)))
+        }
+        Err(docker_credential::CredentialRetrievalError::NoCredentialConfigured) => Ok(None),
+        Err(e) => Err(CredentialsError::Invalid {
+            name,
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// Everything the spec says about reaching `registry`.
+pub async fn resolve(
+    client: &Client,
+    namespace: &str,
+    spec: &OCIRepositorySpec,
+    registry: &str,
+) -> Result<Access, CredentialsError> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let mut access = Access::default();
+    if let Some(reference) = &spec.secret_ref {
+        let secret = secret(&secrets, &reference.name).await?;
+        access.credentials = docker_config_credentials(&secret, registry)?.unwrap_or_default();
+    } else if let Some(sa_name) = &spec.service_account_name {
+        let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+        let account = accounts
+            .get_opt(sa_name)
+            .await
+            .map_err(|source| CredentialsError::Api {
+                name: sa_name.clone(),
+                source,
+            })?
+            .ok_or_else(|| CredentialsError::ServiceAccountNotFound(sa_name.clone()))?;
+        for pull_secret in account.image_pull_secrets.unwrap_or_default() {
+            let secret = secret(&secrets, &pull_secret.name).await?;
+            if let Some(credentials) = docker_config_credentials(&secret, registry)? {
+                access.credentials = credentials;
+                break;
+            }
+        }
+    }
+    if let Some(reference) = &spec.cert_secret_ref {
+        let secret = secret(&secrets, &reference.name).await?;
+        if key(&secret, "tls.crt").is_some() || key(&secret, "certFile").is_some() {
+            return Err(CredentialsError::Invalid {
+                name: reference.name.clone(),
+                reason: "client certificates (tls.crt/tls.key) are not supported by flux-rs yet; only ca.crt is".to_owned(),
+            });
+        }
+        access.ca_pem = key(&secret, "ca.crt")
+            .or_else(|| key(&secret, "caFile"))
+            .map(<[u8]>::to_vec);
+    }
+    if let Some(reference) = &spec.proxy_secret_ref {
+        let secret = secret(&secrets, &reference.name).await?;
+        let text = |k| key(&secret, k).map(|v| String::from_utf8_lossy(v).into_owned());
+        let address = text("address").ok_or_else(|| CredentialsError::Invalid {
+            name: reference.name.clone(),
+            reason: "has no 'address' key".to_owned(),
+        })?;
+        access.proxy = Some(match (text("username"), text("password")) {
+            (Some(user), Some(password)) => match address.split_once("://") {
+                Some((scheme, rest)) => format!("{scheme}://{user}:{password}@{rest}"),
+                None => format!("http://{user}:{password}@{address}"),
+            },
+            _ => address,
+        });
+    }
+    Ok(access)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+
+    fn docker_secret(json: &str) -> Secret {
+        let mut secret = Secret::default();
+        secret.metadata.name = Some("regcred".into());
+        secret.data = Some(
+            [(
+                ".dockerconfigjson".to_owned(),
+                ByteString(json.as_bytes().to_vec()),
+            )]
+            .into(),
+        );
+        secret
+    }
+
+    #[test]
+    fn dockerconfigjson_secrets_give_basic_credentials_for_their_registry() {
+        // "flux:s3cret" in base64.
+        let secret = docker_secret(r#"{"auths":{"127.0.0.1:5000":{"auth":"Zmx1eDpzM2NyZXQ="}}}"#);
+        assert_eq!(
+            docker_config_credentials(&secret, "127.0.0.1:5000").unwrap(),
+            Some(Credentials::Basic {
+                username: "flux".into(),
+                password: "s3cret".into()
+            })
+        );
+        assert_eq!(docker_config_credentials(&secret, "ghcr.io").unwrap(), None);
+        let mut empty = Secret::default();
+        empty.metadata.name = Some("x".into());
+        assert!(docker_config_credentials(&empty, "ghcr.io").is_err());
+    }
+}

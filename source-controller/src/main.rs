@@ -1,0 +1,190 @@
+//! flux-rs source-controller: a drop-in replacement for Flux's source-controller for
+//! OCIRepository objects.
+
+mod credentials;
+mod ocirepository;
+
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use clap::Parser;
+use futures::StreamExt;
+use kube::api::Api;
+use kube::runtime::{Controller, WatchStreamExt, controller, reflector, watcher};
+use kube::{Client, ResourceExt};
+use shared::api::source::v1::OCIRepository;
+use shared::events::Recorder;
+use shared::runtime::leader::{Leadership, LeaseTiming, lease_name};
+use shared::runtime::metrics::Metrics;
+use shared::runtime::requeue::Backoff;
+use shared::runtime::{
+    CommonArgs, init_logging, listen_addr, serve_health, serve_metrics, shutdown_signal,
+};
+use shared::storage::{Retention, Storage};
+
+const CONTROLLER: &str = "source-controller";
+
+fn duration(text: &str) -> Result<std::time::Duration, String> {
+    shared::duration::parse(text).map_err(|e| e.to_string())
+}
+
+#[derive(Parser, Debug)]
+#[command(name = CONTROLLER, version, about = "flux-rs source-controller")]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// The number of concurrent reconciles.
+    #[arg(long, default_value_t = 2)]
+    concurrent: u16,
+    /// The local storage path.
+    #[arg(long, env = "STORAGE_PATH", default_value = "/data")]
+    storage_path: String,
+    /// The address the static file server binds to.
+    #[arg(long, env = "STORAGE_ADDRESS", default_value = ":9090")]
+    storage_addr: String,
+    /// The advertised address of the static file server.
+    #[arg(long, env = "STORAGE_ADV_ADDR", default_value = "")]
+    storage_adv_addr: String,
+    /// How long superseded artifacts are kept.
+    #[arg(long, default_value = "1m", value_parser = duration)]
+    artifact_retention_ttl: std::time::Duration,
+    /// How many artifacts are kept per object, the current one included.
+    #[arg(long, default_value_t = 2)]
+    artifact_retention_records: usize,
+    /// The digest algorithm of stored artifacts (only sha256 is supported).
+    #[arg(long, default_value = "sha256", value_parser = ["sha256"])]
+    artifact_digest_algo: String,
+}
+
+/// Flux's default advertised address: the storage address with an empty host read as
+/// `localhost` and `0.0.0.0` as the pod's hostname.
+fn advertised_addr(storage_addr: &str, advertised: &str) -> String {
+    if !advertised.is_empty() {
+        return advertised.to_owned();
+    }
+    let (host, port) = storage_addr
+        .rsplit_once(':')
+        .unwrap_or((storage_addr, "9090"));
+    let host = match host {
+        "" => "localhost".to_owned(),
+        "0.0.0.0" => std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned()),
+        other => other.to_owned(),
+    };
+    format!("{host}:{port}")
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    init_logging(&args.common);
+    let client = Client::try_default()
+        .await
+        .context("connecting to the API server")?;
+    let metrics = Metrics::new();
+    let health_addr = listen_addr(&args.common.health_addr).map_err(anyhow::Error::msg)?;
+    let metrics_addr = listen_addr(&args.common.metrics_addr).map_err(anyhow::Error::msg)?;
+    let storage_addr = listen_addr(&args.storage_addr).map_err(anyhow::Error::msg)?;
+    tokio::spawn(serve_health(health_addr));
+    tokio::spawn(serve_metrics(metrics_addr, metrics.clone()));
+
+    let mut leadership = if args.common.enable_leader_election {
+        let timing = LeaseTiming {
+            lease_duration: args.common.leader_election_lease_duration,
+            renew_deadline: args.common.leader_election_renew_deadline,
+            retry_period: args.common.leader_election_retry_period,
+        };
+        let name = lease_name(CONTROLLER, args.common.label_selector());
+        Some(
+            Leadership::acquire(
+                client.clone(),
+                &CommonArgs::runtime_namespace(),
+                &name,
+                timing,
+            )
+            .await,
+        )
+    } else {
+        None
+    };
+
+    let storage = Storage::new(
+        &args.storage_path,
+        &advertised_addr(&args.storage_addr, &args.storage_adv_addr),
+        Retention {
+            ttl: args.artifact_retention_ttl,
+            records: args.artifact_retention_records,
+        },
+    )?;
+    // As in Flux, artifacts are served only by the leader.
+    let listener = tokio::net::TcpListener::bind(storage_addr)
+        .await
+        .with_context(|| format!("binding {storage_addr}"))?;
+    let router = shared::storage::router(&storage);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let events_addr = Some(args.common.events_addr.clone());
+    let ctx = Arc::new(ocirepository::Context {
+        client: client.clone(),
+        storage,
+        recorder: Recorder::new(client.clone(), CONTROLLER, events_addr),
+        metrics,
+        backoff: Backoff::new(args.common.min_retry_delay, args.common.max_retry_delay),
+        jitter_percent: args.common.interval_jitter_percentage,
+    });
+
+    let api: Api<OCIRepository> = if args.common.watch_all_namespaces {
+        Api::all(client)
+    } else {
+        Api::namespaced(client, &CommonArgs::runtime_namespace())
+    };
+    let mut config = watcher::Config::default();
+    if let Some(selector) = args.common.label_selector() {
+        config = config.labels(selector);
+    }
+    let (reader, writer) = reflector::store();
+    let triggers = watcher(api, config)
+        .default_backoff()
+        .modify(|o: &mut OCIRepository| o.managed_fields_mut().clear())
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(ocirepository::trigger_hash, Default::default());
+    let controller = Controller::for_stream(triggers, reader)
+        .with_config(controller::Config::default().concurrency(args.concurrent))
+        .graceful_shutdown_on(shutdown_signal())
+        .run(ocirepository::reconcile, ocirepository::error_policy, ctx)
+        .for_each(|_| std::future::ready(()));
+    tracing::info!(
+        controller = CONTROLLER,
+        "starting the OCIRepository controller"
+    );
+    match leadership.as_mut() {
+        Some(leadership) => tokio::select! {
+            () = controller => {}
+            () = leadership.lost() => anyhow::bail!("leader election lost"),
+        },
+        None => controller.await,
+    }
+    tracing::info!(controller = CONTROLLER, "stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn flags_are_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn advertised_address_defaults_like_flux() {
+        assert_eq!(advertised_addr(":9090", ""), "localhost:9090");
+        assert_eq!(advertised_addr("127.0.0.1:9191", ""), "127.0.0.1:9191");
+        assert_eq!(
+            advertised_addr(":9090", "source-controller.flux-system.svc.cluster.local."),
+            "source-controller.flux-system.svc.cluster.local."
+        );
+    }
+}
