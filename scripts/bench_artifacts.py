@@ -13,6 +13,7 @@ Peers:
 import json
 import os
 import random
+import shlex
 import shutil
 import socket
 import statistics
@@ -66,11 +67,26 @@ def free_port():
     return port
 
 
+def start_registry(work, name):
+    port = free_port()
+    config = os.path.join(work, f"{name}.yml")
+    with open(config, "w") as f:
+        f.write(f"version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {work}/{name}}}}}\n"
+                f"http: {{addr: 127.0.0.1:{port}}}\n")
+    process = subprocess.Popen(["docker-registry", "serve", config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process.addr = f"127.0.0.1:{port}"
+    for _ in range(100):
+        if subprocess.run(["curl", "-sf", f"http://{process.addr}/v2/"], capture_output=True).returncode == 0:
+            break
+        time.sleep(0.1)
+    return process
+
+
 def timed(cmd, env=None):
     """Wall time in seconds and peak RSS in MiB (GNU time) of one shell command."""
     rss_file = tempfile.mktemp()
     start = time.perf_counter()
-    sh(f"/usr/bin/time -o {rss_file} -f %M bash -c {json.dumps(cmd)}", env=env)
+    sh(f"/usr/bin/time -o {rss_file} -f %M bash -c {shlex.quote(cmd)}", env=env)
     elapsed = time.perf_counter() - start
     with open(rss_file) as f:
         rss = int(f.read().strip().splitlines()[-1]) / 1024
@@ -92,25 +108,19 @@ def main():
     target = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/flux-rs/target"))
     flux_rs = os.path.join(target, "release", "flux-rs")
     work = tempfile.mkdtemp(prefix="flux-rs-bench-")
-    registry = None
+    registry, skopeo_registries = None, []
     try:
         tree = os.path.join(work, "tree")
         make_tree(tree)
         size_mb = tree_bytes(tree) / 1e6
         print(f"► tree: {size_mb:.0f} MB in {TEXT_FILES + BINARY_FILES} files", file=sys.stderr)
 
-        port = free_port()
-        with open(os.path.join(work, "registry.yml"), "w") as f:
-            f.write(f"version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {work}/registry}}}}\n"
-                    f"http: {{addr: 127.0.0.1:{port}}}\n")
-        registry = subprocess.Popen(["docker-registry", "serve", os.path.join(work, "registry.yml")],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            if subprocess.run(["curl", "-sf", f"{base}/v2/"], capture_output=True).returncode == 0:
-                break
-            time.sleep(0.1)
-        reg = f"127.0.0.1:{port}"
+        registry = start_registry(work, "registry")
+        # skopeo remembers where blobs live and mounts them across repositories of a registry
+        # instead of uploading: each of its pushes goes to a registry that has never seen them.
+        skopeo_registries = [start_registry(work, f"skopeo-registry-{i}") for i in range(RUNS)]
+        base = f"http://{registry.addr}"
+        reg = registry.addr
 
         results = {}
         print("► push", file=sys.stderr)
@@ -123,9 +133,14 @@ def main():
             f"loc=$(curl -sf -X POST -o /dev/null -w '%header{{location}}' {base}/v2/bench/shell-{i}/blobs/uploads/); "
             f"curl -sf -X PUT -H 'Content-Type: application/octet-stream' --data-binary @{work}/layer-{i}.tgz \"$loc&digest=$d\" >/dev/null; "
             f"rm -f {work}/layer-{i}.tgz"))
+        print("► build (archive and compress, no upload)", file=sys.stderr)
+        results["build flux-rs"] = median_of("flux-rs build", lambda i: (
+            f"{flux_rs} build artifact --path {tree} --output {work}/built-{i}.tgz >/dev/null 2>&1 && rm {work}/built-{i}.tgz"))
+        results["build tar|gzip"] = median_of("tar|gzip build", lambda i: (
+            f"tar -cf - -C {tree} . | gzip -6 > {work}/built-{i}.tgz && rm {work}/built-{i}.tgz"))
         sh(f"skopeo copy --src-tls-verify=false docker://{reg}/bench/fluxrs-0:v1 oci:{work}/layout:v1")
         results["push skopeo"] = median_of("skopeo push", lambda i: (
-            f"skopeo copy --dest-tls-verify=false oci:{work}/layout:v1 docker://{reg}/bench/skopeo-{i}:v1 >/dev/null"))
+            f"skopeo copy --dest-tls-verify=false oci:{work}/layout:v1 docker://{skopeo_registries[i].addr}/bench/skopeo:v1 >/dev/null"))
 
         manifest = json.loads(sh(f"skopeo inspect --raw --tls-verify=false docker://{reg}/bench/fluxrs-0:v1").stdout)
         layer = manifest["layers"][0]
@@ -144,9 +159,10 @@ def main():
         sh(f"diff -r {tree} {work}/out-0")
         write_report(results, size_mb, layer["size"] / 1e6)
     finally:
-        if registry:
-            registry.terminate()
-            registry.wait()
+        for r in [registry, *skopeo_registries]:
+            if r:
+                r.terminate()
+                r.wait()
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -165,6 +181,7 @@ def write_report(results, size_mb, layer_mb):
         "|---|---|---|---|---|",
     ]
     for op, ours, peers in [
+        ("build", "build flux-rs", ["build tar|gzip"]),
         ("push", "push flux-rs", ["push tar|gzip|curl", "push skopeo"]),
         ("pull", "pull flux-rs", ["pull curl|sha256sum|tar", "pull skopeo"]),
     ]:

@@ -331,17 +331,43 @@ impl PullCommand {
         }
         let client = args.registry.client(&url, timeout)?;
         ui::action(format!("pulling artifact from {url}"));
-        let tmp = tempfile::tempdir()?;
-        let layer_path = tmp.path().join("layer");
-        let file = tokio::fs::File::create(&layer_path).await?;
         let (manifest, _) = client.fetch_manifest(&url).await?;
         let expected = manifest.layers.first().map_or(0, |l| l.size.max(0) as u64);
+        // The layer is extracted as it downloads, into a staging directory next to the
+        // output; only once its digest is verified does the content move into place.
+        let staging = tempfile::Builder::new()
+            .prefix(".flux-rs-pull-")
+            .tempdir_in(&args.output)
+            .with_context(|| format!("writing into {}", args.output.display()))?;
+        let (writer, reader) = tokio::io::duplex(1 << 20);
+        let limits = ExtractLimits {
+            max_bytes: args.max_size,
+            ..ExtractLimits::default()
+        };
+        let staging_path = staging.path().to_owned();
+        let raw_name = url
+            .reference()
+            .repository()
+            .rsplit('/')
+            .next()
+            .unwrap_or("artifact")
+            .to_owned();
+        let extraction = tokio::task::spawn_blocking(move || {
+            unpack(
+                tokio_util::io::SyncIoBridge::new(reader),
+                &staging_path,
+                &raw_name,
+                limits,
+            )
+        });
         let (bar, progress) = ui::transfer_bar(expected, "pulling");
-        let pulled = client
-            .pull_layer(&url, None, tokio::io::BufWriter::new(file), &progress)
-            .await;
+        let pulled = client.pull_layer(&url, None, writer, &progress).await;
         bar.finish_and_clear();
+        let unpacked = extraction.await.context("the extraction task failed")?;
         let pulled = pulled?;
+        let unpacked = unpacked.with_context(|| format!("extracting {url}"))?;
+        archive::move_into(staging.path(), &args.output)
+            .with_context(|| format!("moving the content into {}", args.output.display()))?;
         let metadata = ArtifactMetadata::from_annotations(&pulled.manifest.annotations);
         if let Some(source) = &metadata.source {
             ui::success(format!("source {source}"));
@@ -350,36 +376,62 @@ impl PullCommand {
             ui::success(format!("revision {revision}"));
         }
         ui::success(format!("digest {}", pulled.manifest_digest));
-        let mut head = [0u8; 2];
-        let n = File::open(&layer_path)?.read(&mut head)?;
-        if archive::is_gzip(&head[..n]) {
-            let limits = ExtractLimits {
-                max_bytes: args.max_size,
-                ..ExtractLimits::default()
-            };
-            let summary = archive::extract_tar_gz(File::open(&layer_path)?, &args.output, limits)
-                .with_context(|| {
-                format!("extracting {} into {}", url, args.output.display())
-            })?;
-            for skipped in &summary.skipped {
-                tracing::warn!(entry = %skipped, "skipped a link or special file");
+        match unpacked {
+            Unpacked::Extracted { skipped } => {
+                for entry in &skipped {
+                    tracing::warn!(entry = %entry, "skipped a link or special file");
+                }
+                ui::success(format!(
+                    "artifact content extracted to {}",
+                    args.output.display()
+                ));
             }
-            ui::success(format!(
-                "artifact content extracted to {}",
-                args.output.display()
-            ));
-        } else {
-            let name = url
-                .reference()
-                .repository()
-                .rsplit('/')
-                .next()
-                .unwrap_or("artifact");
-            let target = args.output.join(name);
-            fs::copy(&layer_path, &target)?;
-            ui::success(format!("artifact content copied to {}", target.display()));
+            Unpacked::Copied(name) => {
+                ui::success(format!(
+                    "artifact content copied to {}",
+                    args.output.join(name).display()
+                ));
+            }
         }
         Ok(())
+    }
+}
+
+/// What a pulled layer turned into.
+enum Unpacked {
+    Extracted { skipped: Vec<String> },
+    Copied(String),
+}
+
+/// Extracts a gzip tarball from `layer` into `dir`, or stores any other content as a file
+/// named `raw_name`. Reads the stream to its end either way, so the download completes.
+fn unpack(
+    mut layer: impl Read,
+    dir: &Path,
+    raw_name: &str,
+    limits: ExtractLimits,
+) -> Result<Unpacked> {
+    let mut head = [0u8; 2];
+    let mut filled = 0;
+    while filled < head.len() {
+        match layer.read(&mut head[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    let mut stream = std::io::Cursor::new(head[..filled].to_vec()).chain(layer);
+    if archive::is_gzip(&head[..filled]) {
+        let result = archive::extract_tar_gz(&mut stream, dir, limits);
+        // Drain what the extractor did not read (tar padding, or after an error).
+        std::io::copy(&mut stream, &mut std::io::sink())?;
+        let summary = result?;
+        Ok(Unpacked::Extracted {
+            skipped: summary.skipped,
+        })
+    } else {
+        let mut file = File::create(dir.join(raw_name))?;
+        std::io::copy(&mut stream, &mut file)?;
+        Ok(Unpacked::Copied(raw_name.to_owned()))
     }
 }
 

@@ -8,9 +8,8 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use e2e::registry::Registry;
+use e2e::registry::{Registry, gnu_tar_gz, sha256};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 struct Cli {
     docker_config: tempfile::TempDir,
@@ -129,10 +128,6 @@ fn skopeo_raw(registry: &Registry, reference: &str) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(bytes))
 }
 
 fn gunzip(bytes: &[u8]) -> Vec<u8> {
@@ -413,109 +408,6 @@ fn curl(url: &str) -> Vec<u8> {
     out.stdout
 }
 
-/// Uploads a blob through the registry's HTTP API with curl: POST opens an upload session,
-/// PUT to its location with the digest completes it.
-fn upload_blob(registry: &Registry, repo: &str, bytes: &[u8]) -> String {
-    let digest = sha256(bytes);
-    let out = Command::new("curl")
-        .args([
-            "-sf",
-            "-X",
-            "POST",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%header{location}",
-        ])
-        .arg(format!("{}/v2/{repo}/blobs/uploads/", registry.http_base()))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "upload session");
-    let location = String::from_utf8(out.stdout).unwrap();
-    let separator = if location.contains('?') { '&' } else { '?' };
-    let mut child = Command::new("curl")
-        .args([
-            "-sf",
-            "-X",
-            "PUT",
-            "--data-binary",
-            "@-",
-            "-H",
-            "Content-Type: application/octet-stream",
-        ])
-        .arg(format!("{location}{separator}digest={digest}"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(bytes).unwrap();
-    assert!(child.wait().unwrap().success(), "blob upload");
-    digest
-}
-
-fn upload_manifest(registry: &Registry, repo: &str, tag: &str, manifest: &Value) {
-    let body = serde_json::to_vec(manifest).unwrap();
-    let mut child = Command::new("curl")
-        .args(["-sf", "-X", "PUT", "--data-binary", "@-"])
-        .args([
-            "-H",
-            "Content-Type: application/vnd.oci.image.manifest.v1+json",
-        ])
-        .arg(format!(
-            "{}/v2/{repo}/manifests/{tag}",
-            registry.http_base()
-        ))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&body).unwrap();
-    assert!(child.wait().unwrap().success(), "manifest upload");
-}
-
-/// A Flux artifact built entirely by the test (GNU tar headers from the tar crate, gzip from
-/// flate2, uploads by curl): the CLI reads bytes it did not write.
-fn upload_foreign_artifact(registry: &Registry, repo: &str, tag: &str, layer: &[u8]) -> String {
-    let config =
-        br#"{"architecture":"","os":"","rootfs":{"type":"layers","diff_ids":[]},"config":{}}"#;
-    let config_digest = upload_blob(registry, repo, config);
-    let layer_digest = upload_blob(registry, repo, layer);
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.cncf.flux.config.v1+json", "size": config.len(), "digest": config_digest},
-        "layers": [{"mediaType": "application/vnd.cncf.flux.content.v1.tar+gzip", "size": layer.len(), "digest": layer_digest}],
-        "annotations": {
-            "org.opencontainers.image.created": "2024-01-01T00:00:00Z",
-            "org.opencontainers.image.source": "https://example.org/foreign",
-            "org.opencontainers.image.revision": "v9@sha1:feedface"
-        }
-    });
-    upload_manifest(registry, repo, tag, &manifest);
-    layer_digest
-}
-
-fn gnu_tar_gz(entries: &[(&str, tar::EntryType, &[u8])]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (name, kind, data) in entries {
-        let mut header = tar::Header::new_gnu();
-        let field = &mut header.as_old_mut().name;
-        field[..name.len()].copy_from_slice(name.as_bytes());
-        header.set_entry_type(*kind);
-        header.set_mode(0o644);
-        header.set_size(data.len() as u64);
-        if *kind == tar::EntryType::Symlink {
-            header.set_link_name("/etc/hostname").unwrap();
-        }
-        header.set_cksum();
-        builder.append(&header, *data).unwrap();
-    }
-    let raw = builder.into_inner().unwrap();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    gz.write_all(&raw).unwrap();
-    gz.finish().unwrap()
-}
-
 #[test]
 fn pull_reads_an_artifact_it_did_not_write() {
     let registry = Registry::start();
@@ -529,7 +421,7 @@ fn pull_reads_an_artifact_it_did_not_write() {
         ),
         ("manifests/link", tar::EntryType::Symlink, b""),
     ]);
-    upload_foreign_artifact(&registry, "foreign/app", "v9", &layer);
+    registry.upload_flux_artifact("foreign/app", "v9", &layer);
     let out = tempfile::tempdir().unwrap();
     let url = format!("{}:v9", registry.oci_url("foreign/app"));
     let (_, stderr) = cli.ok(&["pull", "artifact", &url, "-o", out.path().to_str().unwrap()]);
@@ -563,7 +455,7 @@ fn pull_refuses_entries_that_escape_the_output_directory() {
         ("absolute", "/tmp/flux-rs-absolute-escape.txt"),
     ] {
         let layer = gnu_tar_gz(&[(name, tar::EntryType::Regular, b"owned\n")]);
-        upload_foreign_artifact(&registry, "evil/app", tag, &layer);
+        registry.upload_flux_artifact("evil/app", tag, &layer);
         let url = format!("{}:{tag}", registry.oci_url("evil/app"));
         let error = cli.fails(&["pull", "artifact", &url, "-o", out.to_str().unwrap()]);
         assert!(error.contains("outside the target directory"), "{error}");

@@ -2,6 +2,8 @@
 //! test (and cleaned up even when the test process dies), and a connection to a real
 //! Kubernetes API server (the local control plane, or any cluster `KUBECONFIG` names).
 
+pub mod bin;
 pub mod cluster;
+pub mod controllers;
 pub mod process;
 pub mod registry;

@@ -1,13 +1,17 @@
-//! Debian's `docker-registry` (distribution 2.8) on a free loopback port.
+//! Debian's `docker-registry` (distribution 2.8) on a free loopback port, and uploads through
+//! its HTTP API with curl (an OCI client independent of ours).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use sha2::{Digest, Sha256};
 
 use crate::process::{Guarded, free_port, wait_for_port};
 
 pub struct Registry {
-    process: Guarded,
+    process: Option<Guarded>,
     dir: tempfile::TempDir,
     /// `127.0.0.1:<port>`.
     pub addr: String,
@@ -48,25 +52,41 @@ impl Registry {
                 htpasswd.display()
             ));
         }
-        let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config).unwrap();
-        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let mut registry = Self {
+            process: None,
+            dir,
+            addr,
+            credentials,
+        };
+        registry.restart();
+        registry
+    }
+
+    /// Starts the registry process again (after [`Registry::stop`]) on the same port and
+    /// storage.
+    pub fn restart(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("registry.log"))
+            .unwrap();
         let process = Guarded::spawn(
             "docker-registry",
             Command::new("docker-registry")
                 .arg("serve")
-                .arg(&config_path)
+                .arg(self.dir.path().join("config.yml"))
                 .stdout(log.try_clone().unwrap())
                 .stderr(log),
         )
         .expect("docker-registry starts");
-        wait_for_port(&addr, Duration::from_secs(15)).expect("docker-registry listens");
-        Self {
-            process,
-            dir,
-            addr,
-            credentials,
-        }
+        wait_for_port(&self.addr, Duration::from_secs(15)).expect("docker-registry listens");
+        self.process = Some(process);
+    }
+
+    /// Stops the registry process; its storage stays.
+    pub fn stop(&mut self) {
+        self.process = None;
     }
 
     /// `oci://127.0.0.1:<port>/<repository>`.
@@ -94,11 +114,123 @@ impl Registry {
         self.dir.path().join("registry.log")
     }
 
-    pub fn pid(&self) -> u32 {
-        self.process.pid()
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(Guarded::pid)
     }
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+}
+
+/// `sha256:<hex>` of bytes.
+pub fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(bytes))
+}
+
+fn curl_with_stdin(args: &[&str], url: &str, body: &[u8]) -> bool {
+    let mut child = Command::new("curl")
+        .args(args)
+        .arg(url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("curl is installed");
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    child.wait().unwrap().success()
+}
+
+impl Registry {
+    /// Uploads a blob with curl: POST opens an upload session, PUT to its location with the
+    /// digest completes it.
+    pub fn upload_blob(&self, repo: &str, bytes: &[u8]) -> String {
+        let digest = sha256(bytes);
+        let out = Command::new("curl")
+            .args([
+                "-sf",
+                "-X",
+                "POST",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%header{location}",
+            ])
+            .arg(format!("{}/v2/{repo}/blobs/uploads/", self.http_base()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "upload session");
+        let location = String::from_utf8(out.stdout).unwrap();
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let url = format!("{location}{separator}digest={digest}");
+        let args = [
+            "-sf",
+            "-X",
+            "PUT",
+            "--data-binary",
+            "@-",
+            "-H",
+            "Content-Type: application/octet-stream",
+        ];
+        assert!(curl_with_stdin(&args, &url, bytes), "blob upload");
+        digest
+    }
+
+    pub fn upload_manifest(&self, repo: &str, tag: &str, manifest: &serde_json::Value) {
+        let body = serde_json::to_vec(manifest).unwrap();
+        let args = [
+            "-sf",
+            "-X",
+            "PUT",
+            "--data-binary",
+            "@-",
+            "-H",
+            "Content-Type: application/vnd.oci.image.manifest.v1+json",
+        ];
+        let url = format!("{}/v2/{repo}/manifests/{tag}", self.http_base());
+        assert!(curl_with_stdin(&args, &url, &body), "manifest upload");
+    }
+
+    /// A Flux artifact assembled by the test (any layer bytes), uploaded with curl. Returns
+    /// the layer digest.
+    pub fn upload_flux_artifact(&self, repo: &str, tag: &str, layer: &[u8]) -> String {
+        let config =
+            br#"{"architecture":"","os":"","rootfs":{"type":"layers","diff_ids":[]},"config":{}}"#;
+        let config_digest = self.upload_blob(repo, config);
+        let layer_digest = self.upload_blob(repo, layer);
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.cncf.flux.config.v1+json", "size": config.len(), "digest": config_digest},
+            "layers": [{"mediaType": "application/vnd.cncf.flux.content.v1.tar+gzip", "size": layer.len(), "digest": layer_digest}],
+            "annotations": {
+                "org.opencontainers.image.created": "2024-01-01T00:00:00Z",
+                "org.opencontainers.image.source": "https://example.org/foreign",
+                "org.opencontainers.image.revision": "v9@sha1:feedface"
+            }
+        });
+        self.upload_manifest(repo, tag, &manifest);
+        layer_digest
+    }
+}
+
+/// A gzip-compressed tarball with GNU headers written name by name (the tar crate refuses to
+/// build the unsafe names tests need).
+pub fn gnu_tar_gz(entries: &[(&str, tar::EntryType, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, kind, data) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_entry_type(*kind);
+        header.set_mode(0o644);
+        header.set_size(data.len() as u64);
+        if *kind == tar::EntryType::Symlink {
+            header.set_link_name("/etc/hostname").unwrap();
+        }
+        header.set_cksum();
+        builder.append(&header, *data).unwrap();
+    }
+    let raw = builder.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&raw).unwrap();
+    gz.finish().unwrap()
 }

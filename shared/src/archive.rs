@@ -13,9 +13,10 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
-use flate2::Compression;
 use flate2::read::GzDecoder;
-use flate2::write::GzEncoder;
+use gzp::deflate::Gzip;
+use gzp::par::compress::{ParCompress, ParCompressBuilder};
+use gzp::{Compression, ZWriter};
 use sha2::{Digest, Sha256};
 
 use crate::sourceignore::{IgnoreError, IgnoreRules};
@@ -115,13 +116,22 @@ pub fn sha256_digest(mut reader: impl Read) -> io::Result<String> {
 
 /// Writes `root` as a gzip-compressed tarball into `out`; returns `out` and the digest of
 /// the uncompressed tar stream (the OCI layer's diff ID).
-pub fn write_tar_gz<W: Write>(
+///
+/// Compression runs on every core (pigz's scheme: independent blocks primed with the previous
+/// block's tail, one gzip member), at the default level. The output does not depend on the
+/// number of threads, so the same tree always gives the same bytes.
+pub fn write_tar_gz<W: Write + Send + 'static>(
     root: &Path,
     rules: &IgnoreRules,
     options: TarOptions,
     out: W,
 ) -> Result<(W, String), ArchiveError> {
-    let gz = GzEncoder::new(out, Compression::default());
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let gz: ParCompress<'static, Gzip, W> = ParCompressBuilder::new()
+        .num_threads(threads)
+        .map_err(gzip_error)?
+        .compression_level(Compression::new(6))
+        .from_writer(out);
     let mut builder = tar::Builder::new(DigestWriter::new(gz));
     let mut walk = Walk {
         options,
@@ -135,8 +145,12 @@ pub fn write_tar_gz<W: Write>(
         });
     }
     walk.dir(root, Path::new("."), &meta, &rules.enter(root)?)?;
-    let (gz, diff_id, _) = builder.into_inner().map_err(io_at(root))?.finish();
-    Ok((gz.finish().map_err(io_at(root))?, diff_id))
+    let (mut gz, diff_id, _) = builder.into_inner().map_err(io_at(root))?.finish();
+    Ok((gz.finish().map_err(gzip_error)?, diff_id))
+}
+
+fn gzip_error(e: gzp::GzpError) -> ArchiveError {
+    ArchiveError::Read(io::Error::other(format!("gzip compression: {e}")))
 }
 
 struct Walk<'a, W: Write> {
@@ -290,6 +304,28 @@ pub struct ExtractSummary {
 /// Whether the bytes start like a gzip stream.
 pub fn is_gzip(head: &[u8]) -> bool {
     head.starts_with(&[0x1f, 0x8b])
+}
+
+/// Moves everything in `staging` into `target`, replacing files of the same name (a symlink
+/// in the way is removed, never followed) and merging directories.
+pub fn move_into(staging: &Path, target: &Path) -> Result<(), ArchiveError> {
+    for entry in fs::read_dir(staging).map_err(io_at(staging))? {
+        let entry = entry.map_err(io_at(staging))?;
+        let from = entry.path();
+        let to = target.join(entry.file_name());
+        let from_is_dir = entry.file_type().map_err(io_at(&from))?.is_dir();
+        match fs::symlink_metadata(&to) {
+            Ok(meta) if meta.is_dir() && from_is_dir => {
+                move_into(&from, &to)?;
+                continue;
+            }
+            Ok(meta) if meta.is_dir() => fs::remove_dir_all(&to).map_err(io_at(&to))?,
+            Ok(_) => fs::remove_file(&to).map_err(io_at(&to))?,
+            Err(_) => {}
+        }
+        fs::rename(&from, &to).map_err(io_at(&to))?;
+    }
+    Ok(())
 }
 
 /// Extracts a gzip-compressed tarball into `dest` (created if missing). No entry can land
@@ -594,7 +630,7 @@ mod tests {
         let mut builder = tar::Builder::new(Vec::new());
         build(&mut builder);
         let raw = builder.into_inner().unwrap();
-        let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&raw).unwrap();
         gz.finish().unwrap()
     }
@@ -725,6 +761,34 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o755);
+    }
+
+    #[test]
+    fn moving_into_a_target_merges_directories_and_replaces_links() {
+        let staging = tempfile::tempdir().unwrap();
+        let target = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        fs::create_dir(staging.path().join("d")).unwrap();
+        fs::write(staging.path().join("d/new.txt"), "new").unwrap();
+        fs::write(staging.path().join("link"), "file").unwrap();
+        fs::create_dir(target.path().join("d")).unwrap();
+        fs::write(target.path().join("d/old.txt"), "old").unwrap();
+        symlink(outside.path(), target.path().join("link")).unwrap();
+        move_into(staging.path(), target.path()).unwrap();
+        assert_eq!(
+            fs::read_to_string(target.path().join("d/new.txt")).unwrap(),
+            "new"
+        );
+        assert!(target.path().join("d/old.txt").exists());
+        assert_eq!(
+            fs::read_to_string(target.path().join("link")).unwrap(),
+            "file"
+        );
+        assert_eq!(
+            fs::read_dir(outside.path()).unwrap().count(),
+            0,
+            "the link was not followed"
+        );
     }
 
     #[test]

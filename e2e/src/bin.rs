@@ -1,0 +1,58 @@
+//! The project's binaries, as built by cargo next to the running test.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// The path of a workspace binary (`flux-rs`, `source-controller`, …) in the target
+/// directory this test was built into.
+pub fn path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("a cargo target directory");
+    let binary = profile_dir.join(name);
+    assert!(
+        binary.exists(),
+        "{} is not built: run `cargo build --workspace` first",
+        binary.display()
+    );
+    binary
+}
+
+/// Runs `flux-rs` with an empty Docker configuration and returns its output.
+pub fn flux_rs(args: &[&str]) -> Output {
+    let docker_config = tempfile::tempdir().expect("temp dir");
+    Command::new(path("flux-rs"))
+        .args(args)
+        .env("DOCKER_CONFIG", docker_config.path())
+        .output()
+        .expect("flux-rs runs")
+}
+
+/// `flux-rs push artifact` of a directory; returns the manifest digest.
+pub fn push_artifact(url: &str, dir: &std::path::Path, extra: &[&str]) -> String {
+    let mut args = vec![
+        "push",
+        "artifact",
+        url,
+        "--path",
+        dir.to_str().expect("utf-8 path"),
+        "--source",
+        "https://github.com/example/app",
+        "--revision",
+        "main@sha1:0123456789abcdef",
+        "-o",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let out = flux_rs(&args);
+    assert!(
+        out.status.success(),
+        "push failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("push -o json");
+    json["digest"].as_str().expect("a digest").to_owned()
+}

@@ -1,0 +1,165 @@
+//! The project's controllers as processes against the cluster under test, each scoped to one
+//! test namespace, with their logs printed when the test fails.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::process::{Guarded, free_port, wait_for_port};
+
+/// A controller process and its log file.
+pub struct ControllerProcess {
+    process: Option<Guarded>,
+    log: PathBuf,
+    name: String,
+    binary: String,
+    args: Vec<String>,
+    namespace: String,
+    health_addr: String,
+    pub metrics_addr: String,
+}
+
+impl ControllerProcess {
+    /// Starts `binary` with `args` plus the common flags, watching only `namespace`.
+    pub fn start(
+        binary: &str,
+        namespace: &str,
+        args: Vec<String>,
+        scratch: &std::path::Path,
+    ) -> Self {
+        let health_addr = format!("127.0.0.1:{}", free_port());
+        let metrics_addr = format!("127.0.0.1:{}", free_port());
+        let mut controller = Self {
+            process: None,
+            log: scratch.join(format!("{binary}.log")),
+            name: binary.to_owned(),
+            binary: binary.to_owned(),
+            args,
+            namespace: namespace.to_owned(),
+            health_addr,
+            metrics_addr,
+        };
+        controller.restart();
+        controller
+    }
+
+    /// Starts the process (again), with the same flags and log.
+    pub fn restart(&mut self) {
+        self.process = None;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let mut command = Command::new(crate::bin::path(&self.binary));
+        command
+            .args(&self.args)
+            .args([
+                "--watch-all-namespaces=false",
+                "--log-encoding=json",
+                "--log-level=debug",
+                &format!("--health-addr={}", self.health_addr),
+                &format!("--metrics-addr={}", self.metrics_addr),
+            ])
+            .env("RUNTIME_NAMESPACE", &self.namespace)
+            .env(
+                "RUST_LOG",
+                format!("info,{}=debug", self.binary.replace('-', "_")),
+            )
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        self.process = Some(Guarded::spawn(&self.name, &mut command).expect("controller starts"));
+        wait_for_port(&self.health_addr, Duration::from_secs(30))
+            .expect("controller serves its probes");
+    }
+
+    /// Kills the process (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        self.process = None;
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The controller's `/metrics` text.
+    pub fn metrics(&self) -> String {
+        let out = Command::new("curl")
+            .args(["-sf", &format!("http://{}/metrics", self.metrics_addr)])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Peak resident memory of the process so far, in KiB (Linux `VmHWM`).
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let pid = self.process.as_ref()?.pid();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for ControllerProcess {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let logs = self.logs();
+            let tail: Vec<&str> = logs.lines().rev().take(150).collect();
+            eprintln!("----- {} logs (last {} lines) -----", self.name, tail.len());
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+/// source-controller with its own storage directory and file server.
+pub struct SourceController {
+    pub process: ControllerProcess,
+    pub storage_dir: tempfile::TempDir,
+    /// `127.0.0.1:<port>` of the artifact file server.
+    pub storage_addr: String,
+}
+
+impl SourceController {
+    pub fn start(namespace: &str, events_addr: Option<&str>) -> Self {
+        let storage_dir = tempfile::tempdir().unwrap();
+        let storage_addr = format!("127.0.0.1:{}", free_port());
+        let mut args = vec![
+            format!(
+                "--storage-path={}",
+                storage_dir.path().join("data").display()
+            ),
+            format!("--storage-addr={storage_addr}"),
+            format!("--storage-adv-addr={storage_addr}"),
+            "--artifact-retention-ttl=0s".to_owned(),
+            "--min-retry-delay=500ms".to_owned(),
+            "--max-retry-delay=2s".to_owned(),
+        ];
+        if let Some(addr) = events_addr {
+            args.push(format!("--events-addr={addr}"));
+        }
+        let process =
+            ControllerProcess::start("source-controller", namespace, args, storage_dir.path());
+        wait_for_port(&storage_addr, Duration::from_secs(30)).expect("storage server listens");
+        Self {
+            process,
+            storage_dir,
+            storage_addr,
+        }
+    }
+
+    /// The storage directory of one object.
+    pub fn object_dir(&self, namespace: &str, name: &str) -> PathBuf {
+        self.storage_dir
+            .path()
+            .join("data/ocirepository")
+            .join(namespace)
+            .join(name)
+    }
+}

@@ -1,0 +1,578 @@
+//! source-controller end to end: the real binary against the local control plane and a real
+//! registry, one namespace (and one controller) per test.
+
+use std::time::Duration;
+
+use e2e::bin::push_artifact;
+use e2e::cluster::{FIELD_MANAGER, events_for, wait_for, with_temp_ns};
+use e2e::controllers::SourceController;
+use e2e::registry::{Registry, gnu_tar_gz, sha256};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use serde_json::{Value, json};
+use shared::api::meta::ConditionStatus;
+use shared::api::source::v1::{OCIRepository, OCIRepositoryStatus};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn app_tree(marker: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("configmap.yaml"),
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  marker: {marker}\n"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+async fn apply_repo(client: &Client, ns: &str, name: &str, spec: Value) -> Api<OCIRepository> {
+    let api: Api<OCIRepository> = Api::namespaced(client.clone(), ns);
+    let object = json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec,
+    });
+    api.patch(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&object),
+    )
+    .await
+    .unwrap();
+    api
+}
+
+async fn status_where(
+    api: &Api<OCIRepository>,
+    name: &str,
+    what: &str,
+    done: impl Fn(&OCIRepositoryStatus) -> bool,
+) -> OCIRepositoryStatus {
+    let fetch = || async { Ok(api.get(name).await?.status.unwrap_or_default()) };
+    wait_for(what, WAIT, fetch, done).await.unwrap()
+}
+
+fn condition<'a>(
+    status: &'a OCIRepositoryStatus,
+    type_: &str,
+) -> Option<&'a shared::api::meta::Condition> {
+    status
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_)
+}
+
+fn is(status: &OCIRepositoryStatus, type_: &str, value: ConditionStatus) -> bool {
+    condition(status, type_).is_some_and(|c| c.status == value)
+}
+
+fn ready_at(revision_prefix: &str) -> impl Fn(&OCIRepositoryStatus) -> bool + '_ {
+    move |s| {
+        is(s, "Ready", ConditionStatus::True)
+            && s.artifact
+                .as_ref()
+                .is_some_and(|a| a.revision.starts_with(revision_prefix))
+    }
+}
+
+async fn request_reconcile(api: &Api<OCIRepository>, name: &str) -> String {
+    let token = format!("{}", jiff::Timestamp::now());
+    let patch = json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    token
+}
+
+/// Downloads the artifact from the controller's file server and checks its digest.
+fn fetch_verified(source: &SourceController, status: &OCIRepositoryStatus) -> Vec<u8> {
+    let artifact = status.artifact.as_ref().unwrap();
+    assert!(
+        artifact
+            .url
+            .starts_with(&format!("http://{}/", source.storage_addr)),
+        "{}",
+        artifact.url
+    );
+    let out = std::process::Command::new("curl")
+        .args(["-sf", &artifact.url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "GET {}", artifact.url);
+    assert_eq!(
+        Some(sha256(&out.stdout)),
+        artifact.digest,
+        "served bytes match the digest"
+    );
+    assert_eq!(Some(out.stdout.len() as i64), artifact.size);
+    out.stdout
+}
+
+fn tar_names(bytes: &[u8]) -> Vec<String> {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn tag_reference_stores_serves_and_reports_the_artifact() {
+    with_temp_ns(|client, ns| async move {
+        let registry = Registry::start();
+        let source = SourceController::start(&ns, None);
+        let url = registry.oci_url("apps/podinfo");
+        let tree = app_tree("v1");
+        let digest = push_artifact(&format!("{url}:latest"), tree.path(), &[]);
+
+        let api = apply_repo(&client, &ns, "podinfo", json!({"url": url, "interval": "10m", "ref": {"tag": "latest"}})).await;
+        let status = status_where(&api, "podinfo", "Ready", ready_at("latest@")).await;
+        let artifact = status.artifact.clone().unwrap();
+        assert_eq!(artifact.revision, format!("latest@{digest}"));
+        assert_eq!(artifact.path, format!("ocirepository/{ns}/podinfo/{digest}.tar.gz"));
+        let metadata = artifact.metadata.unwrap();
+        assert_eq!(metadata["org.opencontainers.image.source"], "https://github.com/example/app");
+        assert_eq!(metadata["org.opencontainers.image.revision"], "main@sha1:0123456789abcdef");
+        let ready = condition(&status, "Ready").unwrap();
+        assert_eq!(ready.reason, "Succeeded");
+        assert_eq!(ready.message, format!("stored artifact for digest 'latest@{digest}'"));
+        assert_eq!(condition(&status, "ArtifactInStorage").unwrap().message, ready.message);
+        assert_eq!(status.observed_generation, 1);
+        assert_eq!(status.url.as_deref(), Some(format!("http://{}/ocirepository/{ns}/podinfo/latest.tar.gz", source.storage_addr).as_str()));
+
+        let bytes = fetch_verified(&source, &status);
+        assert_eq!(tar_names(&bytes), [".", "configmap.yaml"]);
+
+        let events = events_for::<OCIRepository>(&client, &ns, "podinfo").await.unwrap();
+        let new_artifact = events.iter().find(|e| e.reason.as_deref() == Some("NewArtifact")).expect("a NewArtifact event");
+        assert_eq!(
+            new_artifact.message.as_deref().unwrap(),
+            format!("stored artifact with revision 'latest@{digest}' from '{url}', origin source 'https://github.com/example/app', origin revision 'main@sha1:0123456789abcdef'")
+        );
+
+        // A new revision under the same tag is picked up on request, and the old file is
+        // garbage-collected.
+        let tree = app_tree("v2");
+        let digest2 = push_artifact(&format!("{url}:latest"), tree.path(), &[]);
+        let token = request_reconcile(&api, "podinfo").await;
+        let status = status_where(&api, "podinfo", "the new revision", ready_at(&format!("latest@{digest2}"))).await;
+        assert_eq!(status.last_handled_reconcile_at.as_deref(), Some(token.as_str()));
+        fetch_verified(&source, &status);
+        assert!(!source.object_dir(&ns, "podinfo").join(format!("{digest}.tar.gz")).exists(), "old artifact collected");
+        let metrics = source.process.metrics();
+        assert!(metrics.contains(&format!("gotk_reconcile_duration_seconds_count{{kind=\"OCIRepository\",name=\"podinfo\",namespace=\"{ns}\"}}")), "{metrics}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn semver_picks_the_highest_match_and_rolls_forward() {
+    with_temp_ns(|client, ns| async move {
+        let registry = Registry::start();
+        let _source = SourceController::start(&ns, None);
+        let url = registry.oci_url("apps/versions");
+        let tree = app_tree("x");
+        for tag in ["1.0.0", "1.1.0", "2.0.0-rc.1", "0.9.0"] {
+            push_artifact(&format!("{url}:{tag}"), tree.path(), &["-a", &format!("v={tag}")]);
+        }
+        let api = apply_repo(&client, &ns, "app", json!({"url": url, "interval": "10m", "ref": {"semver": ">=1.0.0"}})).await;
+        status_where(&api, "app", "1.1.0", ready_at("1.1.0@")).await;
+
+        push_artifact(&format!("{url}:1.2.0"), tree.path(), &["-a", "v=1.2.0"]);
+        request_reconcile(&api, "app").await;
+        status_where(&api, "app", "1.2.0", ready_at("1.2.0@")).await;
+
+        // semverFilter narrows the candidates first.
+        apply_repo(&client, &ns, "app", json!({"url": url, "interval": "10m", "ref": {"semver": ">=1.0.0-0", "semverFilter": ".*-rc.*"}})).await;
+        status_where(&api, "app", "the release candidate", ready_at("2.0.0-rc.1@")).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn digest_reference_and_layer_copy() {
+    with_temp_ns(|client, ns| async move {
+        let registry = Registry::start();
+        let source = SourceController::start(&ns, None);
+        let url = registry.oci_url("apps/pinned");
+        let tree = app_tree("pinned");
+        let digest = push_artifact(&format!("{url}:v1"), tree.path(), &[]);
+        let api = apply_repo(&client, &ns, "pinned", json!({"url": url, "interval": "10m", "ref": {"digest": digest}})).await;
+        let status = status_where(&api, "pinned", "Ready", ready_at("sha256:")).await;
+        assert_eq!(status.artifact.unwrap().revision, digest, "a digest reference gives a bare digest revision");
+
+        let copy = apply_repo(&client, &ns, "copied", json!({
+            "url": url, "interval": "10m", "ref": {"tag": "v1"},
+            "layerSelector": {"mediaType": "application/vnd.cncf.flux.content.v1.tar+gzip", "operation": "copy"}
+        }))
+        .await;
+        let status = status_where(&copy, "copied", "Ready", ready_at("v1@")).await;
+        let bytes = fetch_verified(&source, &status);
+        let manifest = e2e::bin::flux_rs(&["list", "artifacts", &url]);
+        assert!(manifest.status.success());
+        // Copy stores the layer blob unchanged: its digest is the layer's.
+        let layer_digest = sha256(&bytes);
+        assert_eq!(status.artifact.unwrap().digest.unwrap(), layer_digest);
+        let blob = std::fs::read(registry.blob_path(&layer_digest)).unwrap();
+        assert_eq!(blob, bytes);
+
+        let missing = apply_repo(&client, &ns, "missing-layer", json!({
+            "url": url, "interval": "10m", "ref": {"tag": "v1"},
+            "layerSelector": {"mediaType": "application/vnd.example.none"}
+        }))
+        .await;
+        let status = status_where(&missing, "missing-layer", "FetchFailed", |s| is(s, "FetchFailed", ConditionStatus::True)).await;
+        let failed = condition(&status, "FetchFailed").unwrap();
+        assert_eq!(failed.reason, "OCIArtifactLayerOperationFailed");
+        assert!(failed.message.contains("failed to find layer with media type 'application/vnd.example.none'"), "{}", failed.message);
+    })
+    .await;
+}
+
+fn docker_config_secret(name: &str, registry: &str, user: &str, password: &str) -> Value {
+    let auth = base64_encode(format!("{user}:{password}").as_bytes());
+    let config =
+        json!({"auths": {registry: {"username": user, "password": password, "auth": auth}}});
+    json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name},
+        "type": "kubernetes.io/dockerconfigjson",
+        "stringData": {".dockerconfigjson": config.to_string()}
+    })
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+async fn apply_secret(client: &Client, ns: &str, secret: Value) {
+    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let name = secret["metadata"]["name"].as_str().unwrap().to_owned();
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&secret),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn registry_credentials_from_a_secret_fail_clearly_and_recover() {
+    with_temp_ns(|client, ns| async move {
+        let registry = Registry::start_with_auth("flux", "s3cret");
+        let _source = SourceController::start(&ns, None);
+        let url = registry.oci_url("private/app");
+        let tree = app_tree("private");
+        let out = e2e::bin::flux_rs(&[
+            "push",
+            "artifact",
+            &format!("{url}:latest"),
+            "--path",
+            tree.path().to_str().unwrap(),
+            "--source",
+            "s",
+            "--revision",
+            "r",
+            "--creds",
+            "flux:s3cret",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        // The Secret does not exist yet.
+        let api = apply_repo(
+            &client,
+            &ns,
+            "private",
+            json!({"url": url, "interval": "10m", "secretRef": {"name": "regcred"}}),
+        )
+        .await;
+        let status = status_where(&api, "private", "FetchFailed", |s| {
+            is(s, "FetchFailed", ConditionStatus::True)
+        })
+        .await;
+        let failed = condition(&status, "FetchFailed").unwrap();
+        assert_eq!(failed.reason, "AuthenticationFailed");
+        assert!(
+            failed.message.contains("auth secret 'regcred' not found"),
+            "{}",
+            failed.message
+        );
+        assert!(is(&status, "Ready", ConditionStatus::False));
+
+        // Wrong password: the registry refuses.
+        apply_secret(
+            &client,
+            &ns,
+            docker_config_secret("regcred", &registry.addr, "flux", "wrong"),
+        )
+        .await;
+        request_reconcile(&api, "private").await;
+        let status = status_where(&api, "private", "a 401", |s| {
+            condition(s, "FetchFailed")
+                .is_some_and(|c| c.reason == "AuthenticationFailed" && c.message.contains("401"))
+        })
+        .await;
+        assert!(status.artifact.is_none());
+
+        // Fixed: Ready, and the failure conditions are gone.
+        apply_secret(
+            &client,
+            &ns,
+            docker_config_secret("regcred", &registry.addr, "flux", "s3cret"),
+        )
+        .await;
+        request_reconcile(&api, "private").await;
+        let status = status_where(&api, "private", "Ready", ready_at("latest@")).await;
+        assert!(condition(&status, "FetchFailed").is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn registry_outage_then_recovery_with_events() {
+    with_temp_ns(|client, ns| async move {
+        let mut registry = Registry::start();
+        let _source = SourceController::start(&ns, None);
+        let url = registry.oci_url("apps/flaky");
+        let tree = app_tree("flaky");
+        push_artifact(&format!("{url}:latest"), tree.path(), &[]);
+        let api = apply_repo(
+            &client,
+            &ns,
+            "flaky",
+            json!({"url": url, "interval": "10m", "timeout": "5s"}),
+        )
+        .await;
+        status_where(&api, "flaky", "Ready", ready_at("latest@")).await;
+
+        registry.stop();
+        request_reconcile(&api, "flaky").await;
+        let status = status_where(&api, "flaky", "FetchFailed", |s| {
+            is(s, "FetchFailed", ConditionStatus::True)
+        })
+        .await;
+        assert!(is(&status, "Ready", ConditionStatus::False));
+        assert!(
+            is(&status, "ArtifactInStorage", ConditionStatus::True),
+            "the last artifact is still served"
+        );
+        assert_eq!(
+            condition(&status, "Ready").unwrap().reason,
+            "OCIArtifactPullFailed"
+        );
+
+        // Retried with backoff, without any request: recovers once the registry is back.
+        registry.restart();
+        let status = status_where(&api, "flaky", "recovery", |s| {
+            is(s, "Ready", ConditionStatus::True)
+        })
+        .await;
+        assert!(condition(&status, "FetchFailed").is_none());
+        let events = events_for::<OCIRepository>(&client, &ns, "flaky")
+            .await
+            .unwrap();
+        let reasons: Vec<&str> = events.iter().filter_map(|e| e.reason.as_deref()).collect();
+        assert!(reasons.contains(&"OCIArtifactPullFailed"), "{reasons:?}");
+        assert!(
+            reasons.contains(&"Succeeded"),
+            "recovery event: {reasons:?}"
+        );
+        let warning = events
+            .iter()
+            .find(|e| e.reason.as_deref() == Some("OCIArtifactPullFailed"))
+            .unwrap();
+        assert_eq!(warning.type_.as_deref(), Some("Warning"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn suspend_resume_and_deletion() {
+    with_temp_ns(|client, ns| async move {
+        let registry = Registry::start();
+        let source = SourceController::start(&ns, None);
+        let url = registry.oci_url("apps/paused");
+        let tree = app_tree("one");
+        push_artifact(&format!("{url}:latest"), tree.path(), &[]);
+        let api = apply_repo(
+            &client,
+            &ns,
+            "paused",
+            json!({"url": url, "interval": "10m"}),
+        )
+        .await;
+        let first = status_where(&api, "paused", "Ready", ready_at("latest@")).await;
+
+        apply_repo(
+            &client,
+            &ns,
+            "paused",
+            json!({"url": url, "interval": "10m", "suspend": true}),
+        )
+        .await;
+        let tree = app_tree("two");
+        let second_digest = push_artifact(&format!("{url}:latest"), tree.path(), &[]);
+        request_reconcile(&api, "paused").await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let status = api.get("paused").await.unwrap().status.unwrap();
+        assert_eq!(
+            status.artifact, first.artifact,
+            "a suspended object is left alone"
+        );
+
+        apply_repo(
+            &client,
+            &ns,
+            "paused",
+            json!({"url": url, "interval": "10m", "suspend": false}),
+        )
+        .await;
+        status_where(
+            &api,
+            "paused",
+            "the resumed revision",
+            ready_at(&format!("latest@{second_digest}")),
+        )
+        .await;
+
+        let dir = source.object_dir(&ns, "paused");
+        assert!(dir.exists());
+        api.delete("paused", &DeleteParams::default())
+            .await
+            .unwrap();
+        let gone = || async { Ok(api.get_opt("paused").await?.is_none()) };
+        wait_for("deletion", WAIT, gone, |gone| *gone)
+            .await
+            .unwrap();
+        assert!(!dir.exists(), "deleting the object removes its storage");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unsafe_layer_entries_are_left_out_of_the_stored_artifact() {
+    with_temp_ns(|client, ns| async move {
+        let registry = Registry::start();
+        let source = SourceController::start(&ns, None);
+        let layer = gnu_tar_gz(&[
+            ("app/", tar::EntryType::Directory, b""),
+            ("app/cm.yaml", tar::EntryType::Regular, b"kind: ConfigMap\n"),
+            ("../escape.yaml", tar::EntryType::Regular, b"kind: Secret\n"),
+            (
+                "/etc/absolute.yaml",
+                tar::EntryType::Regular,
+                b"kind: Secret\n",
+            ),
+            ("app/link.yaml", tar::EntryType::Symlink, b""),
+        ]);
+        registry.upload_flux_artifact("evil/app", "latest", &layer);
+        let api = apply_repo(
+            &client,
+            &ns,
+            "evil",
+            json!({"url": registry.oci_url("evil/app"), "interval": "10m"}),
+        )
+        .await;
+        let status = status_where(&api, "evil", "Ready", ready_at("latest@")).await;
+        let names = tar_names(&fetch_verified(&source, &status));
+        assert_eq!(names, [".", "app", "app/cm.yaml"]);
+        assert!(!source.storage_dir.path().join("escape.yaml").exists());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn invalid_specs_stall_with_a_clear_reason() {
+    with_temp_ns(|client, ns| async move {
+        let registry = Registry::start();
+        let _source = SourceController::start(&ns, None);
+        let url = registry.oci_url("apps/x");
+        let api = apply_repo(
+            &client,
+            &ns,
+            "tagged",
+            json!({"url": format!("{url}:v1"), "interval": "10m"}),
+        )
+        .await;
+        let status = status_where(&api, "tagged", "Stalled", |s| {
+            is(s, "Stalled", ConditionStatus::True)
+        })
+        .await;
+        let stalled = condition(&status, "Stalled").unwrap();
+        assert_eq!(stalled.reason, "URLInvalid");
+        assert_eq!(stalled.message, "URL must not contain a tag; remove ':v1'");
+        assert_eq!(condition(&status, "Ready").unwrap().reason, "URLInvalid");
+
+        let api = apply_repo(
+            &client,
+            &ns,
+            "aws",
+            json!({"url": url, "interval": "10m", "provider": "aws"}),
+        )
+        .await;
+        let status = status_where(&api, "aws", "Stalled", |s| {
+            is(s, "Stalled", ConditionStatus::True)
+        })
+        .await;
+        assert!(
+            condition(&status, "Stalled")
+                .unwrap()
+                .message
+                .contains("provider 'aws' is not supported")
+        );
+
+        // Verification that cannot be done fails closed: nothing is pulled or stored.
+        let tree = app_tree("signed");
+        push_artifact(&format!("{url}:latest"), tree.path(), &[]);
+        let api = apply_repo(
+            &client,
+            &ns,
+            "notation",
+            json!({"url": url, "interval": "10m", "verify": {"provider": "notation"}}),
+        )
+        .await;
+        let status = status_where(&api, "notation", "SourceVerified False", |s| {
+            is(s, "SourceVerified", ConditionStatus::False)
+        })
+        .await;
+        assert!(status.artifact.is_none());
+        let verified = condition(&status, "SourceVerified").unwrap();
+        assert_eq!(verified.reason, "VerificationError");
+        assert!(
+            verified
+                .message
+                .starts_with("failed to verify the signature using provider 'notation'"),
+            "{}",
+            verified.message
+        );
+    })
+    .await;
+}
