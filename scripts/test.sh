@@ -21,6 +21,9 @@ if [ -z "${KUBECONFIG:-}" ]; then
   eval "$("$FLUX_RS_ROOT/scripts/cluster.sh" up | tail -n 1)"
 fi
 
+echo "► building the binaries the end-to-end tests run" >&2
+cargo build --locked --workspace --bins
+
 echo "► tests" >&2
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --locked --workspace --no-fail-fast

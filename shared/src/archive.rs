@@ -342,6 +342,8 @@ pub fn extract_tar_gz(
     let mut summary = ExtractSummary::default();
     let mut known_dirs: HashSet<PathBuf> = HashSet::new();
     let mut entries = 0u64;
+    // Large reads and writes: far fewer system calls than io::copy's 8 KiB for big files.
+    let mut buffer = vec![0u8; 256 * 1024];
     let entries_iter = archive.entries().map_err(gzip_or_read)?;
     for entry in entries_iter {
         let mut entry = entry.map_err(gzip_or_read)?;
@@ -405,8 +407,12 @@ pub fn extract_tar_gz(
             .open(&target)
             .map_err(io_at(&target))?;
         let remaining = limits.max_bytes - summary.bytes;
-        let copied = io::copy(&mut (&mut entry).take(remaining + 1), &mut file)
-            .map_err(ArchiveError::Read)?;
+        let copied = copy_with(
+            &mut buffer,
+            &mut (&mut entry).take(remaining + 1),
+            &mut file,
+        )
+        .map_err(ArchiveError::Read)?;
         summary.bytes += copied;
         if summary.bytes > limits.max_bytes {
             drop(file);
@@ -418,6 +424,20 @@ pub fn extract_tar_gz(
         summary.files += 1;
     }
     Ok(summary)
+}
+
+fn copy_with(buffer: &mut [u8], from: &mut impl Read, to: &mut impl Write) -> io::Result<u64> {
+    let mut total = 0u64;
+    loop {
+        let n = match from.read(buffer) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buffer[..n])?;
+        total += n as u64;
+    }
 }
 
 fn gzip_or_read(e: io::Error) -> ArchiveError {

@@ -137,9 +137,14 @@ pub struct Recorder {
     instance: String,
     webhook: Option<String>,
     http: reqwest::Client,
-    /// Recent Kubernetes events by (object uid, type, reason, message): repeats bump the count.
-    recent: Arc<Mutex<HashMap<(String, &'static str, String, String), (String, i32, Instant)>>>,
+    /// Recent Kubernetes events: repeats bump the count.
+    recent: Arc<Mutex<HashMap<EventKey, RecentEvent>>>,
 }
+
+/// (object uid, event type, reason, message).
+type EventKey = (String, &'static str, String, String);
+/// (event name, count, when last seen).
+type RecentEvent = (String, i32, Instant);
 
 const CORRELATION_WINDOW: Duration = Duration::from_secs(600);
 const MAX_RECENT: usize = 4096;

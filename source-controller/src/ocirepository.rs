@@ -241,16 +241,13 @@ pub async fn reconcile(object: Arc<OCIRepository>, ctx: Arc<Context>) -> Result<
                 conditions.delete(t);
             }
             status.observed_generation = object.metadata.generation.unwrap_or(-1);
-            if was_failing && !new_artifact {
-                if let Some(artifact) = &status.artifact {
-                    let message = new_artifact_message(&object.spec, artifact);
-                    ctx.recorder
-                        .record(
-                            object.as_ref(),
-                            artifact_event(Severity::Info, reason::SUCCEEDED, message, artifact),
-                        )
-                        .await;
-                }
+            if was_failing
+                && !new_artifact
+                && let Some(artifact) = &status.artifact
+            {
+                let message = new_artifact_message(&object.spec, artifact);
+                let event = artifact_event(Severity::Info, reason::SUCCEEDED, message, artifact);
+                ctx.recorder.record(object.as_ref(), event).await;
             }
             ctx.backoff.reset(&format!("{namespace}/{name}"));
             let interval =
