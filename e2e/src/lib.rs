@@ -5,5 +5,6 @@
 pub mod bin;
 pub mod cluster;
 pub mod controllers;
+pub mod cosign;
 pub mod process;
 pub mod registry;

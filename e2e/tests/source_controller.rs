@@ -576,3 +576,79 @@ async fn invalid_specs_stall_with_a_clear_reason() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn cosign_signatures_are_verified_before_anything_is_stored() {
+    use e2e::cosign::{Signer, attach_signature};
+    with_temp_ns(|client, ns| async move {
+        let registry = Registry::start();
+        let _source = SourceController::start(&ns, None);
+        let repo = "signed/app";
+        let url = registry.oci_url(repo);
+        let signer = Signer::generate();
+        let stranger = Signer::generate();
+        let secret = json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cosign-pub"},
+            "stringData": {"cosign.pub": signer.public_pem()}
+        });
+        apply_secret(&client, &ns, secret).await;
+        let verify = json!({"provider": "cosign", "secretRef": {"name": "cosign-pub"}});
+        let failed_verification = |s: &OCIRepositoryStatus| is(s, "SourceVerified", ConditionStatus::False);
+
+        // No signature at all: nothing is stored.
+        let d1 = push_artifact(&format!("{url}:latest"), app_tree("one").path(), &[]);
+        let api = apply_repo(&client, &ns, "signed", json!({"url": url, "interval": "10m", "verify": verify})).await;
+        let status = status_where(&api, "signed", "SourceVerified False", failed_verification).await;
+        let verified = condition(&status, "SourceVerified").unwrap();
+        assert_eq!(verified.reason, "VerificationError");
+        assert!(verified.message.starts_with("failed to verify the signature using provider 'cosign': no matching signatures were found"), "{}", verified.message);
+        assert!(status.artifact.is_none());
+        assert!(is(&status, "Ready", ConditionStatus::False));
+
+        // A good signature.
+        let payload = Signer::payload(&registry, repo, &d1);
+        attach_signature(&registry, repo, &d1, &payload, &signer.sign(&payload));
+        request_reconcile(&api, "signed").await;
+        let status = status_where(&api, "signed", "Ready", ready_at(&format!("latest@{d1}"))).await;
+        assert_eq!(condition(&status, "SourceVerified").unwrap().message, format!("verified signature of revision latest@{d1}"));
+
+        // Signed with a key the Secret does not hold.
+        let d2 = push_artifact(&format!("{url}:latest"), app_tree("two").path(), &[]);
+        let payload = Signer::payload(&registry, repo, &d2);
+        attach_signature(&registry, repo, &d2, &payload, &stranger.sign(&payload));
+        request_reconcile(&api, "signed").await;
+        let status = status_where(&api, "signed", "wrong key refused", failed_verification).await;
+        assert_eq!(status.artifact.as_ref().unwrap().revision, format!("latest@{d1}"), "the verified artifact stays");
+
+        // A valid signature of another digest, placed at this digest's tag.
+        let d3 = push_artifact(&format!("{url}:latest"), app_tree("three").path(), &[]);
+        let other = Signer::payload(&registry, repo, &d1);
+        attach_signature(&registry, repo, &d3, &other, &signer.sign(&other));
+        request_reconcile(&api, "signed").await;
+        let status = status_where(&api, "signed", "other digest refused", |s| {
+            failed_verification(s) && condition(s, "ArtifactOutdated").is_none()
+        })
+        .await;
+        assert_eq!(status.artifact.as_ref().unwrap().revision, format!("latest@{d1}"));
+
+        // A payload changed after signing.
+        let d4 = push_artifact(&format!("{url}:latest"), app_tree("four").path(), &[]);
+        let payload = Signer::payload(&registry, repo, &d4);
+        let signature = signer.sign(&payload);
+        let mut tampered = payload.clone();
+        tampered.push(b' ');
+        attach_signature(&registry, repo, &d4, &tampered, &signature);
+        let token = request_reconcile(&api, "signed").await;
+        let status = status_where(&api, "signed", "tampered payload refused", |s| {
+            failed_verification(s) && s.last_handled_reconcile_at.as_deref() == Some(token.as_str())
+        })
+        .await;
+        assert_eq!(status.artifact.as_ref().unwrap().revision, format!("latest@{d1}"));
+
+        // Signed properly at last: stored.
+        attach_signature(&registry, repo, &d4, &payload, &signature);
+        request_reconcile(&api, "signed").await;
+        status_where(&api, "signed", "Ready at the fourth revision", ready_at(&format!("latest@{d4}"))).await;
+    })
+    .await;
+}

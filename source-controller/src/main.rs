@@ -3,6 +3,7 @@
 
 mod credentials;
 mod ocirepository;
+mod verify;
 
 use std::sync::Arc;
 

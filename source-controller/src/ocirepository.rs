@@ -7,11 +7,12 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Client, ResourceExt};
 use serde_json::json;
-use shared::api::meta::{Artifact, FINALIZER};
+use shared::api::meta::{Artifact, ConditionStatus, FINALIZER};
 use shared::api::source::v1::{OCIRepository, OCIRepositorySpec, OCIRepositoryStatus};
 use shared::api::source::{CloudProvider, OCILayerOperation, VerificationProvider};
 use shared::archive::{self, ExtractLimits};
@@ -25,6 +26,7 @@ use shared::sourceignore::{self, IgnoreRules};
 use shared::storage::{Integrity, Storage};
 
 use crate::credentials;
+use crate::verify::{CosignKeys, RegistryAccess, Verifier};
 
 pub const KIND: &str = "OCIRepository";
 const GROUP: &str = shared::api::source::GROUP;
@@ -436,19 +438,21 @@ async fn reconcile_source(
         ));
     }
     if let Some(verify) = &spec.verify {
-        let provider = match verify.provider {
-            VerificationProvider::Cosign if verify.secret_ref.is_some() => "cosign",
-            VerificationProvider::Cosign => "cosign keyless",
-            VerificationProvider::Notation => "notation",
+        let unsupported = match verify.provider {
+            VerificationProvider::Cosign if verify.secret_ref.is_some() => None,
+            VerificationProvider::Cosign => Some("cosign keyless"),
+            VerificationProvider::Notation => Some("notation"),
         };
-        // Fail closed: nothing unverified is stored or served.
-        return Err(Failure::stalled(
-            condition::SOURCE_VERIFIED,
-            reasons::VERIFICATION_ERROR,
-            format!(
-                "failed to verify the signature using provider '{provider}': verification with '{provider}' is not supported by flux-rs yet"
-            ),
-        ));
+        if let Some(provider) = unsupported {
+            // Fail closed: nothing unverified is stored or served.
+            return Err(Failure::stalled(
+                condition::SOURCE_VERIFIED,
+                reasons::VERIFICATION_ERROR,
+                format!(
+                    "failed to verify the signature using provider '{provider}': verification with '{provider}' is not supported by flux-rs yet"
+                ),
+            ));
+        }
     }
 
     let access = match credentials::resolve(&ctx.client, &namespace, spec, url.registry()).await {
@@ -473,6 +477,12 @@ async fn reconcile_source(
         }
     };
     let timeout = shared::duration::parse(&spec.timeout).unwrap_or(Duration::from_secs(60));
+    let registry_access = RegistryAccess {
+        credentials: access.credentials.clone(),
+        insecure: spec.insecure,
+        ca_pem: access.ca_pem.clone(),
+        proxy: access.proxy.clone(),
+    };
     let client = RegistryClient::new(
         url.registry(),
         ClientOptions {
@@ -497,6 +507,40 @@ async fn reconcile_source(
         .is_some_and(|a| a.revision == revision)
         && status.observed_ignore == spec.ignore
         && status.observed_layer_selector == spec.layer_selector;
+
+    // Verification re-runs for a new revision, a new generation, or after a failure.
+    match &spec.verify {
+        Some(verify) => {
+            let verified_now = unchanged
+                && conditions.get(condition::SOURCE_VERIFIED).is_some_and(|c| {
+                    c.status == ConditionStatus::True
+                        && c.observed_generation == object.metadata.generation
+                });
+            if !verified_now {
+                let secret = verify
+                    .secret_ref
+                    .as_ref()
+                    .expect("keyless was refused above");
+                verify_signature(
+                    ctx,
+                    &namespace,
+                    &secret.name,
+                    &url.with_digest(&digest),
+                    &registry_access,
+                )
+                .await?;
+                let message = format!("verified signature of revision {revision}");
+                conditions.mark_true(condition::SOURCE_VERIFIED, reason::SUCCEEDED, &message);
+                ctx.recorder
+                    .record(
+                        object,
+                        EventRecord::new(Severity::Trace, reason::SUCCEEDED, message),
+                    )
+                    .await;
+            }
+        }
+        None => conditions.delete(condition::SOURCE_VERIFIED),
+    }
     if unchanged {
         let artifact = status.artifact.as_ref().expect("checked above");
         let message = format!("stored artifact for digest '{}'", artifact.revision);
@@ -620,6 +664,49 @@ async fn reconcile_source(
         tracing::warn!(kind = KIND, namespace, name, error = %e, "garbage collection failed");
     }
     Ok(true)
+}
+
+/// Verifies the pinned artifact with the cosign public keys of `secret_name`.
+async fn verify_signature(
+    ctx: &Context,
+    namespace: &str,
+    secret_name: &str,
+    pinned: &ArtifactUrl,
+    access: &RegistryAccess,
+) -> Result<(), Failure> {
+    let failed = |detail: String| {
+        let message = format!("failed to verify the signature using provider 'cosign': {detail}");
+        Failure::retry(
+            condition::SOURCE_VERIFIED,
+            reasons::VERIFICATION_ERROR,
+            message,
+        )
+    };
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let secret = secrets
+        .get_opt(secret_name)
+        .await
+        .map_err(|e| failed(format!("reading secret '{secret_name}': {e}")))?
+        .ok_or_else(|| failed(format!("secret '{secret_name}' not found")))?;
+    let data: Vec<(String, Vec<u8>)> = secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    let verifier =
+        CosignKeys::from_secret(secret_name, &data).map_err(|e| failed(e.to_string()))?;
+    verifier.verify(pinned, access).await.map_err(|e| {
+        let message = format!(
+            "failed to verify the signature using provider '{}': {e}",
+            verifier.provider()
+        );
+        Failure::retry(
+            condition::SOURCE_VERIFIED,
+            reasons::VERIFICATION_ERROR,
+            message,
+        )
+    })
 }
 
 /// `ref.digest` > `ref.semver` (highest matching tag) > `ref.tag` > `latest`; returns the tag
