@@ -31,3 +31,7 @@ cluster-down:
 # The e2e suite against a kind cluster (kind-config.yaml); needs docker and kind.
 e2e-kind:
     scripts/e2e-kind.sh
+
+# source-controller with 1000 OCIRepositories on the local control plane; writes BENCHMARKS.md.
+bench-sources:
+    scripts/bench-sources.sh

@@ -237,6 +237,7 @@ fn build_layer(path: &str, ignore: &IgnoreArgs) -> Result<BuiltLayer> {
     let options = TarOptions {
         modes: ModePolicy::Keep,
         resolve_symlinks: ignore.resolve_symlinks,
+        parallel: true,
     };
     let layer_path = dir.path().join("artifact.tgz");
     let file = File::create(&layer_path)?;

@@ -35,6 +35,9 @@ pub struct TarOptions {
     pub modes: ModePolicy,
     /// Archive what symlinks point to instead of leaving them out.
     pub resolve_symlinks: bool,
+    /// Compress on every core (large trees from the CLI), or on the calling thread only
+    /// (controllers archiving many small trees, where extra threads cost more than they save).
+    pub parallel: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +87,11 @@ impl<W: Write> DigestWriter<W> {
         }
     }
 
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
     /// The inner writer, the `sha256:<hex>` digest and the byte count.
     pub fn finish(self) -> (W, String, u64) {
         (
@@ -126,12 +134,20 @@ pub fn write_tar_gz<W: Write + Send + 'static>(
     options: TarOptions,
     out: W,
 ) -> Result<(W, String), ArchiveError> {
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let gz: ParCompress<'static, Gzip, W> = ParCompressBuilder::new()
-        .num_threads(threads)
-        .map_err(gzip_error)?
-        .compression_level(Compression::new(6))
-        .from_writer(out);
+    let gz = if options.parallel {
+        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let parallel: ParCompress<'static, Gzip, W> = ParCompressBuilder::new()
+            .num_threads(threads)
+            .map_err(gzip_error)?
+            .compression_level(Compression::new(6))
+            .from_writer(out);
+        Gzipper::Parallel(parallel)
+    } else {
+        Gzipper::Single(flate2::write::GzEncoder::new(
+            out,
+            flate2::Compression::default(),
+        ))
+    };
     let mut builder = tar::Builder::new(DigestWriter::new(gz));
     let mut walk = Walk {
         options,
@@ -145,8 +161,39 @@ pub fn write_tar_gz<W: Write + Send + 'static>(
         });
     }
     walk.dir(root, Path::new("."), &meta, &rules.enter(root)?)?;
-    let (mut gz, diff_id, _) = builder.into_inner().map_err(io_at(root))?.finish();
-    Ok((gz.finish().map_err(gzip_error)?, diff_id))
+    let (gz, diff_id, _) = builder.into_inner().map_err(io_at(root))?.finish();
+    Ok((gz.finish()?, diff_id))
+}
+
+/// A gzip stream compressed on every core or on the calling thread.
+enum Gzipper<W: Write + Send + 'static> {
+    Parallel(ParCompress<'static, Gzip, W>),
+    Single(flate2::write::GzEncoder<W>),
+}
+
+impl<W: Write + Send + 'static> Gzipper<W> {
+    fn finish(self) -> Result<W, ArchiveError> {
+        match self {
+            Gzipper::Parallel(mut gz) => gz.finish().map_err(gzip_error),
+            Gzipper::Single(gz) => gz.finish().map_err(ArchiveError::Read),
+        }
+    }
+}
+
+impl<W: Write + Send + 'static> Write for Gzipper<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Gzipper::Parallel(gz) => gz.write(buf),
+            Gzipper::Single(gz) => gz.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Gzipper::Parallel(gz) => gz.flush(),
+            Gzipper::Single(gz) => gz.flush(),
+        }
+    }
 }
 
 fn gzip_error(e: gzp::GzpError) -> ArchiveError {
@@ -556,6 +603,7 @@ mod tests {
             TarOptions {
                 modes: ModePolicy::Keep,
                 resolve_symlinks: false,
+                parallel: true,
             },
         );
         let names: Vec<_> = entries(&bytes).into_iter().map(|e| (e.0, e.1)).collect();
@@ -593,6 +641,7 @@ mod tests {
             TarOptions {
                 modes: ModePolicy::Normalise,
                 resolve_symlinks: false,
+                parallel: true,
             },
         );
         let modes: Vec<_> = entries(&bytes).into_iter().map(|e| e.1).collect();
@@ -607,6 +656,7 @@ mod tests {
             TarOptions {
                 modes: ModePolicy::Keep,
                 resolve_symlinks: true,
+                parallel: true,
             },
         );
         assert!(
@@ -617,11 +667,32 @@ mod tests {
     }
 
     #[test]
+    fn single_threaded_compression_gives_the_same_entries() {
+        let dir = tree();
+        let parallel = TarOptions {
+            modes: ModePolicy::Keep,
+            resolve_symlinks: false,
+            parallel: true,
+        };
+        let single = TarOptions {
+            parallel: false,
+            ..parallel
+        };
+        let names = |bytes: Vec<u8>| entries(&bytes).into_iter().map(|e| e.0).collect::<Vec<_>>();
+        assert_eq!(
+            names(build(dir.path(), parallel)),
+            names(build(dir.path(), single))
+        );
+        assert_eq!(build(dir.path(), single), build(dir.path(), single));
+    }
+
+    #[test]
     fn the_same_tree_gives_the_same_bytes() {
         let dir = tree();
         let options = TarOptions {
             modes: ModePolicy::Keep,
             resolve_symlinks: false,
+            parallel: true,
         };
         assert_eq!(build(dir.path(), options), build(dir.path(), options));
     }
@@ -634,6 +705,7 @@ mod tests {
             TarOptions {
                 modes: ModePolicy::Keep,
                 resolve_symlinks: false,
+                parallel: true,
             },
         );
         let mut raw = Vec::new();
@@ -767,6 +839,7 @@ mod tests {
             TarOptions {
                 modes: ModePolicy::Keep,
                 resolve_symlinks: false,
+                parallel: true,
             },
         );
         let out = tempfile::tempdir().unwrap();

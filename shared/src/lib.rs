@@ -7,6 +7,7 @@ pub mod archive;
 pub mod conditions;
 pub mod duration;
 pub mod events;
+pub mod fetch;
 pub mod oci;
 pub mod runtime;
 pub mod sourceignore;

@@ -142,6 +142,7 @@ impl Storage {
         let options = TarOptions {
             modes: ModePolicy::Normalise,
             resolve_symlinks: false,
+            parallel: false,
         };
         self.write_atomically(path, |file| {
             let (writer, _) = archive::write_tar_gz(dir, rules, options, file)?;

@@ -131,6 +131,7 @@ async fn main() -> Result<()> {
         metrics,
         backoff: Backoff::new(args.common.min_retry_delay, args.common.max_retry_delay),
         jitter_percent: args.common.interval_jitter_percentage,
+        registry_clients: Default::default(),
     });
 
     let api: Api<OCIRepository> = if args.common.watch_all_namespaces {

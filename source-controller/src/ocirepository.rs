@@ -2,7 +2,7 @@
 //! store it (extracted and re-archived, or copied), and report it in the status with Flux's
 //! conditions and events.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -73,6 +73,22 @@ pub struct Context {
     pub metrics: Metrics,
     pub backoff: Backoff,
     pub jitter_percent: u8,
+    /// Registry clients by registry and settings: connections, TLS setup and tokens are
+    /// reused across reconciles instead of being rebuilt for every object.
+    pub registry_clients: std::sync::Mutex<HashMap<(String, ClientOptions), Arc<RegistryClient>>>,
+}
+
+impl Context {
+    fn registry_client(&self, registry: &str, options: ClientOptions) -> Arc<RegistryClient> {
+        let mut clients = self.registry_clients.lock().expect("registry client cache");
+        if clients.len() >= 256 {
+            clients.clear();
+        }
+        clients
+            .entry((registry.to_owned(), options.clone()))
+            .or_insert_with(|| Arc::new(RegistryClient::new(registry, options)))
+            .clone()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -483,7 +499,7 @@ async fn reconcile_source(
         ca_pem: access.ca_pem.clone(),
         proxy: access.proxy.clone(),
     };
-    let client = RegistryClient::new(
+    let client = ctx.registry_client(
         url.registry(),
         ClientOptions {
             credentials: access.credentials,

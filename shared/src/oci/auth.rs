@@ -1,7 +1,7 @@
 use oci_client::secrets::RegistryAuth;
 
 /// Credentials for a registry, from `--creds`, a Secret or the Docker configuration.
-#[derive(Clone, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub enum Credentials {
     #[default]
     Anonymous,

@@ -21,7 +21,7 @@ use super::{
 /// Called with the number of bytes moved since the last call.
 pub type Progress = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ClientOptions {
     pub credentials: Credentials,
     /// Plain HTTP and unverified TLS (`--insecure-registry`, `spec.insecure`).
