@@ -128,6 +128,16 @@ pub struct SourceController {
 
 impl SourceController {
     pub fn start(namespace: &str, events_addr: Option<&str>) -> Self {
+        let controller = Self::start_with(namespace, events_addr, &[]);
+        controller
+            .wait_serving(Duration::from_secs(30))
+            .expect("storage server listens");
+        controller
+    }
+
+    /// Starts source-controller with extra flags (leader election, …), without waiting for
+    /// its file server.
+    pub fn start_with(namespace: &str, events_addr: Option<&str>, extra: &[&str]) -> Self {
         let storage_dir = tempfile::tempdir().unwrap();
         let storage_addr = format!("127.0.0.1:{}", free_port());
         let mut args = vec![
@@ -144,14 +154,19 @@ impl SourceController {
         if let Some(addr) = events_addr {
             args.push(format!("--events-addr={addr}"));
         }
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         let process =
             ControllerProcess::start("source-controller", namespace, args, storage_dir.path());
-        wait_for_port(&storage_addr, Duration::from_secs(30)).expect("storage server listens");
         Self {
             process,
             storage_dir,
             storage_addr,
         }
+    }
+
+    /// Waits until the artifact file server listens (only the leader serves).
+    pub fn wait_serving(&self, timeout: Duration) -> std::io::Result<()> {
+        wait_for_port(&self.storage_addr, timeout)
     }
 
     /// The storage directory of one object.

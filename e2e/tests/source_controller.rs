@@ -7,6 +7,7 @@ use e2e::bin::push_artifact;
 use e2e::cluster::{FIELD_MANAGER, events_for, wait_for, with_temp_ns};
 use e2e::controllers::SourceController;
 use e2e::registry::{Registry, gnu_tar_gz, sha256};
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
@@ -649,6 +650,66 @@ async fn cosign_signatures_are_verified_before_anything_is_stored() {
         attach_signature(&registry, repo, &d4, &payload, &signature);
         request_reconcile(&api, "signed").await;
         status_where(&api, "signed", "Ready at the fourth revision", ready_at(&format!("latest@{d4}"))).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn only_the_leader_reconciles_and_a_standby_takes_over() {
+    with_temp_ns(|client, ns| async move {
+        let registry = Registry::start();
+        let election = [
+            "--enable-leader-election",
+            "--leader-election-lease-duration=4s",
+            "--leader-election-renew-deadline=3s",
+            "--leader-election-retry-period=1s",
+        ];
+        let mut leader = SourceController::start_with(&ns, None, &election);
+        leader.wait_serving(WAIT).unwrap();
+        let standby = SourceController::start_with(&ns, None, &election);
+        let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
+        let lease = leases
+            .get("source-controller-leader-election")
+            .await
+            .unwrap();
+        let first_holder = lease.spec.unwrap().holder_identity.unwrap();
+        // The standby neither serves artifacts nor reconciles.
+        assert!(
+            e2e::process::wait_for_port(&standby.storage_addr, Duration::from_secs(2)).is_err()
+        );
+
+        let url = registry.oci_url("apps/ha");
+        push_artifact(&format!("{url}:latest"), app_tree("one").path(), &[]);
+        let api = apply_repo(&client, &ns, "ha", json!({"url": url, "interval": "10m"})).await;
+        let status = status_where(&api, "ha", "Ready", ready_at("latest@")).await;
+        assert!(
+            status.url.unwrap().contains(&leader.storage_addr),
+            "the leader stored it"
+        );
+
+        leader.process.kill();
+        standby.wait_serving(WAIT).unwrap();
+        let lease = leases
+            .get("source-controller-leader-election")
+            .await
+            .unwrap();
+        let spec = lease.spec.unwrap();
+        assert_ne!(spec.holder_identity.unwrap(), first_holder);
+        assert_eq!(spec.lease_transitions, Some(1));
+
+        let digest = push_artifact(&format!("{url}:latest"), app_tree("two").path(), &[]);
+        request_reconcile(&api, "ha").await;
+        let status = status_where(
+            &api,
+            "ha",
+            "the standby's reconcile",
+            ready_at(&format!("latest@{digest}")),
+        )
+        .await;
+        assert!(
+            status.url.unwrap().contains(&standby.storage_addr),
+            "the new leader stored it"
+        );
     })
     .await;
 }
