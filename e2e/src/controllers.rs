@@ -178,3 +178,35 @@ impl SourceController {
             .join(name)
     }
 }
+
+/// notification-controller receiving events on a free loopback port.
+pub struct NotificationController {
+    pub process: ControllerProcess,
+    _scratch: tempfile::TempDir,
+    /// `127.0.0.1:<port>` of the event endpoint.
+    pub events_addr: String,
+}
+
+impl NotificationController {
+    pub fn start(namespace: &str) -> Self {
+        let scratch = tempfile::tempdir().unwrap();
+        let events_addr = format!("127.0.0.1:{}", free_port());
+        let args = vec![
+            format!("--events-addr={events_addr}"),
+            "--rate-limit-interval=5m".to_owned(),
+        ];
+        let process =
+            ControllerProcess::start("notification-controller", namespace, args, scratch.path());
+        wait_for_port(&events_addr, Duration::from_secs(30)).expect("event endpoint listens");
+        Self {
+            process,
+            _scratch: scratch,
+            events_addr,
+        }
+    }
+
+    /// The URL controllers post events to.
+    pub fn events_url(&self) -> String {
+        format!("http://{}/", self.events_addr)
+    }
+}

@@ -8,3 +8,4 @@ pub mod controllers;
 pub mod cosign;
 pub mod process;
 pub mod registry;
+pub mod webhook;

@@ -237,7 +237,8 @@ async fn digest_reference_and_layer_copy() {
 }
 
 fn docker_config_secret(name: &str, registry: &str, user: &str, password: &str) -> Value {
-    let auth = base64_encode(format!("{user}:{password}").as_bytes());
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     let config =
         json!({"auths": {registry: {"username": user, "password": password, "auth": auth}}});
     json!({
@@ -246,27 +247,6 @@ fn docker_config_secret(name: &str, registry: &str, user: &str, password: &str) 
         "type": "kubernetes.io/dockerconfigjson",
         "stringData": {".dockerconfigjson": config.to_string()}
     })
-}
-
-fn base64_encode(bytes: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 async fn apply_secret(client: &Client, ns: &str, secret: Value) {

@@ -51,6 +51,12 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
+        Self::with_extra(|_| {})
+    }
+
+    /// The gotk metrics plus whatever `register` adds to the `gotk_` registry (a controller's
+    /// own series, such as the notification-controller's HTTP metrics).
+    pub fn with_extra(register: impl FnOnce(&mut Registry)) -> Self {
         let duration = Family::<ObjectLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(duration_buckets())
         });
@@ -72,6 +78,7 @@ impl Metrics {
             "The current suspend status of a GitOps Toolkit resource.",
             suspend.clone(),
         );
+        register(&mut registry);
         Self {
             registry: Arc::new(registry),
             duration,

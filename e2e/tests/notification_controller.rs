@@ -1,0 +1,303 @@
+//! notification-controller end to end: source-controller's events reach a Slack stand-in
+//! through an Alert, exactly once; severities, bad input and failing endpoints.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use e2e::bin::push_artifact;
+use e2e::cluster::{FIELD_MANAGER, events_for, wait_for, with_temp_ns};
+use e2e::controllers::{NotificationController, SourceController};
+use e2e::registry::Registry;
+use e2e::webhook::{Received, Webhook};
+use kube::Client;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use serde_json::{Value, json};
+use shared::api::notification::v1beta3::Alert;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn apply(client: &Client, ns: &str, object: Value) {
+    let api_version = object["apiVersion"].as_str().unwrap();
+    let kind = object["kind"].as_str().unwrap();
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
+    let plural = match kind.to_lowercase().strip_suffix('y') {
+        Some(stem) => format!("{stem}ies"),
+        None => format!("{}s", kind.to_lowercase()),
+    };
+    let resource = kube::api::ApiResource::from_gvk_with_plural(&gvk, &plural);
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource);
+    let name = object["metadata"]["name"].as_str().unwrap().to_owned();
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&object),
+    )
+    .await
+    .unwrap();
+}
+
+fn provider(name: &str, type_: &str, address: &str, secret: Option<&str>) -> Value {
+    let mut spec = json!({"type": type_, "address": address});
+    if let Some(secret) = secret {
+        spec["secretRef"] = json!({"name": secret});
+    }
+    json!({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider", "metadata": {"name": name}, "spec": spec})
+}
+
+fn alert(name: &str, provider: &str, severity: &str, kind: &str) -> Value {
+    json!({
+        "apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert", "metadata": {"name": name},
+        "spec": {"providerRef": {"name": provider}, "eventSeverity": severity, "eventSources": [{"kind": kind, "name": "*"}]}
+    })
+}
+
+/// Posts raw bytes to the event endpoint; returns the HTTP status.
+fn post(url: &str, body: &[u8]) -> u16 {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("body");
+    std::fs::write(&file, body).unwrap();
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+        ])
+        .arg(format!("@{}", file.display()))
+        .arg(url)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().parse().unwrap()
+}
+
+fn event(ns: &str, name: &str, severity: &str, message: &str) -> Value {
+    json!({
+        "involvedObject": {"kind": "Kustomization", "namespace": ns, "name": name, "apiVersion": "kustomize.toolkit.fluxcd.io/v1"},
+        "severity": severity, "timestamp": "2026-11-28T00:00:00Z", "message": message,
+        "reason": if severity == "error" { "ReconciliationFailed" } else { "ReconciliationSucceeded" },
+        "metadata": {"kustomize.toolkit.fluxcd.io/revision": "latest@sha256:1"},
+        "reportingController": "kustomize-controller"
+    })
+}
+
+async fn warnings_on_alert(client: &Client, ns: &str, name: &str, reason: &str) -> Vec<String> {
+    let get = || async { events_for::<Alert>(client, ns, name).await };
+    let events = wait_for("a warning on the Alert", WAIT, get, |events| {
+        events.iter().any(|e| e.reason.as_deref() == Some(reason))
+    })
+    .await
+    .unwrap();
+    events
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .filter_map(|e| e.message)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_new_artifact_reaches_slack_exactly_once() {
+    with_temp_ns(|client, ns| async move {
+        let slack = Webhook::start(None).await;
+        let notification = NotificationController::start(&ns);
+        let registry = Registry::start();
+        let _source = SourceController::start(&ns, Some(&notification.events_url()));
+        apply(&client, &ns, provider("slack", "slack", &format!("{}/services/T0/B0/x", slack.base), None)).await;
+        apply(&client, &ns, alert("on-artifacts", "slack", "info", "OCIRepository")).await;
+        tokio::time::sleep(Duration::from_secs(2)).await; // the controller's watch sees them
+
+        let url = registry.oci_url("apps/notified");
+        let digest = push_artifact(&format!("{url}:latest"), e2e_tree().path(), &[]);
+        apply(&client, &ns, json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository", "metadata": {"name": "podinfo"},
+            "spec": {"url": url, "interval": "10m"}
+        }))
+        .await;
+
+        let is_new_artifact = |r: &Received| r.body["attachments"][0]["text"].as_str().is_some_and(|t| t.starts_with("stored artifact"));
+        let messages = slack.wait_for(1, WAIT, is_new_artifact).await;
+        assert_eq!(messages.len(), 1, "one Slack message: {:?}", slack.received());
+        let attachment = &messages[0].body["attachments"][0];
+        assert_eq!(attachment["author_name"], format!("OCIRepository/podinfo.{ns}"));
+        assert_eq!(attachment["color"], "good");
+        assert!(attachment["text"].as_str().unwrap().contains(&format!("latest@{digest}")));
+        let fields = attachment["fields"].as_array().unwrap();
+        assert!(fields.iter().any(|f| f["title"] == "revision" && f["value"] == format!("latest@{digest}")), "{fields:?}");
+        assert!(!fields.iter().any(|f| f["title"] == "digest"), "digests are not shown");
+        assert_eq!(messages[0].body["username"], "source-controller");
+        assert_eq!(messages[0].path, "/services/T0/B0/x");
+
+        // The same event again within the rate-limit window is refused and not sent.
+        let events_url = notification.events_url();
+        let duplicate = json!({
+            "involvedObject": {"kind": "OCIRepository", "namespace": ns, "name": "podinfo", "apiVersion": "source.toolkit.fluxcd.io/v1"},
+            "severity": "info", "timestamp": "2026-11-28T00:00:00Z", "message": attachment["text"],
+            "reason": "NewArtifact",
+            "metadata": {"source.toolkit.fluxcd.io/revision": format!("latest@{digest}")},
+            "reportingController": "source-controller"
+        });
+        assert_eq!(post(&events_url, duplicate.to_string().as_bytes()), 429);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(slack.received().into_iter().filter(|r| is_new_artifact(r)).count(), 1);
+        let metrics = notification.process.metrics();
+        assert!(metrics.contains("gotk_event_http_request_duration_seconds_count{code=\"429\"} 1"), "{metrics}");
+    })
+    .await;
+}
+
+fn e2e_tree() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n",
+    )
+    .unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn severities_generic_webhooks_and_bad_input() {
+    with_temp_ns(|client, ns| async move {
+        let hook = Webhook::start(Some("t0ken")).await;
+        let notification = NotificationController::start(&ns);
+        let url = notification.events_url();
+        apply(
+            &client,
+            &ns,
+            json!({
+                "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hook-token"},
+                "stringData": {"token": "t0ken", "address": format!("{}/hook", hook.base)}
+            }),
+        )
+        .await;
+        apply(
+            &client,
+            &ns,
+            provider(
+                "slack-bot",
+                "slack",
+                "http://ignored.invalid/",
+                Some("hook-token"),
+            ),
+        )
+        .await;
+        apply(
+            &client,
+            &ns,
+            alert("errors-only", "slack-bot", "error", "Kustomization"),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+
+        // Info is not wanted by an error-only Alert; error is. Both are accepted (202).
+        assert_eq!(
+            post(
+                &url,
+                event(&ns, "app", "info", "applied").to_string().as_bytes()
+            ),
+            202
+        );
+        assert_eq!(
+            post(
+                &url,
+                event(&ns, "app", "error", "health check failed")
+                    .to_string()
+                    .as_bytes()
+            ),
+            202
+        );
+        let delivered = hook.wait_for(1, WAIT, |_| true).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(
+            hook.received().len(),
+            1,
+            "only the error: {:?}",
+            hook.received()
+        );
+        let body = &delivered[0].body;
+        assert_eq!(body["attachments"][0]["color"], "danger");
+        assert_eq!(body["attachments"][0]["text"], "health check failed");
+        assert_eq!(body["attachments"][0]["fields"][0]["title"], "revision");
+
+        // Malformed and oversized bodies.
+        assert_eq!(post(&url, b"{not json"), 400);
+        assert_eq!(post(&url, &vec![b' '; 4 << 20]), 413);
+
+        // The endpoint fails: retried, then a Warning on the Alert with the address masked.
+        hook.fail_with(Some(StatusCode::INTERNAL_SERVER_ERROR));
+        assert_eq!(
+            post(
+                &url,
+                event(&ns, "app", "error", "second failure")
+                    .to_string()
+                    .as_bytes()
+            ),
+            202
+        );
+        let warnings =
+            warnings_on_alert(&client, &ns, "errors-only", "NotificationDispatchFailed").await;
+        assert!(warnings[0].contains("HTTP 500"), "{warnings:?}");
+        assert!(
+            warnings[0].contains("/***") && !warnings[0].contains("/hook"),
+            "address masked: {warnings:?}"
+        );
+        assert!(hook.refused() >= 2, "retried");
+        hook.fail_with(None);
+
+        // A type flux-rs cannot send yet, and a missing Secret, are reported on the Alert.
+        apply(
+            &client,
+            &ns,
+            provider("matrix", "matrix", "http://127.0.0.1:9/", None),
+        )
+        .await;
+        apply(
+            &client,
+            &ns,
+            alert("to-matrix", "matrix", "info", "Kustomization"),
+        )
+        .await;
+        apply(
+            &client,
+            &ns,
+            provider(
+                "no-secret",
+                "generic",
+                "http://127.0.0.1:9/",
+                Some("missing"),
+            ),
+        )
+        .await;
+        apply(
+            &client,
+            &ns,
+            alert("to-no-secret", "no-secret", "info", "Kustomization"),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(
+            post(
+                &url,
+                event(&ns, "other", "info", "third").to_string().as_bytes()
+            ),
+            202
+        );
+        let matrix =
+            warnings_on_alert(&client, &ns, "to-matrix", "NotificationDispatchFailed").await;
+        assert!(
+            matrix[0].contains("provider type 'matrix' is not supported"),
+            "{matrix:?}"
+        );
+        let missing =
+            warnings_on_alert(&client, &ns, "to-no-secret", "NotificationDispatchFailed").await;
+        assert!(
+            missing[0].contains("secret 'missing' not found"),
+            "{missing:?}"
+        );
+    })
+    .await;
+}

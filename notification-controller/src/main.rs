@@ -1,0 +1,167 @@
+//! flux-rs notification-controller: receives Flux events and forwards them to the Providers
+//! of matching Alerts.
+
+mod events;
+mod matching;
+mod notifiers;
+
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use clap::Parser;
+use futures::StreamExt;
+use kube::Client;
+use kube::api::Api;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use shared::api::notification::v1beta3::{Alert, Provider};
+use shared::events::Recorder;
+use shared::runtime::leader::{Leadership, LeaseTiming, lease_name};
+use shared::runtime::metrics::Metrics;
+use shared::runtime::{
+    CommonArgs, init_logging, listen_addr, serve_health, serve_metrics, shutdown_signal,
+};
+
+const CONTROLLER: &str = "notification-controller";
+
+fn duration(text: &str) -> Result<std::time::Duration, String> {
+    shared::duration::parse(text).map_err(|e| e.to_string())
+}
+
+#[derive(Parser, Debug)]
+#[command(name = CONTROLLER, version, about = "flux-rs notification-controller")]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// The number of events dispatched at once.
+    #[arg(long, default_value_t = 4)]
+    concurrent: u16,
+    /// How long an identical event is not forwarded again.
+    #[arg(long, default_value = "5m", value_parser = duration)]
+    rate_limit_interval: std::time::Duration,
+}
+
+/// A reflector store of `K`, kept current by a background watch.
+async fn watched<K>(api: Api<K>, selector: Option<&str>) -> reflector::Store<K>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let mut config = watcher::Config::default();
+    if let Some(selector) = selector {
+        config = config.labels(selector);
+    }
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, config)
+        .default_backoff()
+        .modify(|o: &mut K| o.meta_mut().managed_fields = None)
+        .reflect(writer)
+        .for_each(|_| std::future::ready(()));
+    tokio::spawn(stream);
+    let _ = reader.wait_until_ready().await;
+    reader
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    init_logging(&args.common);
+    let client = Client::try_default()
+        .await
+        .context("connecting to the API server")?;
+    let durations = events::http_durations();
+    let registered = durations.clone();
+    let metrics = Metrics::with_extra(move |registry| {
+        registry.register(
+            "event_http_request_duration_seconds",
+            "The duration in seconds of requests to the event endpoint, by response code.",
+            registered,
+        );
+    });
+    tokio::spawn(serve_health(
+        listen_addr(&args.common.health_addr).map_err(anyhow::Error::msg)?,
+    ));
+    tokio::spawn(serve_metrics(
+        listen_addr(&args.common.metrics_addr).map_err(anyhow::Error::msg)?,
+        metrics,
+    ));
+
+    let mut leadership = if args.common.enable_leader_election {
+        let timing = LeaseTiming {
+            lease_duration: args.common.leader_election_lease_duration,
+            renew_deadline: args.common.leader_election_renew_deadline,
+            retry_period: args.common.leader_election_retry_period,
+        };
+        let name = lease_name(CONTROLLER, args.common.label_selector());
+        Some(
+            Leadership::acquire(
+                client.clone(),
+                &CommonArgs::runtime_namespace(),
+                &name,
+                timing,
+            )
+            .await,
+        )
+    } else {
+        None
+    };
+
+    let (alerts_api, providers_api): (Api<Alert>, Api<Provider>) =
+        if args.common.watch_all_namespaces {
+            (Api::all(client.clone()), Api::all(client.clone()))
+        } else {
+            let ns = CommonArgs::runtime_namespace();
+            (
+                Api::namespaced(client.clone(), &ns),
+                Api::namespaced(client.clone(), &ns),
+            )
+        };
+    let selector = args.common.label_selector();
+    let alerts = watched(alerts_api, selector).await;
+    let providers = watched(providers_api, selector).await;
+
+    // In this controller `--events-addr` is where events are received (Flux's meaning).
+    let events_addr = if args.common.events_addr.is_empty() {
+        ":9090"
+    } else {
+        &args.common.events_addr
+    };
+    let events_addr = listen_addr(events_addr).map_err(anyhow::Error::msg)?;
+    let server = Arc::new(events::EventServer::new(
+        client.clone(),
+        alerts,
+        providers,
+        Recorder::new(client, CONTROLLER, None),
+        args.rate_limit_interval,
+        durations,
+        usize::from(args.concurrent.max(1)),
+    ));
+    let listener = tokio::net::TcpListener::bind(events_addr)
+        .await
+        .with_context(|| format!("binding {events_addr}"))?;
+    tracing::info!(controller = CONTROLLER, addr = %events_addr, "receiving events");
+    let serving =
+        axum::serve(listener, events::router(server)).with_graceful_shutdown(shutdown_signal());
+    match leadership.as_mut() {
+        Some(leadership) => tokio::select! {
+            result = serving => result?,
+            () = leadership.lost() => anyhow::bail!("leader election lost"),
+        },
+        None => serving.await?,
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn flags_are_consistent() {
+        super::Args::command().debug_assert();
+    }
+}
