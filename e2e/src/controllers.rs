@@ -185,14 +185,18 @@ pub struct NotificationController {
     _scratch: tempfile::TempDir,
     /// `127.0.0.1:<port>` of the event endpoint.
     pub events_addr: String,
+    /// `127.0.0.1:<port>` of the webhook receiver server.
+    pub receiver_addr: String,
 }
 
 impl NotificationController {
     pub fn start(namespace: &str) -> Self {
         let scratch = tempfile::tempdir().unwrap();
         let events_addr = format!("127.0.0.1:{}", free_port());
+        let receiver_addr = format!("127.0.0.1:{}", free_port());
         let args = vec![
             format!("--events-addr={events_addr}"),
+            format!("--receiver-addr={receiver_addr}"),
             "--rate-limit-interval=5m".to_owned(),
         ];
         let process =
@@ -202,6 +206,7 @@ impl NotificationController {
             process,
             _scratch: scratch,
             events_addr,
+            receiver_addr,
         }
     }
 

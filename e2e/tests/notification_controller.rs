@@ -54,24 +54,30 @@ fn alert(name: &str, provider: &str, severity: &str, kind: &str) -> Value {
 
 /// Posts raw bytes to the event endpoint; returns the HTTP status.
 fn post(url: &str, body: &[u8]) -> u16 {
+    post_with(url, body, &[])
+}
+
+/// Posts raw bytes with extra headers; returns the HTTP status.
+fn post_with(url: &str, body: &[u8], headers: &[String]) -> u16 {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("body");
     std::fs::write(&file, body).unwrap();
-    let out = std::process::Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "-H",
-            "Content-Type: application/json",
-            "--data-binary",
-        ])
-        .arg(format!("@{}", file.display()))
-        .arg(url)
-        .output()
-        .unwrap();
+    let mut command = std::process::Command::new("curl");
+    command.args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+    ]);
+    command.arg(format!("@{}", file.display()));
+    for header in headers {
+        command.args(["-H", header]);
+    }
+    let out = command.arg(url).output().unwrap();
     String::from_utf8(out.stdout).unwrap().parse().unwrap()
 }
 
@@ -300,4 +306,91 @@ async fn severities_generic_webhooks_and_bad_input() {
         );
     })
     .await;
+}
+
+fn hmac_hex(key: &[u8], body: &[u8]) -> String {
+    // openssl is an implementation independent of the controller's.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("body");
+    std::fs::write(&file, body).unwrap();
+    let key = String::from_utf8(key.to_vec()).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-hmac", &key, "-r"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_signed_webhook_triggers_an_immediate_reconcile() {
+    use shared::api::notification::v1::Receiver;
+    use shared::api::source::v1::OCIRepository;
+    with_temp_ns(|client, ns| async move {
+        let notification = NotificationController::start(&ns);
+        let registry = Registry::start();
+        let _source = SourceController::start(&ns, None);
+        let url = registry.oci_url("apps/hooked");
+        push_artifact(&format!("{url}:latest"), e2e_tree().path(), &[]);
+        apply(&client, &ns, json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository", "metadata": {"name": "hooked"},
+            "spec": {"url": url, "interval": "60m"}
+        }))
+        .await;
+        apply(&client, &ns, json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "webhook-token"}, "stringData": {"token": "s3cret"}
+        }))
+        .await;
+        apply(&client, &ns, json!({
+            "apiVersion": "notification.toolkit.fluxcd.io/v1", "kind": "Receiver", "metadata": {"name": "registry"},
+            "spec": {"type": "generic-hmac", "secretRef": {"name": "webhook-token"},
+                "resources": [{"kind": "OCIRepository", "name": "hooked"}]}
+        }))
+        .await;
+        let receivers: Api<Receiver> = Api::namespaced(client.clone(), &ns);
+        let get = || async { Ok(receivers.get("registry").await?.status.unwrap_or_default()) };
+        let status = wait_for("the webhook path", WAIT, get, |s| s.webhook_path.is_some()).await.unwrap();
+        let path = status.webhook_path.unwrap();
+        let expected = shared_path("s3cret", "registry", &ns);
+        assert_eq!(path, expected);
+        let ready = status.conditions.unwrap().into_iter().find(|c| c.type_ == "Ready").unwrap();
+        assert_eq!(ready.message, format!("Receiver initialized for path: {path}"));
+
+        let repos: Api<OCIRepository> = Api::namespaced(client.clone(), &ns);
+        let handled = || async { Ok(repos.get("hooked").await?.status.unwrap_or_default().last_handled_reconcile_at) };
+        let ready_repo = || async { Ok(repos.get("hooked").await?.status.unwrap_or_default()) };
+        wait_for("the OCIRepository", WAIT, ready_repo, |s| s.artifact.is_some()).await.unwrap();
+        let before = handled().await.unwrap();
+
+        let hook = format!("http://{}{path}", notification.receiver_addr);
+        let body = br#"{"event":"push","tag":"latest"}"#;
+        assert_eq!(post_with(&hook, body, &["X-Signature: sha256=0000".to_owned()]), 400, "a wrong signature is refused");
+        assert_eq!(post_with(&format!("http://{}/hook/unknown", notification.receiver_addr), body, &[]), 404);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(handled().await.unwrap(), before, "nothing was requested");
+
+        let signature = format!("X-Signature: sha256={}", hmac_hex(b"s3cret", body));
+        assert_eq!(post_with(&hook, body, &[signature]), 200);
+        let after = wait_for("lastHandledReconcileAt to change", WAIT, handled, |h| h.is_some() && *h != before).await.unwrap();
+        let annotation = repos.get("hooked").await.unwrap().metadata.annotations.unwrap()["reconcile.fluxcd.io/requestedAt"].clone();
+        assert_eq!(after.as_deref(), Some(annotation.as_str()));
+    })
+    .await;
+}
+
+fn shared_path(token: &str, name: &str, namespace: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{token}{name}{namespace}").as_bytes());
+    format!(
+        "/hook/{}",
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
 }

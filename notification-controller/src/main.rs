@@ -4,6 +4,7 @@
 mod events;
 mod matching;
 mod notifiers;
+mod receivers;
 
 use std::sync::Arc;
 
@@ -12,7 +13,8 @@ use clap::Parser;
 use futures::StreamExt;
 use kube::Client;
 use kube::api::Api;
-use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::runtime::{Controller, WatchStreamExt, controller, reflector, watcher};
+use shared::api::notification::v1::Receiver;
 use shared::api::notification::v1beta3::{Alert, Provider};
 use shared::events::Recorder;
 use shared::runtime::leader::{Leadership, LeaseTiming, lease_name};
@@ -32,9 +34,12 @@ fn duration(text: &str) -> Result<std::time::Duration, String> {
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
-    /// The number of events dispatched at once.
+    /// The number of events dispatched at once, and of Receivers reconciled at once.
     #[arg(long, default_value_t = 4)]
     concurrent: u16,
+    /// The address the webhook receiver server binds to.
+    #[arg(long, default_value = ":9292")]
+    receiver_addr: String,
     /// How long an identical event is not forwarded again.
     #[arg(long, default_value = "5m", value_parser = duration)]
     rate_limit_interval: std::time::Duration,
@@ -110,19 +115,56 @@ async fn main() -> Result<()> {
         None
     };
 
-    let (alerts_api, providers_api): (Api<Alert>, Api<Provider>) =
+    let namespace = CommonArgs::runtime_namespace();
+    let scoped = |client: &Client| -> (Api<Alert>, Api<Provider>, Api<Receiver>) {
         if args.common.watch_all_namespaces {
-            (Api::all(client.clone()), Api::all(client.clone()))
-        } else {
-            let ns = CommonArgs::runtime_namespace();
             (
-                Api::namespaced(client.clone(), &ns),
-                Api::namespaced(client.clone(), &ns),
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+                Api::all(client.clone()),
             )
-        };
+        } else {
+            (
+                Api::namespaced(client.clone(), &namespace),
+                Api::namespaced(client.clone(), &namespace),
+                Api::namespaced(client.clone(), &namespace),
+            )
+        }
+    };
+    let (alerts_api, providers_api, receivers_api) = scoped(&client);
     let selector = args.common.label_selector();
     let alerts = watched(alerts_api, selector).await;
     let providers = watched(providers_api, selector).await;
+
+    // Receivers: a reconciler publishing each webhook path, and the webhook server.
+    let mut receiver_config = watcher::Config::default();
+    if let Some(selector) = selector {
+        receiver_config = receiver_config.labels(selector);
+    }
+    let receiver_controller = Controller::new(receivers_api, receiver_config)
+        .with_config(controller::Config::default().concurrency(args.concurrent))
+        .graceful_shutdown_on(shutdown_signal());
+    let receivers = receiver_controller.store();
+    let reconciling = receiver_controller
+        .run(
+            receivers::reconcile_receiver,
+            receivers::receiver_error_policy,
+            Arc::new(receivers::ReceiverContext {
+                client: client.clone(),
+            }),
+        )
+        .for_each(|_| std::future::ready(()));
+    let receiver_addr = listen_addr(&args.receiver_addr).map_err(anyhow::Error::msg)?;
+    let receiver_listener = tokio::net::TcpListener::bind(receiver_addr)
+        .await
+        .with_context(|| format!("binding {receiver_addr}"))?;
+    let receiver_server = Arc::new(receivers::ReceiverServer {
+        client: client.clone(),
+        receivers,
+    });
+    tokio::spawn(async move {
+        axum::serve(receiver_listener, receivers::router(receiver_server)).await
+    });
 
     // In this controller `--events-addr` is where events are received (Flux's meaning).
     let events_addr = if args.common.events_addr.is_empty() {
@@ -143,9 +185,14 @@ async fn main() -> Result<()> {
     let listener = tokio::net::TcpListener::bind(events_addr)
         .await
         .with_context(|| format!("binding {events_addr}"))?;
-    tracing::info!(controller = CONTROLLER, addr = %events_addr, "receiving events");
-    let serving =
-        axum::serve(listener, events::router(server)).with_graceful_shutdown(shutdown_signal());
+    tracing::info!(controller = CONTROLLER, events = %events_addr, receivers = %receiver_addr, "serving");
+    let serving = async move {
+        tokio::join!(
+            axum::serve(listener, events::router(server)).with_graceful_shutdown(shutdown_signal()),
+            reconciling
+        )
+        .0
+    };
     match leadership.as_mut() {
         Some(leadership) => tokio::select! {
             result = serving => result?,
