@@ -35,3 +35,7 @@ e2e-kind:
 # source-controller with 1000 OCIRepositories on the local control plane; writes BENCHMARKS.md.
 bench-sources:
     scripts/bench-sources.sh
+
+# notification-controller throughput, dispatch latency and RSS; writes BENCHMARKS.md.
+bench-notifications:
+    scripts/bench-notifications.sh

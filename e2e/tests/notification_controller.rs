@@ -258,13 +258,13 @@ async fn severities_generic_webhooks_and_bad_input() {
         apply(
             &client,
             &ns,
-            provider("matrix", "matrix", "http://127.0.0.1:9/", None),
+            provider("gitea", "gitea", "http://127.0.0.1:9/", None),
         )
         .await;
         apply(
             &client,
             &ns,
-            alert("to-matrix", "matrix", "info", "Kustomization"),
+            alert("to-gitea", "gitea", "info", "Kustomization"),
         )
         .await;
         apply(
@@ -292,11 +292,10 @@ async fn severities_generic_webhooks_and_bad_input() {
             ),
             202
         );
-        let matrix =
-            warnings_on_alert(&client, &ns, "to-matrix", "NotificationDispatchFailed").await;
+        let gitea = warnings_on_alert(&client, &ns, "to-gitea", "NotificationDispatchFailed").await;
         assert!(
-            matrix[0].contains("provider type 'matrix' is not supported"),
-            "{matrix:?}"
+            gitea[0].contains("provider type 'gitea' is not supported"),
+            "{gitea:?}"
         );
         let missing =
             warnings_on_alert(&client, &ns, "to-no-secret", "NotificationDispatchFailed").await;

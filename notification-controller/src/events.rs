@@ -246,29 +246,20 @@ async fn notify(
             target.headers = serde_saphyr::from_str(&headers)
                 .map_err(|e| format!("invalid 'headers' in secret '{}': {e}", reference.name))?;
         }
-        if let (Some(user), Some(password)) = (text("username"), text("password")) {
-            target
-                .headers
-                .entry("Authorization".to_owned())
-                .or_insert_with(|| basic_auth(&user, &password));
+        if let Some(user) = text("username") {
+            target.username = Some(user);
         }
+        target.password = text("password");
     }
-    if target.address.is_empty() {
-        return Err(notifiers::NotifyError::NoAddress.to_string());
-    }
-    let request = notifiers::request(spec.type_, &target, event).map_err(|e| e.to_string())?;
+    target.provider_uid = provider.uid().unwrap_or_default();
+    let requests = notifiers::requests(spec.type_, &target, event).map_err(|e| e.to_string())?;
     let timeout = target.timeout.unwrap_or(Duration::from_secs(15));
-    notifiers::send(&server.http, &target.address, &request, timeout)
-        .await
-        .map_err(|e| e.to_string())
-}
-
-fn basic_auth(user: &str, password: &str) -> String {
-    use base64::Engine;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-    )
+    for request in &requests {
+        notifiers::send(&server.http, request, timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// The labels of the event's object (for `matchLabels`), or `None` if it cannot be read.
