@@ -36,10 +36,10 @@ async fn main() -> anyhow::Result<()> {
         let recorded = recorded.clone();
         async move {
             let now = Instant::now();
-            if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) {
-                if let Some(message) = value["message"].as_str() {
-                    recorded.lock().unwrap().push((message.to_owned(), now));
-                }
+            if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body)
+                && let Some(message) = value["message"].as_str()
+            {
+                recorded.lock().unwrap().push((message.to_owned(), now));
             }
             "ok"
         }
