@@ -3,7 +3,7 @@
 use e2e::cluster::{FIELD_MANAGER, client, with_temp_ns};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -41,11 +41,11 @@ fn doc(file: &str) -> Value {
 }
 
 fn api_for(client: &Client, namespace: &str, api_version: &str, kind: &str) -> Api<DynamicObject> {
-    let (group, version) = api_version.split_once('/').unwrap();
-    let plural = format!("{}s", kind.to_lowercase()).replace("ys", "ies");
-    let gvk = GroupVersionKind::gvk(group, version, kind);
-    let resource = ApiResource::from_gvk_with_plural(&gvk, &plural);
-    Api::namespaced_with(client.clone(), namespace, &resource)
+    Api::namespaced_with(
+        client.clone(),
+        namespace,
+        &shared::api::api_resource(api_version, kind),
+    )
 }
 
 async fn apply(client: &Client, namespace: &str, object: &Value) -> kube::Result<DynamicObject> {

@@ -19,13 +19,7 @@ const WAIT: Duration = Duration::from_secs(60);
 async fn apply(client: &Client, ns: &str, object: Value) {
     let api_version = object["apiVersion"].as_str().unwrap();
     let kind = object["kind"].as_str().unwrap();
-    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
-    let plural = match kind.to_lowercase().strip_suffix('y') {
-        Some(stem) => format!("{stem}ies"),
-        None => format!("{}s", kind.to_lowercase()),
-    };
-    let resource = kube::api::ApiResource::from_gvk_with_plural(&gvk, &plural);
+    let resource = shared::api::api_resource(api_version, kind);
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource);
     let name = object["metadata"]["name"].as_str().unwrap().to_owned();
     api.patch(

@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::api::{Api, DynamicObject};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -265,17 +265,7 @@ async fn notify(
 /// The labels of the event's object (for `matchLabels`), or `None` if it cannot be read.
 async fn object_labels(client: &Client, event: &EventPayload) -> Option<BTreeMap<String, String>> {
     let object = &event.involved_object;
-    let (group, version) = object
-        .api_version
-        .rsplit_once('/')
-        .unwrap_or(("", &object.api_version));
-    let gvk = GroupVersionKind::gvk(group, version, &object.kind);
-    let lower = object.kind.to_lowercase();
-    let plural = match lower.strip_suffix('y') {
-        Some(stem) => format!("{stem}ies"),
-        None => format!("{lower}s"),
-    };
-    let resource = ApiResource::from_gvk_with_plural(&gvk, &plural);
+    let resource = shared::api::api_resource(&object.api_version, &object.kind);
     let api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), &object.namespace, &resource);
     api.get_opt(&object.name)

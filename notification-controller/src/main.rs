@@ -17,7 +17,6 @@ use kube::runtime::{Controller, WatchStreamExt, controller, reflector, watcher};
 use shared::api::notification::v1::Receiver;
 use shared::api::notification::v1beta3::{Alert, Provider};
 use shared::events::Recorder;
-use shared::runtime::leader::{Leadership, LeaseTiming, lease_name};
 use shared::runtime::metrics::Metrics;
 use shared::runtime::{
     CommonArgs, init_logging, listen_addr, serve_health, serve_metrics, shutdown_signal,
@@ -95,25 +94,8 @@ async fn main() -> Result<()> {
         metrics,
     ));
 
-    let mut leadership = if args.common.enable_leader_election {
-        let timing = LeaseTiming {
-            lease_duration: args.common.leader_election_lease_duration,
-            renew_deadline: args.common.leader_election_renew_deadline,
-            retry_period: args.common.leader_election_retry_period,
-        };
-        let name = lease_name(CONTROLLER, args.common.label_selector());
-        Some(
-            Leadership::acquire(
-                client.clone(),
-                &CommonArgs::runtime_namespace(),
-                &name,
-                timing,
-            )
-            .await,
-        )
-    } else {
-        None
-    };
+    let mut leadership =
+        shared::runtime::leadership(client.clone(), &args.common, CONTROLLER).await;
 
     let namespace = CommonArgs::runtime_namespace();
     let scoped = |client: &Client| -> (Api<Alert>, Api<Provider>, Api<Receiver>) {

@@ -9,9 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
-};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
@@ -248,18 +246,11 @@ async fn request_reconcile(
         .api_version
         .clone()
         .unwrap_or_else(|| default_api_version(kind).to_owned());
-    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", &api_version));
-    let gvk = GroupVersionKind::gvk(group, version, kind);
-    let lower = kind.to_lowercase();
-    let plural = match lower.strip_suffix('y') {
-        Some(stem) => format!("{stem}ies"),
-        None => format!("{lower}s"),
-    };
     let namespace = resource.namespace.as_deref().unwrap_or(receiver_ns);
     let api: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
         namespace,
-        &ApiResource::from_gvk_with_plural(&gvk, &plural),
+        &shared::api::api_resource(&api_version, kind),
     );
     let names: Vec<String> = if resource.name == "*" {
         let selector = resource

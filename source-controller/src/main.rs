@@ -15,7 +15,6 @@ use kube::runtime::{Controller, WatchStreamExt, controller, reflector, watcher};
 use kube::{Client, ResourceExt};
 use shared::api::source::v1::OCIRepository;
 use shared::events::Recorder;
-use shared::runtime::leader::{Leadership, LeaseTiming, lease_name};
 use shared::runtime::metrics::Metrics;
 use shared::runtime::requeue::Backoff;
 use shared::runtime::{
@@ -88,25 +87,8 @@ async fn main() -> Result<()> {
     tokio::spawn(serve_health(health_addr));
     tokio::spawn(serve_metrics(metrics_addr, metrics.clone()));
 
-    let mut leadership = if args.common.enable_leader_election {
-        let timing = LeaseTiming {
-            lease_duration: args.common.leader_election_lease_duration,
-            renew_deadline: args.common.leader_election_renew_deadline,
-            retry_period: args.common.leader_election_retry_period,
-        };
-        let name = lease_name(CONTROLLER, args.common.label_selector());
-        Some(
-            Leadership::acquire(
-                client.clone(),
-                &CommonArgs::runtime_namespace(),
-                &name,
-                timing,
-            )
-            .await,
-        )
-    } else {
-        None
-    };
+    let mut leadership =
+        shared::runtime::leadership(client.clone(), &args.common, CONTROLLER).await;
 
     let storage = Storage::new(
         &args.storage_path,

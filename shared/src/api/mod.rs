@@ -133,3 +133,17 @@ pub fn dropped_fields(expected: &Value, actual: &Value) -> Vec<String> {
     walk(expected, actual, "", &mut out);
     out
 }
+
+/// The API resource of a kind, for dynamic access to objects named in specs (event sources,
+/// receiver resources). Plurals follow Kubernetes' rule for these kinds: a trailing `y`
+/// becomes `ies`, otherwise `s` is added.
+pub fn api_resource(api_version: &str, kind: &str) -> kube::api::ApiResource {
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
+    let lower = kind.to_lowercase();
+    let plural = match lower.strip_suffix('y') {
+        Some(stem) => format!("{stem}ies"),
+        None => format!("{lower}s"),
+    };
+    kube::api::ApiResource::from_gvk_with_plural(&gvk, &plural)
+}

@@ -48,3 +48,22 @@ pub fn now_rfc3339() -> String {
         .strftime("%Y-%m-%dT%H:%M:%SZ")
         .to_string()
 }
+
+/// Waits for the controller's lease when `--enable-leader-election` is set (Flux's lease name,
+/// suffixed per shard), and returns the leadership to watch for loss.
+pub async fn leadership(
+    client: kube::Client,
+    args: &CommonArgs,
+    controller: &str,
+) -> Option<leader::Leadership> {
+    if !args.enable_leader_election {
+        return None;
+    }
+    let timing = leader::LeaseTiming {
+        lease_duration: args.leader_election_lease_duration,
+        renew_deadline: args.leader_election_renew_deadline,
+        retry_period: args.leader_election_retry_period,
+    };
+    let name = leader::lease_name(controller, args.label_selector());
+    Some(leader::Leadership::acquire(client, &CommonArgs::runtime_namespace(), &name, timing).await)
+}
