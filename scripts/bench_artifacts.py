@@ -15,14 +15,14 @@ import os
 import random
 import shlex
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib import TARGET, start_registry, write_section
+
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 TEXT_FILES, TEXT_SIZE = 1600, 64 * 1024
 BINARY_FILES, BINARY_SIZE = 200, 512 * 1024
@@ -59,27 +59,8 @@ def tree_bytes(root):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(root) for f in fs)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
-def start_registry(work, name):
-    port = free_port()
-    config = os.path.join(work, f"{name}.yml")
-    with open(config, "w") as f:
-        f.write(f"version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {work}/{name}}}}}\n"
-                f"http: {{addr: 127.0.0.1:{port}}}\n")
-    process = subprocess.Popen(["docker-registry", "serve", config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    process.addr = f"127.0.0.1:{port}"
-    for _ in range(100):
-        if subprocess.run(["curl", "-sf", f"http://{process.addr}/v2/"], capture_output=True).returncode == 0:
-            break
-        time.sleep(0.1)
-    return process
 
 
 def timed(cmd, env=None):
@@ -105,8 +86,7 @@ def median_of(name, make_cmd):
 
 
 def main():
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/flux-rs/target"))
-    flux_rs = os.path.join(target, "release", "flux-rs")
+    flux_rs = os.path.join(TARGET, "release", "flux-rs")
     work = tempfile.mkdtemp(prefix="flux-rs-bench-")
     registry, skopeo_registries = None, []
     try:
@@ -168,7 +148,6 @@ def main():
 
 def write_report(results, size_mb, layer_mb):
     lines = [
-        "<!-- bench-artifacts:start -->",
         "## Artifact push and pull (`just bench-artifacts`)",
         "",
         f"A {size_mb:.0f} MB tree ({TEXT_FILES} YAML-like text files of 64 KiB, {BINARY_FILES} random "
@@ -199,19 +178,8 @@ def write_report(results, size_mb, layer_mb):
         "without extracting it, while flux-rs pull verifies and extracts it. flux-rs compresses on "
         "both cores (pigz's block scheme, default level 6) and extracts while downloading, moving "
         "the content into place only after its digest is verified.",
-        "<!-- bench-artifacts:end -->",
     ]
-    section = "\n".join(lines) + "\n"
-    path = os.path.join(ROOT, "BENCHMARKS.md")
-    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n\nMeasured on the project's 2-core machines; every figure is a ratio against a peer run side by side in the same run.\n\n"
-    start, end = "<!-- bench-artifacts:start -->", "<!-- bench-artifacts:end -->\n"
-    if start in text:
-        text = text[:text.index(start)] + section + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    with open(path, "w") as f:
-        f.write(text)
-    print(section)
+    write_section("bench-artifacts", "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -6,36 +6,22 @@ bench-notifications markers."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CACHE = os.environ.get("FLUX_RS_CACHE", os.path.expanduser("~/.cache/flux-rs"))
-TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(CACHE, "target"))
-KUBECTL = os.path.join(CACHE, "tools/venv/bin/kubectl")
+from benchlib import install_crds, KUBECTL, TARGET, free_port, status_kib, write_section
+
 COUNT = int(os.environ.get("BENCH_EVENTS", "20000"))
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
-def status_kib(pid, field):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 def main():
+    install_crds()
     namespace = f"bench-notifications-{int(time.time())}"
     events_port, receiver_port, health_port, metrics_port, hook_port = (free_port() for _ in range(5))
     subprocess.run([KUBECTL, "create", "namespace", namespace], check=True, capture_output=True)
@@ -70,7 +56,6 @@ def main():
         subprocess.run([KUBECTL, "delete", "namespace", namespace, "--wait=false"], capture_output=True)
     print(json.dumps(load), file=sys.stderr)
     section = "\n".join([
-        "<!-- bench-notifications:start -->",
         "## notification-controller (`just bench-notifications`)",
         "",
         f"{load['requests']} Flux events posted with 32 connections (every event sent twice: half new, half "
@@ -86,17 +71,8 @@ def main():
         f"| dispatch latency p50 / p99 | {load['p50_ms']:.2f} ms / {load['p99_ms']:.2f} ms ({load['latency_samples']} samples) | p99 < 50 ms |",
         f"| idle RSS (one Alert, one Provider) | {idle:.1f} MiB | < 15 MiB (Flux: ~13 MiB) |",
         f"| peak RSS under load | {peak:.1f} MiB | |",
-        "<!-- bench-notifications:end -->",
-    ]) + "\n"
-    path = os.path.join(ROOT, "BENCHMARKS.md")
-    text = open(path).read()
-    start, end = "<!-- bench-notifications:start -->", "<!-- bench-notifications:end -->\n"
-    if start in text:
-        text = text[:text.index(start)] + section + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    open(path, "w").write(text)
-    print(section)
+    ])
+    write_section("bench-notifications", section)
 
 
 if __name__ == "__main__":

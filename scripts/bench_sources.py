@@ -11,37 +11,22 @@ OCIRepositories): 1m25s, 67 MiB.
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib import install_crds, KUBECTL, ROOT, TARGET, free_port, start_registry, status_kib, write_section
+
 COUNT = int(os.environ.get("BENCH_OBJECTS", "1000"))
-CACHE = os.environ.get("FLUX_RS_CACHE", os.path.expanduser("~/.cache/flux-rs"))
-TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(CACHE, "target"))
-KUBECTL = os.path.join(CACHE, "tools/venv/bin/kubectl")
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def kubectl(*args, stdin=None):
     return subprocess.run([KUBECTL, *args], input=stdin, check=True, capture_output=True, text=True).stdout
 
 
-def rss_kib(pid, field):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 def ready_count(namespace):
@@ -80,16 +65,19 @@ def run(namespace, url, count, prefix, work, measure_idle=False):
         start = time.perf_counter()
         kubectl("create", "-f", "-", stdin=objects(namespace, url, count, prefix))
         created = time.perf_counter() - start
+        deadline = time.perf_counter() + 600
         while ready_count(namespace) < count:
             if controller.poll() is not None:
                 sys.exit("source-controller exited; see " + log.name)
+            if time.perf_counter() > deadline:
+                sys.exit(f"not all {count} objects Ready after 10 minutes; see " + log.name)
             time.sleep(1)
         elapsed = time.perf_counter() - start
-        peak = rss_kib(controller.pid, "VmHWM") / 1024
+        peak = status_kib(controller.pid, "VmHWM") / 1024
         idle = None
         if measure_idle:
             time.sleep(15)
-            idle = rss_kib(controller.pid, "VmRSS") / 1024
+            idle = status_kib(controller.pid, "VmRSS") / 1024
         return elapsed, created, peak, idle
     finally:
         controller.terminate()
@@ -97,17 +85,12 @@ def run(namespace, url, count, prefix, work, measure_idle=False):
 
 
 def main():
+    install_crds()
     work = tempfile.mkdtemp(prefix="flux-rs-bench-sources-")
     registry = None
     try:
-        port = free_port()
-        with open(f"{work}/registry.yml", "w") as f:
-            f.write(f"version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {work}/registry}}}}\n"
-                    f"http: {{addr: 127.0.0.1:{port}}}\n")
-        registry = subprocess.Popen(["docker-registry", "serve", f"{work}/registry.yml"],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1)
-        url = f"oci://127.0.0.1:{port}/bench/podinfo"
+        registry = start_registry(work, "registry")
+        url = f"oci://{registry.addr}/bench/podinfo"
         subprocess.run([os.path.join(TARGET, "release", "flux-rs"), "push", "artifact", f"{url}:latest",
                         "--path", os.path.join(ROOT, "examples/podinfo"), "--source", "bench", "--revision", "bench"],
                        check=True, capture_output=True)
@@ -132,7 +115,6 @@ def write_report(results):
     elapsed, created, peak, _ = results["scale"]
     _, _, idle_peak, idle = results["idle"]
     section = "\n".join([
-        "<!-- bench-sources:start -->",
         "## source-controller at scale (`just bench-sources`)",
         "",
         f"{COUNT} OCIRepositories (tag `latest` of one shared artifact, the example app) created in one "
@@ -148,18 +130,8 @@ def write_report(results):
         "",
         "No peer can run side by side here (the Flux controllers cannot be obtained on these machines), "
         "so the Flux figures are the published ones, from a much larger machine.",
-        "<!-- bench-sources:end -->",
-    ]) + "\n"
-    path = os.path.join(ROOT, "BENCHMARKS.md")
-    text = open(path).read()
-    start, end = "<!-- bench-sources:start -->", "<!-- bench-sources:end -->\n"
-    if start in text:
-        text = text[:text.index(start)] + section + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    with open(path, "w") as f:
-        f.write(text)
-    print(section)
+    ])
+    write_section("bench-sources", section)
 
 
 if __name__ == "__main__":
