@@ -868,3 +868,63 @@ fn bad_input_gets_one_clear_line() {
     ]);
     assert!(error.contains("invalid path '/nonexistent/dir'"), "{error}");
 }
+
+/// The tar stream inside the layer is byte for byte what Go's archive/tar writes for Flux's
+/// entry rules (a small Go program in tests/gotar mirrors the flux CLI's build).
+#[test]
+fn tar_stream_is_byte_identical_to_gos_archive_tar() {
+    let scratch = tempfile::tempdir().unwrap();
+    let program = scratch.path().join("gotar");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gotar/main.go");
+    let built = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&program)
+        .arg(&source)
+        .env("GO111MODULE", "off")
+        .env("GOPATH", scratch.path().join("gopath"))
+        .status()
+        .expect("go is installed (scripts/install-deps.sh)");
+    assert!(built.success(), "go build");
+
+    let tree = tempfile::tempdir().unwrap();
+    let root = tree.path();
+    fs::create_dir_all(root.join("deploy/nested/deeper")).unwrap();
+    fs::write(root.join("deploy/app.yaml"), "kind: ConfigMap\n").unwrap();
+    fs::write(root.join("deploy/nested/run.sh"), "#!/bin/sh\necho hi\n").unwrap();
+    fs::set_permissions(
+        root.join("deploy/nested/run.sh"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    fs::write(
+        root.join("deploy/nested/deeper/big.txt"),
+        "x".repeat(70_000),
+    )
+    .unwrap();
+    fs::write(root.join("Zfirst-by-byte-order.yaml"), "").unwrap();
+    // Over 100 bytes in all: USTAR splits it into prefix and name, as Go does.
+    let long_dir =
+        root.join("a-fairly-long-directory-name/another-fairly-long-directory-name/and-one-more");
+    fs::create_dir_all(&long_dir).unwrap();
+    fs::write(
+        long_dir.join("with-a-long-file-name.yaml"),
+        "kind: ConfigMap\n",
+    )
+    .unwrap();
+
+    let go = Command::new(&program).arg(root).output().unwrap();
+    assert!(go.status.success());
+    let out = scratch.path().join("rs.tgz");
+    let cli = Cli::new();
+    cli.ok(&[
+        "build",
+        "artifact",
+        "--path",
+        root.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let ours = gunzip(&fs::read(&out).unwrap());
+    assert_eq!(ours.len(), go.stdout.len(), "same stream length");
+    assert!(ours == go.stdout, "the tar streams differ");
+}
