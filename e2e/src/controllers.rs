@@ -69,8 +69,38 @@ impl ControllerProcess {
             .stdout(log.try_clone().unwrap())
             .stderr(log);
         self.process = Some(Guarded::spawn(&self.name, &mut command).expect("controller starts"));
-        wait_for_port(&self.health_addr, Duration::from_secs(30))
-            .expect("controller serves its probes");
+        // Until the probes answer, or the process gives up (a port taken meanwhile).
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(&self.health_addr).is_err() {
+            let exited = self.process.as_mut().is_some_and(Guarded::exited);
+            if exited || std::time::Instant::now() > deadline {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until the log has a line containing `needle`; fails if the process exits first
+    /// (for example because a port it was given was taken meanwhile by another test).
+    pub fn wait_for_log(&mut self, needle: &str, timeout: Duration) -> Result<(), String> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if self.logs().contains(needle) {
+                return Ok(());
+            }
+            if self.process.as_mut().is_none_or(Guarded::exited) {
+                let logs = self.logs();
+                let tail: Vec<&str> = logs.lines().rev().take(5).collect();
+                return Err(format!("{} exited: {tail:?}", self.name));
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!(
+                    "{} did not log {needle:?} within {timeout:?}",
+                    self.name
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Kills the process (SIGKILL), as a crash would.
@@ -128,11 +158,14 @@ pub struct SourceController {
 
 impl SourceController {
     pub fn start(namespace: &str, events_addr: Option<&str>) -> Self {
-        let controller = Self::start_with(namespace, events_addr, &[]);
-        controller
-            .wait_serving(Duration::from_secs(30))
-            .expect("storage server listens");
-        controller
+        retrying_port_clashes(|| {
+            let mut controller = Self::start_with(namespace, events_addr, &[]);
+            controller.process.wait_for_log(
+                "starting the OCIRepository controller",
+                Duration::from_secs(30),
+            )?;
+            Ok(controller)
+        })
     }
 
     /// Starts source-controller with extra flags (leader election, …), without waiting for
@@ -191,27 +224,46 @@ pub struct NotificationController {
 
 impl NotificationController {
     pub fn start(namespace: &str) -> Self {
-        let scratch = tempfile::tempdir().unwrap();
-        let events_addr = format!("127.0.0.1:{}", free_port());
-        let receiver_addr = format!("127.0.0.1:{}", free_port());
-        let args = vec![
-            format!("--events-addr={events_addr}"),
-            format!("--receiver-addr={receiver_addr}"),
-            "--rate-limit-interval=5m".to_owned(),
-        ];
-        let process =
-            ControllerProcess::start("notification-controller", namespace, args, scratch.path());
-        wait_for_port(&events_addr, Duration::from_secs(30)).expect("event endpoint listens");
-        Self {
-            process,
-            _scratch: scratch,
-            events_addr,
-            receiver_addr,
-        }
+        retrying_port_clashes(|| {
+            let scratch = tempfile::tempdir().unwrap();
+            let events_addr = format!("127.0.0.1:{}", free_port());
+            let receiver_addr = format!("127.0.0.1:{}", free_port());
+            let args = vec![
+                format!("--events-addr={events_addr}"),
+                format!("--receiver-addr={receiver_addr}"),
+                "--rate-limit-interval=5m".to_owned(),
+            ];
+            let mut process = ControllerProcess::start(
+                "notification-controller",
+                namespace,
+                args,
+                scratch.path(),
+            );
+            process.wait_for_log("\"message\":\"serving\"", Duration::from_secs(30))?;
+            Ok(Self {
+                process,
+                _scratch: scratch,
+                events_addr,
+                receiver_addr,
+            })
+        })
     }
 
     /// The URL controllers post events to.
     pub fn events_url(&self) -> String {
         format!("http://{}/", self.events_addr)
     }
+}
+
+/// Starts something on fresh free ports, again if the first try lost a port to another test
+/// running in parallel (free ports are only free until someone binds them).
+fn retrying_port_clashes<T>(mut start: impl FnMut() -> Result<T, String>) -> T {
+    let mut last = String::new();
+    for _ in 0..3 {
+        match start() {
+            Ok(started) => return started,
+            Err(e) => last = e,
+        }
+    }
+    panic!("could not start after 3 attempts: {last}");
 }

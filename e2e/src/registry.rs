@@ -32,13 +32,7 @@ impl Registry {
 
     fn launch(credentials: Option<(String, String)>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let addr = format!("127.0.0.1:{port}");
-        let mut config = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  \
-             delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
-            dir.path().join("data").display()
-        );
+        let mut auth = String::new();
         if let Some((user, password)) = &credentials {
             let out = Command::new("htpasswd")
                 .args(["-Bbn", user, password])
@@ -47,20 +41,37 @@ impl Registry {
             assert!(out.status.success(), "htpasswd failed");
             let htpasswd = dir.path().join("htpasswd");
             std::fs::write(&htpasswd, out.stdout).unwrap();
-            config.push_str(&format!(
+            auth = format!(
                 "auth:\n  htpasswd:\n    realm: flux-rs-test\n    path: {}\n",
                 htpasswd.display()
-            ));
+            );
         }
-        std::fs::write(dir.path().join("config.yml"), config).unwrap();
         let mut registry = Self {
             process: None,
             dir,
-            addr,
+            addr: String::new(),
             credentials,
         };
-        registry.restart();
-        registry
+        // A free port is only free until someone binds it: another test may win the race.
+        for _ in 0..3 {
+            registry.addr = format!("127.0.0.1:{}", free_port());
+            let config = format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  \
+                 delete:\n    enabled: true\nhttp:\n  addr: {}\n{auth}",
+                registry.dir.path().join("data").display(),
+                registry.addr
+            );
+            std::fs::write(registry.dir.path().join("config.yml"), config).unwrap();
+            registry.restart();
+            std::thread::sleep(Duration::from_millis(100));
+            if registry.process.as_mut().is_some_and(|p| !p.exited()) {
+                return registry;
+            }
+        }
+        panic!(
+            "docker-registry did not start; see {}",
+            registry.log_path().display()
+        );
     }
 
     /// Starts the registry process again (after [`Registry::stop`]) on the same port and
