@@ -14,7 +14,7 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
     /// Timeout for the whole operation.
-    #[arg(long, global = true, default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, global = true, default_value = "5m", value_parser = shared::duration::parse)]
     timeout: Duration,
     /// Print debug logs on stderr.
     #[arg(long, global = true)]
@@ -41,10 +41,6 @@ enum Command {
     /// Compare local files with an artifact in a registry.
     #[command(subcommand)]
     Diff(artifact::DiffCommand),
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    shared::duration::parse(text).map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {

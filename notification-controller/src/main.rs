@@ -24,10 +24,6 @@ use shared::runtime::{
 
 const CONTROLLER: &str = "notification-controller";
 
-fn duration(text: &str) -> Result<std::time::Duration, String> {
-    shared::duration::parse(text).map_err(|e| e.to_string())
-}
-
 #[derive(Parser, Debug)]
 #[command(name = CONTROLLER, version, about = "flux-rs notification-controller")]
 struct Args {
@@ -40,7 +36,7 @@ struct Args {
     #[arg(long, default_value = ":9292")]
     receiver_addr: String,
     /// How long an identical event is not forwarded again.
-    #[arg(long, default_value = "5m", value_parser = duration)]
+    #[arg(long, default_value = "5m", value_parser = shared::duration::parse)]
     rate_limit_interval: std::time::Duration,
 }
 

@@ -24,10 +24,6 @@ use shared::storage::{Retention, Storage};
 
 const CONTROLLER: &str = "source-controller";
 
-fn duration(text: &str) -> Result<std::time::Duration, String> {
-    shared::duration::parse(text).map_err(|e| e.to_string())
-}
-
 #[derive(Parser, Debug)]
 #[command(name = CONTROLLER, version, about = "flux-rs source-controller")]
 struct Args {
@@ -46,7 +42,7 @@ struct Args {
     #[arg(long, env = "STORAGE_ADV_ADDR", default_value = "")]
     storage_adv_addr: String,
     /// How long superseded artifacts are kept.
-    #[arg(long, default_value = "1m", value_parser = duration)]
+    #[arg(long, default_value = "1m", value_parser = shared::duration::parse)]
     artifact_retention_ttl: std::time::Duration,
     /// How many artifacts are kept per object, the current one included.
     #[arg(long, default_value_t = 2)]
