@@ -19,10 +19,13 @@ use shared::api::notification::v1beta3::{Alert, Provider};
 use shared::events::Recorder;
 use shared::runtime::metrics::Metrics;
 use shared::runtime::{
-    CommonArgs, init_logging, listen_addr, serve_health, serve_metrics, shutdown_signal,
+    CommonArgs, init_logging, listen_addr, run_until_shutdown, serve_health, serve_metrics,
+    shutdown_signal,
 };
 
 const CONTROLLER: &str = "notification-controller";
+/// How long in-flight work may run after SIGTERM.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Parser, Debug)]
 #[command(name = CONTROLLER, version, about = "flux-rs notification-controller")]
@@ -171,12 +174,17 @@ async fn main() -> Result<()> {
         )
         .0
     };
-    match leadership.as_mut() {
-        Some(leadership) => tokio::select! {
-            result = serving => result?,
-            () = leadership.lost() => anyhow::bail!("leader election lost"),
-        },
-        None => serving.await?,
+    let running = async {
+        match leadership.as_mut() {
+            Some(leadership) => tokio::select! {
+                result = serving => result.map_err(anyhow::Error::from),
+                () = leadership.lost() => Err(anyhow::anyhow!("leader election lost")),
+            },
+            None => serving.await.map_err(anyhow::Error::from),
+        }
+    };
+    if let Some(result) = run_until_shutdown(running, SHUTDOWN_GRACE).await {
+        result?;
     }
     Ok(())
 }

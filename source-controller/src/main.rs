@@ -18,11 +18,14 @@ use shared::events::Recorder;
 use shared::runtime::metrics::Metrics;
 use shared::runtime::requeue::Backoff;
 use shared::runtime::{
-    CommonArgs, init_logging, listen_addr, serve_health, serve_metrics, shutdown_signal,
+    CommonArgs, init_logging, listen_addr, run_until_shutdown, serve_health, serve_metrics,
+    shutdown_signal,
 };
 use shared::storage::{Retention, Storage};
 
 const CONTROLLER: &str = "source-controller";
+/// How long in-flight reconciles may run after SIGTERM.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Parser, Debug)]
 #[command(name = CONTROLLER, version, about = "flux-rs source-controller")]
@@ -137,12 +140,20 @@ async fn main() -> Result<()> {
         controller = CONTROLLER,
         "starting the OCIRepository controller"
     );
-    match leadership.as_mut() {
-        Some(leadership) => tokio::select! {
-            () = controller => {}
-            () = leadership.lost() => anyhow::bail!("leader election lost"),
-        },
-        None => controller.await,
+    let running = async {
+        match leadership.as_mut() {
+            Some(leadership) => tokio::select! {
+                () = controller => Ok(()),
+                () = leadership.lost() => Err(anyhow::anyhow!("leader election lost")),
+            },
+            None => {
+                controller.await;
+                Ok(())
+            }
+        }
+    };
+    if let Some(result) = run_until_shutdown(running, SHUTDOWN_GRACE).await {
+        result?;
     }
     tracing::info!(controller = CONTROLLER, "stopped");
     Ok(())

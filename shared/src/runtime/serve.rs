@@ -47,3 +47,19 @@ pub async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
     }
 }
+
+/// Runs `work` until it finishes, or until SIGTERM/SIGINT plus `grace` for in-flight work to
+/// end on its own: a controller never outlives its shutdown by more than the grace period.
+pub async fn run_until_shutdown<F: std::future::Future>(
+    work: F,
+    grace: std::time::Duration,
+) -> Option<F::Output> {
+    tokio::select! {
+        output = work => Some(output),
+        () = async {
+            shutdown_signal().await;
+            tracing::info!(?grace, "shutting down");
+            tokio::time::sleep(grace).await;
+        } => None,
+    }
+}
