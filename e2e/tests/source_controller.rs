@@ -693,3 +693,30 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn credentials_from_a_service_accounts_image_pull_secrets() {
+    with_temp_ns(|client, ns| async move {
+        let registry = Registry::start_with_auth("flux", "s3cret");
+        let _source = SourceController::start(&ns, None);
+        let url = registry.oci_url("private/by-sa");
+        let tree = app_tree("sa");
+        let out = e2e::bin::flux_rs(&["push", "artifact", &format!("{url}:latest"), "--path", tree.path().to_str().unwrap(),
+            "--source", "s", "--revision", "r", "--creds", "flux:s3cret"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        apply_secret(&client, &ns, docker_config_secret("pull-secret", &registry.addr, "flux", "s3cret")).await;
+        let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(client.clone(), &ns);
+        let account = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "puller"},
+            "imagePullSecrets": [{"name": "pull-secret"}]});
+        accounts.patch("puller", &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&account)).await.unwrap();
+
+        let api = apply_repo(&client, &ns, "by-sa", json!({"url": url, "interval": "10m", "serviceAccountName": "puller"})).await;
+        status_where(&api, "by-sa", "Ready", ready_at("latest@")).await;
+
+        // Without the pull secret the registry refuses.
+        let api = apply_repo(&client, &ns, "anonymous", json!({"url": url, "interval": "10m"})).await;
+        let status = status_where(&api, "anonymous", "FetchFailed", |s| is(s, "FetchFailed", ConditionStatus::True)).await;
+        assert_eq!(condition(&status, "FetchFailed").unwrap().reason, "AuthenticationFailed");
+    })
+    .await;
+}
