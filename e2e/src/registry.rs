@@ -139,9 +139,18 @@ pub fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(bytes))
 }
 
-fn curl_with_stdin(args: &[&str], url: &str, body: &[u8]) -> bool {
+/// PUTs `body` to `url` with curl; whether the server accepted it.
+fn curl_put(url: &str, content_type: &str, body: &[u8]) -> bool {
     let mut child = Command::new("curl")
-        .args(args)
+        .args([
+            "-sf",
+            "-X",
+            "PUT",
+            "--data-binary",
+            "@-",
+            "-H",
+            &format!("Content-Type: {content_type}"),
+        ])
         .arg(url)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -173,32 +182,20 @@ impl Registry {
         let location = String::from_utf8(out.stdout).unwrap();
         let separator = if location.contains('?') { '&' } else { '?' };
         let url = format!("{location}{separator}digest={digest}");
-        let args = [
-            "-sf",
-            "-X",
-            "PUT",
-            "--data-binary",
-            "@-",
-            "-H",
-            "Content-Type: application/octet-stream",
-        ];
-        assert!(curl_with_stdin(&args, &url, bytes), "blob upload");
+        assert!(
+            curl_put(&url, "application/octet-stream", bytes),
+            "blob upload"
+        );
         digest
     }
 
     pub fn upload_manifest(&self, repo: &str, tag: &str, manifest: &serde_json::Value) {
         let body = serde_json::to_vec(manifest).unwrap();
-        let args = [
-            "-sf",
-            "-X",
-            "PUT",
-            "--data-binary",
-            "@-",
-            "-H",
-            "Content-Type: application/vnd.oci.image.manifest.v1+json",
-        ];
         let url = format!("{}/v2/{repo}/manifests/{tag}", self.http_base());
-        assert!(curl_with_stdin(&args, &url, &body), "manifest upload");
+        assert!(
+            curl_put(&url, "application/vnd.oci.image.manifest.v1+json", &body),
+            "manifest upload"
+        );
     }
 
     /// A Flux artifact assembled by the test (any layer bytes), uploaded with curl. Returns

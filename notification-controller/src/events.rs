@@ -145,13 +145,7 @@ pub async fn dispatch(server: &EventServer, event: EventPayload) {
         let filters = match MessageFilters::compile(spec) {
             Ok(filters) => filters,
             Err(message) => {
-                server
-                    .recorder
-                    .record(
-                        alert.as_ref(),
-                        EventRecord::new(Severity::Error, "InvalidConfig", message),
-                    )
-                    .await;
+                warn_on_alert(server, &alert, "InvalidConfig", message).await;
                 continue;
             }
         };
@@ -176,13 +170,7 @@ pub async fn dispatch(server: &EventServer, event: EventPayload) {
                 "failed to get provider '{}': not found",
                 spec.provider_ref.name
             );
-            server
-                .recorder
-                .record(
-                    alert.as_ref(),
-                    EventRecord::new(Severity::Error, "NotificationDispatchFailed", message),
-                )
-                .await;
+            warn_on_alert(server, &alert, DISPATCH_FAILED, message).await;
             continue;
         };
         if provider.spec.suspend {
@@ -198,15 +186,19 @@ pub async fn dispatch(server: &EventServer, event: EventPayload) {
                 object.kind, object.namespace, object.name
             );
             tracing::warn!(alert = %alert.name_any(), namespace = %alert_ns, error = %message, "notification failed");
-            server
-                .recorder
-                .record(
-                    alert.as_ref(),
-                    EventRecord::new(Severity::Error, "NotificationDispatchFailed", message),
-                )
-                .await;
+            warn_on_alert(server, &alert, DISPATCH_FAILED, message).await;
         }
     }
+}
+
+const DISPATCH_FAILED: &str = "NotificationDispatchFailed";
+
+/// A Warning event on the Alert (Kubernetes only: the controller does not notify itself).
+async fn warn_on_alert(server: &EventServer, alert: &Alert, reason: &str, message: String) {
+    server
+        .recorder
+        .record(alert, EventRecord::new(Severity::Error, reason, message))
+        .await;
 }
 
 async fn notify(

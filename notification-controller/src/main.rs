@@ -24,8 +24,6 @@ use shared::runtime::{
 };
 
 const CONTROLLER: &str = "notification-controller";
-/// How long in-flight work may run after SIGTERM.
-const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Parser, Debug)]
 #[command(name = CONTROLLER, version, about = "flux-rs notification-controller")]
@@ -183,7 +181,7 @@ async fn main() -> Result<()> {
             None => serving.await.map_err(anyhow::Error::from),
         }
     };
-    if let Some(result) = run_until_shutdown(running, SHUTDOWN_GRACE).await {
+    if let Some(result) = run_until_shutdown(running).await {
         result?;
     }
     Ok(())

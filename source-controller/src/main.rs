@@ -24,8 +24,6 @@ use shared::runtime::{
 use shared::storage::{Retention, Storage};
 
 const CONTROLLER: &str = "source-controller";
-/// How long in-flight reconciles may run after SIGTERM.
-const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Parser, Debug)]
 #[command(name = CONTROLLER, version, about = "flux-rs source-controller")]
@@ -152,7 +150,7 @@ async fn main() -> Result<()> {
             }
         }
     };
-    if let Some(result) = run_until_shutdown(running, SHUTDOWN_GRACE).await {
+    if let Some(result) = run_until_shutdown(running).await {
         result?;
     }
     tracing::info!(controller = CONTROLLER, "stopped");

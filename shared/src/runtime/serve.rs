@@ -48,12 +48,13 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Runs `work` until it finishes, or until SIGTERM/SIGINT plus `grace` for in-flight work to
-/// end on its own: a controller never outlives its shutdown by more than the grace period.
-pub async fn run_until_shutdown<F: std::future::Future>(
-    work: F,
-    grace: std::time::Duration,
-) -> Option<F::Output> {
+/// How long in-flight work may run after SIGTERM or SIGINT.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs `work` until it finishes, or until SIGTERM/SIGINT plus [`SHUTDOWN_GRACE`] for
+/// in-flight work to end on its own: a controller never outlives its shutdown by more.
+pub async fn run_until_shutdown<F: std::future::Future>(work: F) -> Option<F::Output> {
+    let grace = SHUTDOWN_GRACE;
     tokio::select! {
         output = work => Some(output),
         () = async {
