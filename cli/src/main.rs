@@ -1,6 +1,8 @@
-//! `flux-rs`: the flux CLI's artifact commands (and, later, its cluster commands).
+//! `flux-rs`: the flux CLI's artifact commands, a local kustomize build, and (later) its
+//! cluster commands.
 
 mod artifact;
+mod kustomize_build;
 mod ui;
 
 use std::process::ExitCode;
@@ -41,6 +43,9 @@ enum Command {
     /// Compare local files with an artifact in a registry.
     #[command(subcommand)]
     Diff(artifact::DiffCommand),
+    /// Build kustomizations locally, as kustomize-controller does.
+    #[command(subcommand)]
+    Kustomize(kustomize_build::KustomizeCommand),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +68,7 @@ fn main() -> ExitCode {
             Command::List(cmd) => cmd.run(cli.timeout).await,
             Command::Build(cmd) => cmd.run().await,
             Command::Diff(cmd) => cmd.run(cli.timeout).await,
+            Command::Kustomize(cmd) => cmd.run(),
         }
     });
     match result {

@@ -1,0 +1,575 @@
+//! Walking kustomizations: resources, bases and components, generators, then transformers in
+//! kustomize's order; hash suffixes, name references and sorting once at the end.
+
+use crate::Error;
+use crate::fieldspec;
+use crate::generator::{self, FileSource, GeneratedKind};
+use crate::kustomization::{FILE_NAMES, Kustomization, Patch, SortOrder};
+use crate::nameref;
+use crate::patch::{self, PatchBody};
+use crate::resource::{Behavior, Resource};
+use crate::sort;
+use crate::transform;
+use crate::yaml;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// Where a build may read.
+#[derive(Clone, Debug, Default)]
+pub struct BuildOptions {
+    /// Nothing outside this directory is read, whatever the kustomizations say (Flux builds
+    /// inside the artifact). `None`: kustomize's own rules only.
+    pub root: Option<PathBuf>,
+}
+
+/// Builds `dir` like `kustomize build dir`.
+pub fn build(dir: &Path) -> Result<Vec<Resource>, Error> {
+    build_with(dir, &BuildOptions::default())
+}
+
+pub fn build_with(dir: &Path, options: &BuildOptions) -> Result<Vec<Resource>, Error> {
+    let display_base = options.root.clone().unwrap_or_else(|| dir.to_path_buf());
+    let root = match &options.root {
+        Some(root) => Some(
+            root.canonicalize()
+                .map_err(|e| Error::new(root.display().to_string(), e.to_string()))?,
+        ),
+        None => None,
+    };
+    let mut builder = Builder {
+        root,
+        display_base: display_base
+            .canonicalize()
+            .unwrap_or(display_base.to_path_buf()),
+        stack: Vec::new(),
+        top_order: SortOrder::Legacy,
+    };
+    let dir = builder.checked_dir(dir, dir)?;
+    let mut resources = builder.build_dir(&dir, Level::Kustomization, Vec::new())?;
+    for resource in resources.iter_mut().filter(|r| r.needs_hash) {
+        let hashed = format!("{}-{}", resource.name(), generator::content_hash(resource));
+        resource.set_name(hashed);
+    }
+    nameref::fix_references(&mut resources);
+    if builder.top_order == SortOrder::Legacy {
+        sort::legacy_sort(&mut resources);
+    }
+    Ok(resources)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Level {
+    Kustomization,
+    Component,
+}
+
+struct Builder {
+    root: Option<PathBuf>,
+    display_base: PathBuf,
+    /// Directories being built, for cycle detection.
+    stack: Vec<PathBuf>,
+    top_order: SortOrder,
+}
+
+impl Builder {
+    fn display(&self, path: &Path) -> String {
+        path.strip_prefix(&self.display_base)
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    ".".to_string()
+                } else {
+                    p.display().to_string()
+                }
+            })
+            .unwrap_or_else(|_| path.display().to_string())
+    }
+
+    /// A directory that may be read: resolved (symlinks included) and inside the root.
+    fn checked_dir(&self, dir: &Path, named_as: &Path) -> Result<PathBuf, Error> {
+        let canonical = dir.canonicalize().map_err(|e| {
+            Error::new(
+                named_as.display().to_string(),
+                format!("cannot read directory: {e}"),
+            )
+        })?;
+        if let Some(root) = &self.root
+            && !canonical.starts_with(root)
+        {
+            return Err(Error::new(
+                named_as.display().to_string(),
+                format!(
+                    "security; directory '{}' is not in or below the build root '{}'",
+                    canonical.display(),
+                    root.display()
+                ),
+            ));
+        }
+        Ok(canonical)
+    }
+
+    /// A file referenced by the kustomization in `dir`: it must resolve inside `dir`.
+    fn checked_file(&self, dir: &Path, relative: &str, file: &str) -> Result<PathBuf, Error> {
+        let joined = dir.join(relative);
+        let canonical = joined
+            .canonicalize()
+            .map_err(|e| Error::new(file, format!("cannot read '{relative}': {e}")))?;
+        if !canonical.starts_with(dir) {
+            return Err(Error::new(
+                file,
+                format!(
+                    "security; file '{}' is not in or below '{}'",
+                    canonical.display(),
+                    dir.display()
+                ),
+            ));
+        }
+        Ok(canonical)
+    }
+
+    fn read_kustomization(&self, dir: &Path) -> Result<(Kustomization, String), Error> {
+        let Some(path) = FILE_NAMES.iter().map(|n| dir.join(n)).find(|p| p.is_file()) else {
+            return Err(Error::new(
+                self.display(dir),
+                "unable to find one of 'kustomization.yaml', 'kustomization.yml' or \
+                 'Kustomization' in directory",
+            ));
+        };
+        let file = self.display(&path);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::new(&file, e.to_string()))?;
+        let kustomization = parse_kustomization(&text).map_err(|e| Error::new(&file, e))?;
+        Ok((kustomization, file))
+    }
+
+    fn build_dir(
+        &mut self,
+        dir: &Path,
+        level: Level,
+        mut resources: Vec<Resource>,
+    ) -> Result<Vec<Resource>, Error> {
+        if self.stack.iter().any(|d| d == dir) {
+            let cycle: Vec<String> = self
+                .stack
+                .iter()
+                .chain(std::iter::once(&dir.to_path_buf()))
+                .map(|d| self.display(d))
+                .collect();
+            return Err(Error::new(
+                self.display(dir),
+                format!("cycle between kustomizations: {}", cycle.join(" -> ")),
+            ));
+        }
+        self.stack.push(dir.to_path_buf());
+        let result = self.build_kustomization(dir, level, &mut resources);
+        self.stack.pop();
+        result.map(|()| resources)
+    }
+
+    fn build_kustomization(
+        &mut self,
+        dir: &Path,
+        level: Level,
+        resources: &mut Vec<Resource>,
+    ) -> Result<(), Error> {
+        let (k, file) = self.read_kustomization(dir)?;
+        let unsupported = k.unsupported_fields();
+        if let Some(field) = unsupported.first() {
+            return Err(Error::new(
+                &file,
+                format!("field '{field}' is not supported by flux-rs (see docs/compatibility.md)"),
+            ));
+        }
+        let kind = k.kind.as_deref().unwrap_or("Kustomization");
+        match (level, kind) {
+            (Level::Kustomization, "Kustomization") | (Level::Component, "Component") => {}
+            (Level::Kustomization, other) => {
+                return Err(Error::new(
+                    &file,
+                    format!(
+                        "kind '{other}' cannot be used as a resource; expected kind 'Kustomization' (components go under 'components')"
+                    ),
+                ));
+            }
+            (Level::Component, other) => {
+                return Err(Error::new(
+                    &file,
+                    format!("expected kind 'Component' for a component, found '{other}'"),
+                ));
+            }
+        }
+        if self.stack.len() == 1
+            && let Some(options) = &k.sort_options
+        {
+            self.top_order = options.order;
+        }
+
+        for entry in k.resources.iter().chain(k.bases.iter()) {
+            let loaded = self.load_resource_entry(dir, entry, &file)?;
+            for resource in loaded {
+                add_unique(resources, resource, &file)?;
+            }
+        }
+        for entry in &k.components {
+            let component = self.entry_dir(dir, entry, &file)?;
+            let taken = std::mem::take(resources);
+            *resources = self.build_dir(&component, Level::Component, taken)?;
+        }
+        self.run_generators(dir, &k, &file, resources)?;
+        self.run_transformers(dir, &k, &file, resources)
+    }
+
+    /// A `resources`/`bases`/`components` entry naming a directory.
+    fn entry_dir(&self, dir: &Path, entry: &str, file: &str) -> Result<PathBuf, Error> {
+        if is_remote(entry) {
+            return Err(remote_error(entry, file));
+        }
+        let path = dir.join(entry);
+        if !path.is_dir() {
+            return Err(Error::new(
+                file,
+                format!("'{entry}' is not a directory with a kustomization"),
+            ));
+        }
+        self.checked_dir(&path, Path::new(file))
+    }
+
+    fn load_resource_entry(
+        &mut self,
+        dir: &Path,
+        entry: &str,
+        file: &str,
+    ) -> Result<Vec<Resource>, Error> {
+        if is_remote(entry) {
+            return Err(remote_error(entry, file));
+        }
+        let path = dir.join(entry);
+        if path.is_dir() {
+            let sub = self.checked_dir(&path, Path::new(file))?;
+            return self.build_dir(&sub, Level::Kustomization, Vec::new());
+        }
+        if !path.exists() {
+            return Err(Error::new(
+                file,
+                format!("resources: '{entry}' does not exist"),
+            ));
+        }
+        let path = self.checked_file(dir, entry, file)?;
+        if let Some(root) = &self.root
+            && !path.starts_with(root)
+        {
+            return Err(Error::new(
+                file,
+                format!("security; '{entry}' is outside the build root"),
+            ));
+        }
+        self.load_file(&path)
+    }
+
+    fn load_file(&self, path: &Path) -> Result<Vec<Resource>, Error> {
+        let shown = self.display(path);
+        let text = std::fs::read_to_string(path).map_err(|e| Error::new(&shown, e.to_string()))?;
+        let documents = yaml::parse_stream(&text)
+            .map_err(|e| Error::new(&shown, format!("invalid YAML: {e}")))?;
+        let mut out = Vec::new();
+        for (index, document) in documents.into_iter().enumerate() {
+            let Value::Object(map) = document else {
+                return Err(Error::new(
+                    &shown,
+                    format!("document {} is not a map", index + 1),
+                ));
+            };
+            let is_list = map
+                .get("kind")
+                .and_then(Value::as_str)
+                .is_some_and(|k| k.ends_with("List"))
+                && map.get("items").is_some_and(Value::is_array);
+            let objects = if is_list {
+                match map.get("items") {
+                    Some(Value::Array(items)) => items
+                        .iter()
+                        .filter_map(|i| i.as_object().cloned())
+                        .collect(),
+                    _ => Vec::new(),
+                }
+            } else {
+                vec![map]
+            };
+            for object in objects {
+                let resource = Resource::new(object, shown.clone());
+                if resource.kind().is_empty() {
+                    return Err(Error::new(
+                        &shown,
+                        format!("document {}: missing field 'kind'", index + 1),
+                    ));
+                }
+                if resource.name().is_empty() {
+                    return Err(Error::new(
+                        &shown,
+                        format!(
+                            "document {} ({}): missing field 'metadata.name'",
+                            index + 1,
+                            resource.kind()
+                        ),
+                    ));
+                }
+                out.push(resource);
+            }
+        }
+        Ok(out)
+    }
+
+    fn run_generators(
+        &self,
+        dir: &Path,
+        k: &Kustomization,
+        file: &str,
+        resources: &mut Vec<Resource>,
+    ) -> Result<(), Error> {
+        let files = DirFiles {
+            builder: self,
+            dir,
+            file,
+        };
+        let entries = k
+            .config_map_generator
+            .iter()
+            .map(|g| (GeneratedKind::ConfigMap, "configMapGenerator", g))
+            .chain(
+                k.secret_generator
+                    .iter()
+                    .map(|g| (GeneratedKind::Secret, "secretGenerator", g)),
+            );
+        for (kind, field, entry) in entries {
+            let generated =
+                generator::generate(kind, entry, k.generator_options.as_ref(), &files, file)
+                    .map_err(|e| {
+                        Error::new(
+                            file,
+                            format!("{field} '{}': {e}", entry.name.as_deref().unwrap_or("")),
+                        )
+                    })?;
+            let id = generated.id();
+            let existing = resources.iter_mut().find(|r| {
+                r.kind() == id.gvk.kind
+                    && r.was_named(&id.name)
+                    && r.id().effective_namespace() == id.effective_namespace()
+            });
+            match (generated.behavior, existing) {
+                (Behavior::Create, None) => resources.push(generated),
+                (Behavior::Create, Some(_)) => {
+                    return Err(Error::new(
+                        file,
+                        format!(
+                            "{field} '{}': an object with this id already exists ({id}); use behavior merge or replace",
+                            id.name
+                        ),
+                    ));
+                }
+                (behavior, Some(existing)) => {
+                    generator::combine(existing, &generated, behavior == Behavior::Replace)
+                }
+                (_, None) => {
+                    return Err(Error::new(
+                        file,
+                        format!(
+                            "{field} '{}': id {id} does not exist; cannot merge or replace",
+                            id.name
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn read_patch(
+        &self,
+        dir: &Path,
+        entry: &Patch,
+        field: &str,
+        file: &str,
+    ) -> Result<PatchBody, Error> {
+        let text = match (&entry.path, &entry.patch) {
+            (Some(path), None) => {
+                let resolved = self.checked_file(dir, path, file)?;
+                std::fs::read_to_string(&resolved)
+                    .map_err(|e| Error::new(file, format!("{field}: '{path}': {e}")))?
+            }
+            (None, Some(inline)) => inline.clone(),
+            _ => {
+                return Err(Error::new(
+                    file,
+                    format!("{field}: each patch needs exactly one of 'path' or 'patch'"),
+                ));
+            }
+        };
+        patch::parse(&text).map_err(|e| {
+            let source = entry.path.as_deref().unwrap_or("inline patch");
+            Error::new(file, format!("{field}: {source}: {e}"))
+        })
+    }
+
+    fn run_transformers(
+        &self,
+        dir: &Path,
+        k: &Kustomization,
+        file: &str,
+        resources: &mut Vec<Resource>,
+    ) -> Result<(), Error> {
+        for entry in &k.patches_strategic_merge {
+            // An entry is a file path, or the patch itself written inline.
+            let as_patch = if dir.join(entry).is_file() {
+                Patch {
+                    path: Some(entry.clone()),
+                    ..Patch::default()
+                }
+            } else {
+                Patch {
+                    patch: Some(entry.clone()),
+                    ..Patch::default()
+                }
+            };
+            let body = self.read_patch(dir, &as_patch, "patchesStrategicMerge", file)?;
+            apply_patch(resources, &body, None, "patchesStrategicMerge", file)?;
+        }
+        for entry in &k.patches {
+            let body = self.read_patch(dir, entry, "patches", file)?;
+            apply_patch(resources, &body, entry.target.as_ref(), "patches", file)?;
+        }
+        if let Some(namespace) = k.namespace.as_deref().filter(|n| !n.is_empty()) {
+            transform::set_namespace(resources, namespace);
+        }
+        transform::add_name_affixes(
+            resources,
+            k.name_prefix.as_deref().unwrap_or(""),
+            k.name_suffix.as_deref().unwrap_or(""),
+        );
+        for labels in &k.labels {
+            if labels.fields.is_some() {
+                return Err(Error::new(
+                    file,
+                    "labels[].fields is not supported by flux-rs (see docs/compatibility.md)",
+                ));
+            }
+            let pairs = transform::pairs(&labels.pairs);
+            if labels.include_selectors {
+                transform::add_pairs(resources, fieldspec::COMMON_LABELS, &pairs);
+            } else {
+                transform::add_pairs(resources, fieldspec::METADATA_LABELS, &pairs);
+                if labels.include_templates {
+                    transform::add_pairs(resources, fieldspec::TEMPLATE_LABELS, &pairs);
+                }
+            }
+        }
+        transform::add_pairs(
+            resources,
+            fieldspec::COMMON_LABELS,
+            &transform::pairs(&k.common_labels),
+        );
+        transform::add_pairs(
+            resources,
+            fieldspec::COMMON_ANNOTATIONS,
+            &transform::pairs(&k.common_annotations),
+        );
+        for entry in &k.patches_json6902 {
+            let body = self.read_patch(dir, entry, "patchesJson6902", file)?;
+            if entry.target.is_none() {
+                return Err(Error::new(
+                    file,
+                    "patchesJson6902: each entry needs a target",
+                ));
+            }
+            apply_patch(
+                resources,
+                &body,
+                entry.target.as_ref(),
+                "patchesJson6902",
+                file,
+            )?;
+        }
+        for replica in &k.replicas {
+            if !transform::set_replicas(resources, &replica.name, replica.count) {
+                return Err(Error::new(
+                    file,
+                    format!(
+                        "replicas: no Deployment, ReplicaSet, ReplicationController or StatefulSet named '{}'",
+                        replica.name
+                    ),
+                ));
+            }
+        }
+        transform::set_images(resources, &k.images).map_err(|e| Error::new(file, e))
+    }
+}
+
+fn apply_patch(
+    resources: &mut Vec<Resource>,
+    body: &PatchBody,
+    target: Option<&crate::kustomization::Selector>,
+    field: &str,
+    file: &str,
+) -> Result<(), Error> {
+    patch::apply(resources, body, target).map_err(|e| Error::new(file, format!("{field}: {e}")))?;
+    // A `$patch: delete` patch empties the object it names.
+    resources.retain(|r| !r.object.is_empty());
+    Ok(())
+}
+
+fn add_unique(resources: &mut Vec<Resource>, resource: Resource, file: &str) -> Result<(), Error> {
+    let id = resource.id();
+    if resources.iter().any(|r| r.id().same_object(&id)) {
+        return Err(Error::new(
+            file,
+            format!(
+                "may not add resource with an already registered id: {id} (from {})",
+                resource.origin
+            ),
+        ));
+    }
+    resources.push(resource);
+    Ok(())
+}
+
+fn parse_kustomization(text: &str) -> Result<Kustomization, String> {
+    let value: Value = match yaml::parse_stream(text)
+        .map_err(|e| format!("invalid YAML: {e}"))?
+        .pop()
+    {
+        Some(v) => v,
+        None => return Err("the kustomization is empty".into()),
+    };
+    serde_json::from_value(value).map_err(|e| format!("invalid kustomization: {e}"))
+}
+
+fn is_remote(entry: &str) -> bool {
+    entry.contains("://")
+        || entry.starts_with("git@")
+        || entry.starts_with("github.com/")
+        || entry.starts_with("gitlab.com/")
+        || entry.starts_with("bitbucket.org/")
+}
+
+fn remote_error(entry: &str, file: &str) -> Error {
+    Error::new(
+        file,
+        format!(
+            "remote resource '{entry}' is not allowed: remote bases are disabled (--no-remote-bases)"
+        ),
+    )
+}
+
+/// Generator files, read under the kustomization's directory.
+struct DirFiles<'a> {
+    builder: &'a Builder,
+    dir: &'a Path,
+    file: &'a str,
+}
+
+impl FileSource for DirFiles<'_> {
+    fn read(&self, path: &str) -> Result<Vec<u8>, String> {
+        let resolved = self
+            .builder
+            .checked_file(self.dir, path, self.file)
+            .map_err(|e| e.message)?;
+        std::fs::read(&resolved).map_err(|e| format!("'{path}': {e}"))
+    }
+}

@@ -1,0 +1,268 @@
+//! Field specifications: "this path in objects of this kind", the way kustomize's built-in
+//! transformer configurations address fields. Sequences met on the way are walked through.
+
+use crate::resource::Gvk;
+use serde_json::{Map, Value};
+
+#[derive(Clone, Copy, Debug)]
+pub struct FieldSpec {
+    /// Empty: any group.
+    pub group: &'static str,
+    /// Empty: any kind.
+    pub kind: &'static str,
+    /// Slash-separated; a `[]` suffix marks a sequence (walked through either way).
+    pub path: &'static str,
+    /// Create the field (as an empty map) when it is missing.
+    pub create: bool,
+}
+
+impl FieldSpec {
+    pub const fn new(kind: &'static str, path: &'static str, create: bool) -> FieldSpec {
+        FieldSpec {
+            group: "",
+            kind,
+            path,
+            create,
+        }
+    }
+
+    pub fn applies_to(&self, gvk: &Gvk) -> bool {
+        (self.kind.is_empty() || self.kind == gvk.kind)
+            && (self.group.is_empty() || self.group == gvk.group)
+    }
+}
+
+/// Calls `visit` on every value at `path` inside `object`, creating missing maps on the way
+/// when `create` is set (only where the parents exist up to the last segment, as kustomize).
+pub fn visit_path(
+    object: &mut Map<String, Value>,
+    path: &str,
+    create: bool,
+    visit: &mut dyn FnMut(&mut Value),
+) {
+    let segments: Vec<&str> = path.split('/').map(|s| s.trim_end_matches("[]")).collect();
+    visit_segments_in_map(object, &segments, create, visit);
+}
+
+fn visit_segments_in_map(
+    map: &mut Map<String, Value>,
+    segments: &[&str],
+    create: bool,
+    visit: &mut dyn FnMut(&mut Value),
+) {
+    let Some((first, rest)) = segments.split_first() else {
+        return;
+    };
+    if !map.contains_key(*first) || map.get(*first).is_some_and(Value::is_null) {
+        if !create {
+            return;
+        }
+        map.insert(first.to_string(), Value::Object(Map::new()));
+    }
+    let child = map.get_mut(*first).expect("present");
+    if rest.is_empty() {
+        visit(child);
+    } else {
+        visit_segments(child, rest, create, visit);
+    }
+}
+
+fn visit_segments(
+    value: &mut Value,
+    segments: &[&str],
+    create: bool,
+    visit: &mut dyn FnMut(&mut Value),
+) {
+    match value {
+        Value::Object(map) => visit_segments_in_map(map, segments, create, visit),
+        Value::Array(items) => {
+            for item in items {
+                visit_segments(item, segments, create, visit);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Merges string pairs into the map at every spec'd path of `object`.
+pub fn merge_string_map(
+    object: &mut Map<String, Value>,
+    gvk: &Gvk,
+    specs: &[FieldSpec],
+    pairs: &[(String, String)],
+) {
+    for spec in specs.iter().filter(|s| s.applies_to(gvk)) {
+        visit_path(object, spec.path, spec.create, &mut |target| {
+            if let Value::Object(map) = target {
+                for (k, v) in pairs {
+                    map.insert(k.clone(), Value::String(v.clone()));
+                }
+            }
+        });
+    }
+}
+
+/// Paths of pod specs inside each workload kind.
+pub const POD_SPEC_PATHS: &[(&str, &str)] = &[
+    ("Pod", "spec"),
+    ("Deployment", "spec/template/spec"),
+    ("ReplicaSet", "spec/template/spec"),
+    ("DaemonSet", "spec/template/spec"),
+    ("StatefulSet", "spec/template/spec"),
+    ("Job", "spec/template/spec"),
+    ("ReplicationController", "spec/template/spec"),
+    ("CronJob", "spec/jobTemplate/spec/template/spec"),
+    ("PodTemplate", "template/spec"),
+];
+
+/// kustomize's `commonLabels` configuration: metadata, and selectors/templates that must
+/// keep matching.
+pub const COMMON_LABELS: &[FieldSpec] = &[
+    FieldSpec::new("", "metadata/labels", true),
+    FieldSpec::new("Service", "spec/selector", true),
+    FieldSpec::new("ReplicationController", "spec/selector", true),
+    FieldSpec::new(
+        "ReplicationController",
+        "spec/template/metadata/labels",
+        true,
+    ),
+    FieldSpec::new("Deployment", "spec/selector/matchLabels", true),
+    FieldSpec::new("Deployment", "spec/template/metadata/labels", true),
+    FieldSpec::new(
+        "Deployment",
+        "spec/template/spec/affinity/podAffinity/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/labelSelector/matchLabels",
+        false,
+    ),
+    FieldSpec::new(
+        "Deployment",
+        "spec/template/spec/affinity/podAffinity/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/matchLabels",
+        false,
+    ),
+    FieldSpec::new(
+        "Deployment",
+        "spec/template/spec/affinity/podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/labelSelector/matchLabels",
+        false,
+    ),
+    FieldSpec::new(
+        "Deployment",
+        "spec/template/spec/affinity/podAntiAffinity/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/matchLabels",
+        false,
+    ),
+    FieldSpec::new(
+        "Deployment",
+        "spec/template/spec/topologySpreadConstraints/labelSelector/matchLabels",
+        false,
+    ),
+    FieldSpec::new("ReplicaSet", "spec/selector/matchLabels", true),
+    FieldSpec::new("ReplicaSet", "spec/template/metadata/labels", true),
+    FieldSpec::new("DaemonSet", "spec/selector/matchLabels", true),
+    FieldSpec::new("DaemonSet", "spec/template/metadata/labels", true),
+    FieldSpec::new("StatefulSet", "spec/selector/matchLabels", true),
+    FieldSpec::new("StatefulSet", "spec/template/metadata/labels", true),
+    FieldSpec::new(
+        "StatefulSet",
+        "spec/template/spec/affinity/podAffinity/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/labelSelector/matchLabels",
+        false,
+    ),
+    FieldSpec::new(
+        "StatefulSet",
+        "spec/template/spec/affinity/podAffinity/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/matchLabels",
+        false,
+    ),
+    FieldSpec::new(
+        "StatefulSet",
+        "spec/template/spec/affinity/podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/labelSelector/matchLabels",
+        false,
+    ),
+    FieldSpec::new(
+        "StatefulSet",
+        "spec/template/spec/affinity/podAntiAffinity/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/matchLabels",
+        false,
+    ),
+    FieldSpec::new(
+        "StatefulSet",
+        "spec/template/spec/topologySpreadConstraints/labelSelector/matchLabels",
+        false,
+    ),
+    FieldSpec::new(
+        "StatefulSet",
+        "spec/volumeClaimTemplates[]/metadata/labels",
+        true,
+    ),
+    FieldSpec::new("Job", "spec/selector/matchLabels", false),
+    FieldSpec::new("Job", "spec/template/metadata/labels", true),
+    FieldSpec::new(
+        "CronJob",
+        "spec/jobTemplate/spec/selector/matchLabels",
+        false,
+    ),
+    FieldSpec::new("CronJob", "spec/jobTemplate/metadata/labels", true),
+    FieldSpec::new(
+        "CronJob",
+        "spec/jobTemplate/spec/template/metadata/labels",
+        true,
+    ),
+    FieldSpec::new("PodDisruptionBudget", "spec/selector/matchLabels", false),
+    FieldSpec::new("NetworkPolicy", "spec/podSelector/matchLabels", false),
+    FieldSpec::new(
+        "NetworkPolicy",
+        "spec/ingress/from/podSelector/matchLabels",
+        false,
+    ),
+    FieldSpec::new(
+        "NetworkPolicy",
+        "spec/egress/to/podSelector/matchLabels",
+        false,
+    ),
+];
+
+/// The pod-template label paths that `labels[].includeTemplates` adds.
+pub const TEMPLATE_LABELS: &[FieldSpec] = &[
+    FieldSpec::new(
+        "ReplicationController",
+        "spec/template/metadata/labels",
+        true,
+    ),
+    FieldSpec::new("Deployment", "spec/template/metadata/labels", true),
+    FieldSpec::new("ReplicaSet", "spec/template/metadata/labels", true),
+    FieldSpec::new("DaemonSet", "spec/template/metadata/labels", true),
+    FieldSpec::new("StatefulSet", "spec/template/metadata/labels", true),
+    FieldSpec::new("Job", "spec/template/metadata/labels", true),
+    FieldSpec::new("CronJob", "spec/jobTemplate/metadata/labels", true),
+    FieldSpec::new(
+        "CronJob",
+        "spec/jobTemplate/spec/template/metadata/labels",
+        true,
+    ),
+];
+
+pub const METADATA_LABELS: &[FieldSpec] = &[FieldSpec::new("", "metadata/labels", true)];
+
+/// kustomize's `commonAnnotations` configuration.
+pub const COMMON_ANNOTATIONS: &[FieldSpec] = &[
+    FieldSpec::new("", "metadata/annotations", true),
+    FieldSpec::new(
+        "ReplicationController",
+        "spec/template/metadata/annotations",
+        true,
+    ),
+    FieldSpec::new("Deployment", "spec/template/metadata/annotations", true),
+    FieldSpec::new("ReplicaSet", "spec/template/metadata/annotations", true),
+    FieldSpec::new("DaemonSet", "spec/template/metadata/annotations", true),
+    FieldSpec::new("StatefulSet", "spec/template/metadata/annotations", true),
+    FieldSpec::new("Job", "spec/template/metadata/annotations", true),
+    FieldSpec::new("CronJob", "spec/jobTemplate/metadata/annotations", true),
+    FieldSpec::new(
+        "CronJob",
+        "spec/jobTemplate/spec/template/metadata/annotations",
+        true,
+    ),
+];
+
+/// kustomize's `replicas` configuration.
+pub const REPLICAS: &[FieldSpec] = &[
+    FieldSpec::new("Deployment", "spec/replicas", true),
+    FieldSpec::new("ReplicationController", "spec/replicas", true),
+    FieldSpec::new("ReplicaSet", "spec/replicas", true),
+    FieldSpec::new("StatefulSet", "spec/replicas", true),
+];

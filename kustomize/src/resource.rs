@@ -1,0 +1,255 @@
+//! A Kubernetes object in a build, with the identities it has held.
+
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// Group, version and kind.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Gvk {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+}
+
+impl Gvk {
+    pub fn from_api_version(api_version: &str, kind: &str) -> Gvk {
+        let (group, version) = match api_version.split_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", api_version),
+        };
+        Gvk {
+            group: group.to_string(),
+            version: version.to_string(),
+            kind: kind.to_string(),
+        }
+    }
+
+    /// Whether objects of this kind live outside namespaces: kustomize's built-in table of
+    /// (group, kind); anything else, custom resources included, is namespaced.
+    pub fn is_cluster_scoped(&self) -> bool {
+        CLUSTER_SCOPED
+            .iter()
+            .any(|(group, kind)| *group == self.group && *kind == self.kind)
+    }
+}
+
+const CLUSTER_SCOPED: &[(&str, &str)] = &[
+    (
+        "admissionregistration.k8s.io",
+        "MutatingWebhookConfiguration",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingWebhookConfiguration",
+    ),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"),
+    ("apiregistration.k8s.io", "APIService"),
+    ("certificates.k8s.io", "CertificateSigningRequest"),
+    ("flowcontrol.apiserver.k8s.io", "FlowSchema"),
+    ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"),
+    ("networking.k8s.io", "IngressClass"),
+    ("node.k8s.io", "RuntimeClass"),
+    ("policy", "PodSecurityPolicy"),
+    ("rbac.authorization.k8s.io", "ClusterRole"),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+    ("scheduling.k8s.io", "PriorityClass"),
+    ("storage.k8s.io", "CSIDriver"),
+    ("storage.k8s.io", "CSINode"),
+    ("storage.k8s.io", "StorageClass"),
+    ("storage.k8s.io", "VolumeAttachment"),
+    ("", "ComponentStatus"),
+    ("", "Namespace"),
+    ("", "Node"),
+    ("", "NodeProxyOptions"),
+    ("", "PersistentVolume"),
+];
+
+/// An object's identity: kind, namespace and name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ResId {
+    pub gvk: Gvk,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ResId {
+    /// The namespace used for comparisons: kustomize treats "" and "default" alike.
+    pub fn effective_namespace(&self) -> &str {
+        if self.gvk.is_cluster_scoped() {
+            ""
+        } else if self.namespace.is_empty() {
+            "default"
+        } else {
+            &self.namespace
+        }
+    }
+
+    pub fn same_object(&self, other: &ResId) -> bool {
+        self.gvk.kind == other.gvk.kind
+            && self.gvk.group == other.gvk.group
+            && self.name == other.name
+            && self.effective_namespace() == other.effective_namespace()
+    }
+}
+
+impl fmt::Display for ResId {
+    /// As kustomize prints ids in errors: `Kind.version.group/name.namespace`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let version = if self.gvk.version.is_empty() {
+            "[noVer]"
+        } else {
+            &self.gvk.version
+        };
+        let group = if self.gvk.group.is_empty() {
+            "[noGrp]"
+        } else {
+            &self.gvk.group
+        };
+        let namespace = if self.namespace.is_empty() {
+            "[noNs]"
+        } else {
+            &self.namespace
+        };
+        write!(
+            f,
+            "{}.{}.{}/{}.{}",
+            self.gvk.kind, version, group, self.name, namespace
+        )
+    }
+}
+
+/// How a generated object combines with one of the same name from a base.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Behavior {
+    #[default]
+    Create,
+    Merge,
+    Replace,
+}
+
+/// One object in a build.
+#[derive(Clone, Debug)]
+pub struct Resource {
+    pub object: Map<String, Value>,
+    /// Every (namespace, name) the object has had, oldest first, the current one included:
+    /// references written against any of them are renamed to the final name.
+    pub history: Vec<(String, String)>,
+    /// The identity it was loaded or generated with.
+    pub original: ResId,
+    /// Generated ConfigMaps and Secrets get a content-hash name suffix at the end of the build.
+    pub needs_hash: bool,
+    /// For generated objects: how to combine with an existing object of the same name.
+    pub behavior: Behavior,
+    /// Where the object came from, for error messages.
+    pub origin: String,
+}
+
+impl Resource {
+    pub fn new(object: Map<String, Value>, origin: String) -> Resource {
+        let mut resource = Resource {
+            object,
+            history: Vec::new(),
+            original: ResId {
+                gvk: Gvk::from_api_version("", ""),
+                namespace: String::new(),
+                name: String::new(),
+            },
+            needs_hash: false,
+            behavior: Behavior::Create,
+            origin,
+        };
+        resource.original = resource.id();
+        resource
+            .history
+            .push((resource.namespace(), resource.name()));
+        resource
+    }
+
+    pub fn id(&self) -> ResId {
+        ResId {
+            gvk: self.gvk(),
+            namespace: self.namespace(),
+            name: self.name(),
+        }
+    }
+
+    pub fn gvk(&self) -> Gvk {
+        Gvk::from_api_version(str_at(&self.object, "apiVersion"), self.kind())
+    }
+
+    pub fn kind(&self) -> &str {
+        str_at(&self.object, "kind")
+    }
+
+    pub fn metadata(&self) -> Option<&Map<String, Value>> {
+        self.object.get("metadata").and_then(Value::as_object)
+    }
+
+    pub fn metadata_mut(&mut self) -> &mut Map<String, Value> {
+        let metadata = self
+            .object
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !metadata.is_object() {
+            *metadata = Value::Object(Map::new());
+        }
+        metadata.as_object_mut().expect("metadata is a map")
+    }
+
+    pub fn name(&self) -> String {
+        self.metadata()
+            .map(|m| str_at(m, "name").to_string())
+            .unwrap_or_default()
+    }
+
+    pub fn namespace(&self) -> String {
+        self.metadata()
+            .map(|m| str_at(m, "namespace").to_string())
+            .unwrap_or_default()
+    }
+
+    /// Sets the name, remembering the previous one.
+    pub fn set_name(&mut self, name: String) {
+        self.metadata_mut()
+            .insert("name".to_string(), Value::String(name));
+        self.remember_identity();
+    }
+
+    pub fn set_namespace(&mut self, namespace: &str) {
+        self.metadata_mut().insert(
+            "namespace".to_string(),
+            Value::String(namespace.to_string()),
+        );
+        self.remember_identity();
+    }
+
+    /// Records the current (namespace, name) after an edit that may have changed them.
+    pub fn remember_identity(&mut self) {
+        let current = (self.namespace(), self.name());
+        if self.history.last() != Some(&current) {
+            self.history.push(current);
+        }
+    }
+
+    pub fn labels(&self) -> Option<&Map<String, Value>> {
+        self.metadata()
+            .and_then(|m| m.get("labels"))
+            .and_then(Value::as_object)
+    }
+
+    pub fn annotations(&self) -> Option<&Map<String, Value>> {
+        self.metadata()
+            .and_then(|m| m.get("annotations"))
+            .and_then(Value::as_object)
+    }
+
+    /// Whether the object has ever been named `name` (in namespace `namespace` when given).
+    pub fn was_named(&self, name: &str) -> bool {
+        self.history.iter().any(|(_, n)| n == name)
+    }
+}
+
+pub fn str_at<'a>(map: &'a Map<String, Value>, key: &str) -> &'a str {
+    map.get(key).and_then(Value::as_str).unwrap_or("")
+}

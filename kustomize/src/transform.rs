@@ -1,0 +1,278 @@
+//! kustomize's built-in transformers over a list of resources.
+
+use crate::fieldspec::{self, FieldSpec};
+use crate::kustomization::Image;
+use crate::resource::Resource;
+use regex::Regex;
+use serde_json::{Value, json};
+
+/// `namespace`: sets the namespace of every namespaced object, renames `v1` Namespace
+/// objects to it, and moves the subjects named `default` of role bindings and the services
+/// of CRD conversion webhooks and APIServices, as kustomize's namespace transformer.
+pub fn set_namespace(resources: &mut [Resource], namespace: &str) {
+    for resource in resources {
+        let gvk = resource.gvk();
+        if !gvk.is_cluster_scoped() {
+            resource.set_namespace(namespace);
+        }
+        match gvk.kind.as_str() {
+            "Namespace"
+                if resource.object.get("apiVersion").and_then(Value::as_str) == Some("v1") =>
+            {
+                resource.set_name(namespace.to_string());
+            }
+            "RoleBinding" | "ClusterRoleBinding" => {
+                let Some(subjects) = resource
+                    .object
+                    .get_mut("subjects")
+                    .and_then(Value::as_array_mut)
+                else {
+                    continue;
+                };
+                for subject in subjects.iter_mut().filter_map(Value::as_object_mut) {
+                    if subject.get("name").and_then(Value::as_str) == Some("default") {
+                        subject.insert("namespace".into(), json!(namespace));
+                    }
+                }
+            }
+            "CustomResourceDefinition" => {
+                fieldspec::visit_path(
+                    &mut resource.object,
+                    "spec/conversion/webhook/clientConfig/service/namespace",
+                    false,
+                    &mut |ns| *ns = json!(namespace),
+                );
+            }
+            "APIService" if gvk.group == "apiregistration.k8s.io" => {
+                fieldspec::visit_path(
+                    &mut resource.object,
+                    "spec/service/namespace",
+                    true,
+                    &mut |ns| *ns = json!(namespace),
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Whether `namePrefix`/`nameSuffix` leave the object alone (judged on its original kind).
+fn keeps_its_name(resource: &Resource) -> bool {
+    let gvk = &resource.original.gvk;
+    gvk.kind == "CustomResourceDefinition"
+        || gvk.kind == "Namespace"
+        || (gvk.kind == "APIService" && gvk.group == "apiregistration.k8s.io")
+}
+
+/// `namePrefix` and `nameSuffix`.
+pub fn add_name_affixes(resources: &mut [Resource], prefix: &str, suffix: &str) {
+    if prefix.is_empty() && suffix.is_empty() {
+        return;
+    }
+    for resource in resources {
+        if keeps_its_name(resource) {
+            continue;
+        }
+        let name = format!("{prefix}{}{suffix}", resource.name());
+        resource.set_name(name);
+    }
+}
+
+/// `commonLabels`, `labels` and `commonAnnotations`: string pairs at spec'd paths.
+pub fn add_pairs(resources: &mut [Resource], specs: &[FieldSpec], pairs: &[(String, String)]) {
+    if pairs.is_empty() {
+        return;
+    }
+    for resource in resources {
+        let gvk = resource.gvk();
+        fieldspec::merge_string_map(&mut resource.object, &gvk, specs, pairs);
+    }
+}
+
+/// `replicas`: by current or former name; false when no workload has that name.
+pub fn set_replicas(resources: &mut [Resource], name: &str, count: i64) -> bool {
+    let mut matched = false;
+    for resource in resources.iter_mut().filter(|r| r.was_named(name)) {
+        let gvk = resource.gvk();
+        for spec in fieldspec::REPLICAS.iter().filter(|s| s.applies_to(&gvk)) {
+            matched = true;
+            fieldspec::visit_path(&mut resource.object, spec.path, spec.create, &mut |v| {
+                *v = json!(count)
+            });
+        }
+    }
+    matched
+}
+
+/// `images`: rewrites the `image` of every `containers`/`initContainers` element anywhere in
+/// an object (CRDs excepted), and image volume references, as kustomize's image transformer.
+pub fn set_images(resources: &mut [Resource], images: &[Image]) -> Result<(), String> {
+    if images.is_empty() {
+        return Ok(());
+    }
+    let mut rules = Vec::with_capacity(images.len());
+    for image in images {
+        if image.tag_suffix.is_some() {
+            return Err(format!(
+                "images: '{}': tagSuffix is not supported by flux-rs (see docs/compatibility.md)",
+                image.name
+            ));
+        }
+        let pattern = format!(
+            "^{}(:[a-zA-Z0-9_.{{}}-]*)?(@sha256:[a-zA-Z0-9_.{{}}-]*)?$",
+            image.name
+        );
+        let matcher = Regex::new(&pattern)
+            .map_err(|e| format!("images: '{}': invalid name: {e}", image.name))?;
+        rules.push((matcher, image));
+    }
+    for resource in resources {
+        if resource.kind() == "CustomResourceDefinition" {
+            continue;
+        }
+        for value in resource.object.values_mut() {
+            rewrite_images(value, &rules, false);
+        }
+        for path in [
+            "spec/volumes/image/reference",
+            "spec/template/spec/volumes/image/reference",
+        ] {
+            fieldspec::visit_path(&mut resource.object, path, false, &mut |v| {
+                if let Value::String(reference) = v
+                    && let Some(new) = rules
+                        .iter()
+                        .find_map(|(m, i)| replace_image(reference, m, i))
+                {
+                    *reference = new;
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
+fn rewrite_images(value: &mut Value, rules: &[(Regex, &Image)], in_container_list: bool) {
+    match value {
+        Value::Object(map) => {
+            if in_container_list
+                && let Some(Value::String(image)) = map.get_mut("image")
+                && let Some(new) = rules.iter().find_map(|(m, i)| replace_image(image, m, i))
+            {
+                *image = new;
+            }
+            for (key, child) in map.iter_mut() {
+                let is_list = key == "containers" || key == "initContainers";
+                rewrite_images(child, rules, is_list && child.is_array());
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                rewrite_images(item, rules, in_container_list);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Splits an image reference into name, tag and digest; `:` and `@` count only after the
+/// first `/`, so a registry port is not a tag.
+fn split_image(image: &str) -> (&str, Option<&str>, Option<&str>) {
+    let search_from = image.find('/').unwrap_or(0);
+    let (rest, digest) = match image[search_from..].find('@') {
+        Some(i) => (
+            &image[..search_from + i],
+            Some(&image[search_from + i + 1..]),
+        ),
+        None => (image, None),
+    };
+    match rest[search_from..].find(':') {
+        Some(i) => (
+            &rest[..search_from + i],
+            Some(&rest[search_from + i + 1..]),
+            digest,
+        ),
+        None => (rest, None, digest),
+    }
+}
+
+fn replace_image(image: &str, matcher: &Regex, rule: &Image) -> Option<String> {
+    if !matcher.is_match(image) {
+        return None;
+    }
+    let (name, tag, digest) = split_image(image);
+    let new_name = rule
+        .new_name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .unwrap_or(name);
+    let new_tag = rule.new_tag.as_deref().filter(|t| !t.is_empty());
+    let new_digest = rule.digest.as_deref().filter(|d| !d.is_empty());
+    let suffix = match (new_tag, new_digest) {
+        (Some(t), Some(d)) => format!(":{t}@{d}"),
+        (Some(t), None) => format!(":{t}"),
+        (None, Some(d)) => format!("@{d}"),
+        (None, None) => match (tag, digest) {
+            (Some(t), Some(d)) => format!(":{t}@{d}"),
+            (Some(t), None) => format!(":{t}"),
+            (None, Some(d)) => format!("@{d}"),
+            (None, None) => String::new(),
+        },
+    };
+    Some(format!("{new_name}{suffix}"))
+}
+
+/// Pairs from a map, in key order.
+pub fn pairs(map: &std::collections::BTreeMap<String, String>) -> Vec<(String, String)> {
+    map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(name: &str, new_name: Option<&str>, tag: Option<&str>, digest: Option<&str>) -> Image {
+        Image {
+            name: name.into(),
+            new_name: new_name.map(Into::into),
+            new_tag: tag.map(Into::into),
+            digest: digest.map(Into::into),
+            tag_suffix: None,
+        }
+    }
+
+    fn apply(image: &str, rule: &Image) -> Option<String> {
+        let matcher = Regex::new(&format!(
+            "^{}(:[a-zA-Z0-9_.{{}}-]*)?(@sha256:[a-zA-Z0-9_.{{}}-]*)?$",
+            rule.name
+        ))
+        .unwrap();
+        replace_image(image, &matcher, rule)
+    }
+
+    #[test]
+    fn image_rules() {
+        let r = rule("nginx", None, Some("1.25"), None);
+        assert_eq!(apply("nginx", &r).as_deref(), Some("nginx:1.25"));
+        assert_eq!(apply("nginx:1.0", &r).as_deref(), Some("nginx:1.25"));
+        assert_eq!(apply("nginx@sha256:old", &r).as_deref(), Some("nginx:1.25"));
+        assert_eq!(apply("nginxx:1.0", &r), None);
+        assert_eq!(apply("docker.io/nginx:1.0", &r), None);
+        let r = rule("reg:5000/app", Some("other/app"), None, Some("sha256:abc"));
+        assert_eq!(
+            apply("reg:5000/app:v1", &r).as_deref(),
+            Some("other/app@sha256:abc")
+        );
+        let r = rule(
+            "localhost:5000/app",
+            Some("reg/app"),
+            Some("t"),
+            Some("sha256:new"),
+        );
+        assert_eq!(
+            apply("localhost:5000/app:1@sha256:abc", &r).as_deref(),
+            Some("reg/app:t@sha256:new")
+        );
+        let r = rule("app", Some("mirror/app"), None, None);
+        assert_eq!(apply("app:v2", &r).as_deref(), Some("mirror/app:v2"));
+    }
+}

@@ -1,0 +1,600 @@
+//! Reading YAML streams into JSON values and writing them back the way kustomize (kyaml,
+//! on go-yaml v3) prints them. No YAML crate emits kyaml's layout (sequences flush with their
+//! key, go-yaml's quoting choices), hence the small emitter here.
+
+use serde_json::{Map, Value};
+
+/// Parses a multi-document YAML stream; empty documents are skipped. Booleans are YAML 1.2's
+/// (`on`/`yes` stay strings) and numbers with a leading zero stay strings, as in kyaml.
+pub fn parse_stream(text: &str) -> Result<Vec<Value>, serde_saphyr::Error> {
+    let options = serde_saphyr::options! {
+        strict_booleans: true,
+        leading_zero_numbers_as_strings: true,
+    };
+    let documents: Vec<Value> = serde_saphyr::from_multiple_with_options(text, options)?;
+    Ok(documents.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+/// Serialises documents as one stream separated by `---` lines.
+pub fn to_stream<'a>(documents: impl IntoIterator<Item = &'a Map<String, Value>>) -> String {
+    let mut out = String::new();
+    for (i, document) in documents.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        write_map(document, 0, &mut out);
+    }
+    out
+}
+
+/// Serialises one document (no separator).
+pub fn write_document(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) if !map.is_empty() => write_map(map, 0, out),
+        Value::Array(items) if !items.is_empty() => write_seq(items, 0, out),
+        scalar => {
+            let mut line = Line::new(out, 0);
+            line.inline(scalar, 0);
+            out.push('\n');
+        }
+    }
+}
+
+/// Appends to `out` while tracking the column, for go-yaml's folding of long scalars.
+struct Line<'a> {
+    out: &'a mut String,
+    column: usize,
+}
+
+impl<'a> Line<'a> {
+    fn new(out: &'a mut String, column: usize) -> Self {
+        Line { out, column }
+    }
+
+    fn push(&mut self, c: char) {
+        self.out.push(c);
+        self.column += 1;
+    }
+
+    fn push_str(&mut self, s: &str) {
+        self.out.push_str(s);
+        self.column += s.chars().count();
+    }
+
+    fn newline_indent(&mut self, indent: usize) {
+        self.out.push('\n');
+        self.out.extend(std::iter::repeat_n(' ', indent));
+        self.column = indent;
+    }
+
+    fn inline(&mut self, value: &Value, indent: usize) {
+        match value {
+            Value::Null => self.push_str("null"),
+            Value::Bool(b) => self.push_str(if *b { "true" } else { "false" }),
+            Value::Number(n) => self.push_str(&number_text(n)),
+            Value::String(s) => self.scalar(s, indent + 2, false),
+            Value::Object(_) => self.push_str("{}"),
+            Value::Array(_) => self.push_str("[]"),
+        }
+    }
+
+    /// A string as go-yaml v2 (behind sigs.k8s.io/yaml) writes it: plain when that reads
+    /// back as the same string under YAML 1.1, double-quoted when plain would read as another
+    /// type, single-quoted when plain is not allowed, literal block when multi-line; long
+    /// scalars fold at spaces past column 80, continuing at `indent`.
+    fn scalar(&mut self, s: &str, indent: usize, is_key: bool) {
+        let analysis = analyze(s);
+        let style = if s.contains('\n') {
+            if analysis.block_allowed && !is_key {
+                Style::Literal
+            } else {
+                Style::Double
+            }
+        } else if resolves_to_non_string(s) {
+            Style::Double
+        } else if analysis.plain_allowed {
+            Style::Plain
+        } else if analysis.single_allowed {
+            Style::Single
+        } else {
+            Style::Double
+        };
+        let breaks = !is_key;
+        match style {
+            Style::Plain => self.folded(s, indent, breaks, false),
+            Style::Single => {
+                self.push('\'');
+                self.folded(s, indent, breaks, true);
+                self.push('\'');
+            }
+            Style::Double => self.double_quoted(s, indent, breaks),
+            Style::Literal => self.literal(s, indent),
+        }
+    }
+
+    /// Plain or single-quoted text, breaking at a single space once past the width.
+    fn folded(&mut self, s: &str, indent: usize, breaks: bool, single_quoted: bool) {
+        let chars: Vec<char> = s.chars().collect();
+        let last = chars.len().saturating_sub(1);
+        let mut spaces = false;
+        for (i, &c) in chars.iter().enumerate() {
+            if c == ' ' {
+                let next_is_space = chars.get(i + 1) == Some(&' ');
+                let inner = !single_quoted || (i != 0 && i != last);
+                if breaks && !spaces && self.column > BEST_WIDTH && inner && !next_is_space {
+                    self.newline_indent(indent);
+                } else {
+                    self.push(c);
+                }
+                spaces = true;
+            } else {
+                if single_quoted && c == '\'' {
+                    self.push('\'');
+                }
+                self.push(c);
+                spaces = false;
+            }
+        }
+    }
+
+    fn double_quoted(&mut self, s: &str, indent: usize, breaks: bool) {
+        self.push('"');
+        let chars: Vec<char> = s.chars().collect();
+        let last = chars.len().saturating_sub(1);
+        let mut spaces = false;
+        for (i, &c) in chars.iter().enumerate() {
+            let escaped = match c {
+                '\0' => Some("\\0".to_string()),
+                '\u{7}' => Some("\\a".to_string()),
+                '\u{8}' => Some("\\b".to_string()),
+                '\t' => Some("\\t".to_string()),
+                '\n' => Some("\\n".to_string()),
+                '\u{b}' => Some("\\v".to_string()),
+                '\u{c}' => Some("\\f".to_string()),
+                '\r' => Some("\\r".to_string()),
+                '\u{1b}' => Some("\\e".to_string()),
+                '"' => Some("\\\"".to_string()),
+                '\\' => Some("\\\\".to_string()),
+                '\u{85}' => Some("\\N".to_string()),
+                '\u{a0}' => Some("\\_".to_string()),
+                '\u{2028}' => Some("\\L".to_string()),
+                '\u{2029}' => Some("\\P".to_string()),
+                c if !is_printable(c) => Some(match c as u32 {
+                    n if n <= 0xff => format!("\\x{n:02X}"),
+                    n if n <= 0xffff => format!("\\u{n:04X}"),
+                    n => format!("\\U{n:08X}"),
+                }),
+                _ => None,
+            };
+            if let Some(escaped) = escaped {
+                self.push_str(&escaped);
+                spaces = false;
+            } else if c == ' ' {
+                if breaks && !spaces && self.column > BEST_WIDTH && i != 0 && i != last {
+                    self.newline_indent(indent);
+                    if chars.get(i + 1) == Some(&' ') {
+                        self.push('\\');
+                    }
+                } else {
+                    self.push(c);
+                }
+                spaces = true;
+            } else {
+                self.push(c);
+                spaces = false;
+            }
+        }
+        self.push('"');
+    }
+
+    fn literal(&mut self, s: &str, indent: usize) {
+        self.push('|');
+        if s.starts_with([' ', '\n']) {
+            self.push_str("2");
+        }
+        if !s.ends_with('\n') {
+            self.push('-');
+        } else if s.len() == 1 || s[..s.len() - 1].ends_with('\n') {
+            self.push('+');
+        }
+        let body = s.strip_suffix('\n').unwrap_or(s);
+        for line in body.split('\n') {
+            self.out.push('\n');
+            if !line.is_empty() {
+                self.out.extend(std::iter::repeat_n(' ', indent));
+                self.out.push_str(line);
+            }
+        }
+        self.column = 0;
+    }
+}
+
+const BEST_WIDTH: usize = 80;
+
+enum Style {
+    Plain,
+    Single,
+    Double,
+    Literal,
+}
+
+fn write_key(key: &str, level: usize, out: &mut String) {
+    indent(out, level);
+    let mut line = Line::new(out, level);
+    line.scalar(key, level + 2, true);
+    out.push(':');
+}
+
+fn indent(out: &mut String, width: usize) {
+    out.extend(std::iter::repeat_n(' ', width));
+}
+
+fn write_map(map: &Map<String, Value>, level: usize, out: &mut String) {
+    for (key, value) in map {
+        write_key(key, level, out);
+        write_value_after_key(value, level, out);
+    }
+}
+
+/// A value after `key:`: nested maps indent by two, sequences stay flush with the key.
+fn write_value_after_key(value: &Value, level: usize, out: &mut String) {
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            out.push('\n');
+            write_map(map, level + 2, out);
+        }
+        Value::Array(items) if !items.is_empty() => {
+            out.push('\n');
+            write_seq(items, level, out);
+        }
+        scalar => {
+            out.push(' ');
+            let column = out.len() - out.rfind('\n').map_or(0, |i| i + 1);
+            let mut line = Line::new(out, column);
+            line.inline(scalar, level);
+            out.push('\n');
+        }
+    }
+}
+
+fn write_seq(items: &[Value], level: usize, out: &mut String) {
+    for item in items {
+        indent(out, level);
+        out.push('-');
+        match item {
+            Value::Object(map) if !map.is_empty() => {
+                // The first entry shares the dash's line; the rest align under it.
+                for (i, (key, value)) in map.iter().enumerate() {
+                    if i == 0 {
+                        out.push(' ');
+                        let mut line = Line::new(out, level + 2);
+                        line.scalar(key, level + 4, true);
+                        out.push(':');
+                    } else {
+                        write_key(key, level + 2, out);
+                    }
+                    write_value_after_key(value, level + 2, out);
+                }
+            }
+            Value::Array(inner) if !inner.is_empty() => {
+                out.push(' ');
+                let mut nested = String::new();
+                write_seq(inner, level + 2, &mut nested);
+                out.push_str(nested.trim_start());
+            }
+            scalar => {
+                out.push(' ');
+                let mut line = Line::new(out, level + 2);
+                line.inline(scalar, level);
+                out.push('\n');
+            }
+        }
+    }
+}
+
+/// Numbers as Go prints them after kustomize's JSON round trip: integers as is, floats in
+/// strconv's shortest 'g' form (`1` for 1.0, `1e+06` for a million).
+fn number_text(n: &serde_json::Number) -> String {
+    if n.is_i64() || n.is_u64() {
+        return n.to_string();
+    }
+    let f = n.as_f64().unwrap_or(0.0);
+    if f == 0.0 || !f.is_finite() {
+        return "0".into();
+    }
+    let exponent = f.abs().log10().floor() as i32;
+    if (-4..6).contains(&exponent) {
+        return format!("{f}");
+    }
+    let scientific = format!("{f:e}");
+    let (mantissa, exp) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let sign = if exp < 0 { '-' } else { '+' };
+    format!("{mantissa}e{sign}{:02}", exp.abs())
+}
+
+fn is_printable(c: char) -> bool {
+    matches!(c as u32, 0x0A | 0x20..=0x7E | 0x85 | 0xA0..=0xD7FF | 0xE000..=0xFFFD | 0x10000..)
+        && c != '\u{feff}'
+}
+
+struct Analysis {
+    plain_allowed: bool,
+    single_allowed: bool,
+    block_allowed: bool,
+}
+
+/// libyaml's scalar analysis, block context.
+fn analyze(s: &str) -> Analysis {
+    if s.is_empty() {
+        return Analysis {
+            plain_allowed: false,
+            single_allowed: true,
+            block_allowed: false,
+        };
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let blank = |c: Option<&char>| c.is_none_or(|c| matches!(c, ' ' | '\t' | '\n' | '\r'));
+    let mut indicators = s.starts_with("---") || s.starts_with("...");
+    let (mut leading_space, mut trailing_space, mut leading_break, mut trailing_break) =
+        (false, false, false, false);
+    let (mut break_space, mut space_break, mut special, mut line_breaks) =
+        (false, false, false, false);
+    let (mut previous_space, mut previous_break) = (false, false);
+    let mut preceded_by_whitespace = true;
+    let last = chars.len() - 1;
+    for (i, &c) in chars.iter().enumerate() {
+        let followed_by_whitespace = blank(chars.get(i + 1));
+        if i == 0 {
+            if "#,[]{}&*!|>'\"%@`".contains(c) {
+                indicators = true;
+            }
+            if (c == '?' || c == ':' || c == '-') && followed_by_whitespace {
+                indicators = true;
+            }
+        } else {
+            if c == ':' && followed_by_whitespace {
+                indicators = true;
+            }
+            if c == '#' && preceded_by_whitespace {
+                indicators = true;
+            }
+        }
+        if !is_printable(c) {
+            special = true;
+        }
+        if c == '\n' {
+            line_breaks = true;
+        }
+        if c == ' ' {
+            if i == 0 {
+                leading_space = true;
+            }
+            if i == last {
+                trailing_space = true;
+            }
+            if previous_break {
+                break_space = true;
+            }
+            previous_space = true;
+            previous_break = false;
+        } else if c == '\n' {
+            if i == 0 {
+                leading_break = true;
+            }
+            if i == last {
+                trailing_break = true;
+            }
+            if previous_space {
+                space_break = true;
+            }
+            previous_break = true;
+            previous_space = false;
+        } else {
+            previous_space = false;
+            previous_break = false;
+        }
+        preceded_by_whitespace = blank(Some(&c));
+    }
+    let mut plain = !(leading_space || leading_break || trailing_space || trailing_break);
+    let mut single = true;
+    let mut block = !trailing_space;
+    if break_space {
+        plain = false;
+        single = false;
+    }
+    if space_break || special {
+        plain = false;
+        single = false;
+        block = false;
+    }
+    if line_breaks || indicators {
+        plain = false;
+    }
+    Analysis {
+        plain_allowed: plain,
+        single_allowed: single,
+        block_allowed: block,
+    }
+}
+
+/// Whether go-yaml v2 (YAML 1.1) would read the plain text as something other than a string.
+fn resolves_to_non_string(s: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "", "~", "null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE", "y",
+        "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off",
+        "OFF", ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF",
+        ".nan", ".NaN", ".NAN", "<<",
+    ];
+    if WORDS.contains(&s) {
+        return true;
+    }
+    let Some(first) = s.chars().next() else {
+        return true;
+    };
+    if first == '.' {
+        return s.parse::<f64>().is_ok() && float_pattern().is_match(s);
+    }
+    if !(first.is_ascii_digit() || first == '+' || first == '-') {
+        return false;
+    }
+    if timestamp_pattern().is_match(s) || base60_pattern().is_match(s) {
+        return true;
+    }
+    let plain = s.replace('_', "");
+    go_parse_int(&plain) || float_pattern().is_match(&plain)
+}
+
+/// Go's strconv.ParseInt/ParseUint with base 0 (prefixes 0x, 0o, 0b, leading-0 octal).
+fn go_parse_int(s: &str) -> bool {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let (radix, body) = if let Some(b) = digits.strip_prefix("0x").or(digits.strip_prefix("0X")) {
+        (16, b)
+    } else if let Some(b) = digits.strip_prefix("0o").or(digits.strip_prefix("0O")) {
+        (8, b)
+    } else if let Some(b) = digits.strip_prefix("0b").or(digits.strip_prefix("0B")) {
+        (2, b)
+    } else if digits.len() > 1 && digits.starts_with('0') {
+        (8, &digits[1..])
+    } else {
+        (10, digits)
+    };
+    !body.is_empty() && u64::from_str_radix(body, radix).is_ok()
+}
+
+fn float_pattern() -> &'static regex::Regex {
+    static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    PATTERN.get_or_init(|| {
+        regex::Regex::new(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$").expect("valid")
+    })
+}
+
+fn base60_pattern() -> &'static regex::Regex {
+    static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    PATTERN.get_or_init(|| {
+        regex::Regex::new(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$").expect("valid")
+    })
+}
+
+fn timestamp_pattern() -> &'static regex::Regex {
+    static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    PATTERN.get_or_init(|| {
+        regex::Regex::new(
+            r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)?$",
+        )
+        .expect("valid")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn scalar_text(s: &str) -> String {
+        let mut out = String::new();
+        Line::new(&mut out, 0).scalar(s, 2, false);
+        out
+    }
+
+    #[test]
+    fn keys_sorted_sequences_flush_with_their_key_maps_nested_by_two() {
+        let doc = json!({"spec": {"containers": [{"name": "app", "args": ["a", "b"]}]}, "e": []});
+        let mut out = String::new();
+        write_document(&doc, &mut out);
+        assert_eq!(
+            out,
+            "e: []\nspec:\n  containers:\n  - args:\n    - a\n    - b\n    name: app\n"
+        );
+    }
+
+    #[test]
+    fn strings_are_quoted_as_go_yaml_v2_quotes_them() {
+        for (s, want) in [
+            ("plain", "plain"),
+            ("true", "\"true\""),
+            ("on", "\"on\""),
+            ("y", "\"y\""),
+            ("8080", "\"8080\""),
+            ("1.5", "\"1.5\""),
+            ("1.10", "\"1.10\""),
+            ("1e3", "\"1e3\""),
+            ("0x1F", "\"0x1F\""),
+            ("0777", "\"0777\""),
+            ("1_000", "\"1_000\""),
+            ("+1", "\"+1\""),
+            ("12:30", "\"12:30\""),
+            ("2001-12-14", "\"2001-12-14\""),
+            ("", "\"\""),
+            ("a\tb", "\"a\\tb\""),
+            ("a: b", "'a: b'"),
+            ("a #b", "'a #b'"),
+            ("- x", "'- x'"),
+            ("-", "'-'"),
+            ("*x", "'*x'"),
+            (" lead", "' lead'"),
+            ("trail ", "'trail '"),
+            ("it's", "it's"),
+            ("?x", "?x"),
+            (".", "."),
+            ("a:b", "a:b"),
+            ("1.2.3", "1.2.3"),
+            ("nginx:1.25", "nginx:1.25"),
+            ("10Mi", "10Mi"),
+            ("héllo ✓", "héllo ✓"),
+        ] {
+            assert_eq!(scalar_text(s), want, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn long_strings_fold_past_column_80() {
+        let words = "word ".repeat(30);
+        let text = words.trim_end();
+        let doc = json!({ "key": text });
+        let mut out = String::new();
+        write_document(&doc, &mut out);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[1].starts_with("  word"));
+        let parsed = parse_stream(&out).unwrap();
+        assert_eq!(parsed[0]["key"], json!(text));
+    }
+
+    #[test]
+    fn multi_line_strings_are_literal_blocks() {
+        let doc = json!({"data": {"a": "x\ny\n", "b": "x\ny", "c": "x\n\n", "d": " x\ny"}});
+        let mut out = String::new();
+        write_document(&doc, &mut out);
+        assert_eq!(
+            out,
+            "data:\n  a: |\n    x\n    y\n  b: |-\n    x\n    y\n  c: |+\n    x\n\n  d: |2-\n     x\n    y\n"
+        );
+        assert_eq!(parse_stream(&out).unwrap()[0], doc);
+    }
+
+    #[test]
+    fn floats_print_as_go_does() {
+        for (f, want) in [
+            (1.0, "1"),
+            (1.5, "1.5"),
+            (1e6, "1e+06"),
+            (0.0001, "0.0001"),
+            (1e-5, "1e-05"),
+        ] {
+            assert_eq!(number_text(&serde_json::Number::from_f64(f).unwrap()), want);
+        }
+    }
+
+    #[test]
+    fn round_trip_keeps_values() {
+        let text = "a: on\nb: 0123\nc: 5\nd: [1, 2]\n---\n---\ne: |\n  x\n";
+        let docs = parse_stream(text).unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0]["a"], json!("on"));
+        assert_eq!(docs[0]["b"], json!("0123"));
+        let maps = docs.iter().map(|d| d.as_object().unwrap());
+        let again = parse_stream(&to_stream(maps)).unwrap();
+        assert_eq!(docs, again);
+    }
+}
