@@ -39,3 +39,7 @@ bench-sources:
 # notification-controller throughput, dispatch latency and RSS; writes BENCHMARKS.md.
 bench-notifications:
     scripts/bench-notifications.sh
+
+# flux-rs kustomize build vs kubectl kustomize on a 4000-object overlay; writes BENCHMARKS.md.
+bench-build:
+    scripts/bench-build.sh

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import TARGET, start_registry, write_section
+from benchlib import TARGET, start_registry, timed, write_section
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 TEXT_FILES, TEXT_SIZE = 1600, 64 * 1024
@@ -61,18 +61,6 @@ def tree_bytes(root):
 
 
 
-
-
-def timed(cmd, env=None):
-    """Wall time in seconds and peak RSS in MiB (GNU time) of one shell command."""
-    rss_file = tempfile.mktemp()
-    start = time.perf_counter()
-    sh(f"/usr/bin/time -o {rss_file} -f %M bash -c {shlex.quote(cmd)}", env=env)
-    elapsed = time.perf_counter() - start
-    with open(rss_file) as f:
-        rss = int(f.read().strip().splitlines()[-1]) / 1024
-    os.unlink(rss_file)
-    return elapsed, rss
 
 
 def median_of(name, make_cmd):

@@ -2,8 +2,10 @@
 writing a section of BENCHMARKS.md between its markers."""
 
 import os
+import shlex
 import socket
 import subprocess
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,6 +45,19 @@ def start_registry(work, name):
             break
         time.sleep(0.1)
     return process
+
+
+def timed(cmd, env=None):
+    """Wall time in seconds and peak RSS in MiB (GNU time) of one shell command."""
+    rss_file = tempfile.mktemp()
+    start = time.perf_counter()
+    subprocess.run(f"/usr/bin/time -o {rss_file} -f %M bash -c {shlex.quote(cmd)}", shell=True, check=True,
+                   executable="/bin/bash", capture_output=True, env=env)
+    elapsed = time.perf_counter() - start
+    with open(rss_file) as f:
+        rss = int(f.read().strip().splitlines()[-1]) / 1024
+    os.unlink(rss_file)
+    return elapsed, rss
 
 
 def status_kib(pid, field):

@@ -20,6 +20,10 @@ pub struct BuildOptions {
     /// Nothing outside this directory is read, whatever the kustomizations say (Flux builds
     /// inside the artifact). `None`: kustomize's own rules only.
     pub root: Option<PathBuf>,
+    /// Leave objects in input order, as Flux's build does (kustomize sorts by default).
+    pub unsorted: bool,
+    /// Flux's changes to the top-level kustomization (generated when there is none).
+    pub flux: Option<crate::flux::Overlay>,
 }
 
 /// Builds `dir` like `kustomize build dir`.
@@ -42,7 +46,12 @@ pub fn build_with(dir: &Path, options: &BuildOptions) -> Result<Vec<Resource>, E
             .canonicalize()
             .unwrap_or(display_base.to_path_buf()),
         stack: Vec::new(),
-        top_order: SortOrder::Legacy,
+        top_order: if options.unsorted {
+            SortOrder::Fifo
+        } else {
+            SortOrder::Legacy
+        },
+        flux: options.flux.clone(),
     };
     let dir = builder.checked_dir(dir, dir)?;
     let mut resources = builder.build_dir(&dir, Level::Kustomization, Vec::new())?;
@@ -69,6 +78,7 @@ struct Builder {
     /// Directories being built, for cycle detection.
     stack: Vec<PathBuf>,
     top_order: SortOrder,
+    flux: Option<crate::flux::Overlay>,
 }
 
 impl Builder {
@@ -170,7 +180,25 @@ impl Builder {
         level: Level,
         resources: &mut Vec<Resource>,
     ) -> Result<(), Error> {
-        let (k, file) = self.read_kustomization(dir)?;
+        let (k, file) = match self.flux.take() {
+            // Only the top-level kustomization, the first one read.
+            Some(overlay) => {
+                let (k, file) = if FILE_NAMES.iter().any(|n| dir.join(n).is_file()) {
+                    self.read_kustomization(dir)?
+                } else {
+                    let generated = crate::flux::generate_kustomization(dir, &|p| self.display(p))?;
+                    (
+                        generated,
+                        format!("{}/kustomization.yaml (generated)", self.display(dir)),
+                    )
+                };
+                (
+                    overlay.apply(k, dir).map_err(|e| Error::new(&file, e))?,
+                    file,
+                )
+            }
+            None => self.read_kustomization(dir)?,
+        };
         let unsupported = k.unsupported_fields();
         if let Some(field) = unsupported.first() {
             return Err(Error::new(

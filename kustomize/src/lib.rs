@@ -4,6 +4,7 @@
 
 mod build;
 mod fieldspec;
+pub mod flux;
 mod generator;
 pub mod kustomization;
 mod nameref;

@@ -92,34 +92,43 @@ const RULES: &[Rule] = &[
 
 /// Renames references written against any former name to the referenced object's final name.
 pub fn fix_references(resources: &mut [Resource]) {
-    // (kind, former name) -> [(effective namespace, final name)]; "" for cluster-scoped.
-    let mut renamed: HashMap<(String, String), Vec<(String, String)>> = HashMap::new();
-    for resource in resources.iter() {
-        let current = resource.name();
-        let namespace = resource.id().effective_namespace().to_string();
-        for (_, former) in &resource.history {
-            if *former != current {
-                renamed
-                    .entry((resource.kind().to_string(), former.clone()))
-                    .or_default()
-                    .push((namespace.clone(), current.clone()));
-            }
+    // Objects whose name or namespace changed, by (kind, any name they had).
+    let mut moved: HashMap<(String, String), Vec<Candidate>> = HashMap::new();
+    for resource in resources.iter().filter(|r| r.history.len() > 1) {
+        let candidate = Candidate {
+            history: effective_history(resource),
+            namespace: resource.namespace(),
+            name: resource.name(),
+        };
+        let mut names: Vec<&String> = resource.history.iter().map(|(_, n)| n).collect();
+        names.dedup();
+        for name in names {
+            moved
+                .entry((resource.kind().to_string(), name.clone()))
+                .or_default()
+                .push(candidate.clone());
         }
     }
-    if renamed.is_empty() {
+    if moved.is_empty() {
         return;
     }
-    let lookup = |kind: &str, name: &str, namespace: Option<&str>| -> Option<(String, String)> {
-        let candidates = renamed.get(&(kind.to_string(), name.to_string()))?;
-        candidates
+    let lookup = |kind: &str, name: &str, namespaces: &[String]| -> Option<(String, String)> {
+        moved
+            .get(&(kind.to_string(), name.to_string()))?
             .iter()
-            .find(|(ns, _)| ns.is_empty() || namespace.is_none_or(|wanted| ns == wanted))
-            .map(|(ns, n)| (ns.clone(), n.clone()))
+            .find(|c| {
+                c.history
+                    .iter()
+                    .any(|(ns, n)| n == name && (ns.is_empty() || namespaces.contains(ns)))
+            })
+            .map(|c| (c.namespace.clone(), c.name.clone()))
     };
     for resource in resources.iter_mut() {
         let kind = resource.kind().to_string();
-        let namespace = resource.id().effective_namespace().to_string();
-        let own_namespace = (!namespace.is_empty()).then_some(namespace.as_str());
+        let namespaces: Vec<String> = effective_history(resource)
+            .into_iter()
+            .map(|(ns, _)| ns)
+            .collect();
         let pod_spec = POD_SPEC_PATHS
             .iter()
             .find(|(k, _)| *k == kind)
@@ -128,7 +137,7 @@ pub fn fix_references(resources: &mut [Resource]) {
             let mut rename = |value: &mut Value| {
                 if let Some((_, new)) = value
                     .as_str()
-                    .and_then(|old| lookup(rule.referenced, old, own_namespace))
+                    .and_then(|old| lookup(rule.referenced, old, &namespaces))
                 {
                     *value = json!(new);
                 }
@@ -147,24 +156,50 @@ pub fn fix_references(resources: &mut [Resource]) {
                 visit_path(&mut resource.object, path, false, &mut rename);
             }
         }
-        fix_typed_references(resource, &kind, own_namespace, &lookup);
+        fix_typed_references(resource, &kind, &namespaces, &lookup);
     }
 }
 
-type Lookup<'a> = dyn Fn(&str, &str, Option<&str>) -> Option<(String, String)> + 'a;
+#[derive(Clone)]
+struct Candidate {
+    /// (effective namespace, name) pairs it has had.
+    history: Vec<(String, String)>,
+    namespace: String,
+    name: String,
+}
+
+/// A resource's past identities with kustomize's effective namespaces ("" and "default"
+/// alike; none for cluster-scoped kinds).
+fn effective_history(resource: &Resource) -> Vec<(String, String)> {
+    let cluster_scoped = resource.gvk().is_cluster_scoped();
+    resource
+        .history
+        .iter()
+        .map(|(ns, name)| {
+            let ns = match (cluster_scoped, ns.as_str()) {
+                (true, _) => "",
+                (false, "") => "default",
+                (false, ns) => ns,
+            };
+            (ns.to_string(), name.clone())
+        })
+        .collect()
+}
+
+type Lookup<'a> = dyn Fn(&str, &str, &[String]) -> Option<(String, String)> + 'a;
 
 /// References that say which kind they name (RBAC role refs and subjects, HPA scale
 /// targets) and service references that carry their namespace (webhooks).
 fn fix_typed_references(
     resource: &mut Resource,
     kind: &str,
-    own_namespace: Option<&str>,
+    own_namespaces: &[String],
     lookup: &Lookup,
 ) {
     // Renames a `{kind, name[, namespace]}` map; `with_namespace` also moves its namespace.
     let rename = |target: &mut Value,
                   ref_kind: Option<&str>,
-                  namespace: Option<&str>,
+                  namespaces: &[String],
                   with_namespace: bool| {
         let Value::Object(map) = target else { return };
         let Some(ref_kind) = ref_kind
@@ -176,31 +211,31 @@ fn fix_typed_references(
         let Some(name) = map.get("name").and_then(Value::as_str) else {
             return;
         };
-        if let Some((new_namespace, new_name)) = lookup(&ref_kind, name, namespace) {
+        if let Some((new_namespace, new_name)) = lookup(&ref_kind, name, namespaces) {
             map.insert("name".into(), json!(new_name));
             if with_namespace && !new_namespace.is_empty() {
                 map.insert("namespace".into(), json!(new_namespace));
             }
         }
     };
-    let referenced_namespace = |target: &Value| {
-        target
-            .get("namespace")
-            .and_then(Value::as_str)
-            .map(|ns| if ns.is_empty() { "default" } else { ns })
-            .map(str::to_string)
-            .or_else(|| own_namespace.map(str::to_string))
+    // A reference's own namespace when it has one, else the referrer's.
+    let referenced_namespaces = |target: &Value| -> Vec<String> {
+        match target.get("namespace").and_then(Value::as_str) {
+            Some("") | Some("default") => vec!["default".to_string()],
+            Some(ns) => vec![ns.to_string()],
+            None => own_namespaces.to_vec(),
+        }
     };
     match kind {
         "RoleBinding" | "ClusterRoleBinding" => {
             if let Some(role_ref) = resource.object.get_mut("roleRef") {
-                rename(role_ref, None, own_namespace, false);
+                rename(role_ref, None, own_namespaces, false);
             }
             if let Some(Value::Array(subjects)) = resource.object.get_mut("subjects") {
                 for subject in subjects {
                     if subject.get("kind").and_then(Value::as_str) == Some("ServiceAccount") {
-                        let namespace = referenced_namespace(subject);
-                        rename(subject, None, namespace.as_deref(), true);
+                        let namespaces = referenced_namespaces(subject);
+                        rename(subject, None, &namespaces, true);
                     }
                 }
             }
@@ -209,7 +244,7 @@ fn fix_typed_references(
             if let Some(Value::Object(spec)) = resource.object.get_mut("spec")
                 && let Some(target) = spec.get_mut("scaleTargetRef")
             {
-                rename(target, None, own_namespace, false);
+                rename(target, None, own_namespaces, false);
             }
         }
         "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration" => {
@@ -219,8 +254,8 @@ fn fix_typed_references(
                         .get_mut("clientConfig")
                         .and_then(|c| c.get_mut("service"))
                     {
-                        let namespace = referenced_namespace(service);
-                        rename(service, Some("Service"), namespace.as_deref(), true);
+                        let namespaces = referenced_namespaces(service);
+                        rename(service, Some("Service"), &namespaces, true);
                     }
                 }
             }

@@ -92,29 +92,35 @@ impl ResId {
     }
 }
 
+impl fmt::Display for Gvk {
+    /// As kustomize prints kinds in errors: `Kind.version.group`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let or = |s: &'_ str, empty: &'static str| {
+            if s.is_empty() {
+                empty.to_string()
+            } else {
+                s.to_string()
+            }
+        };
+        write!(
+            f,
+            "{}.{}.{}",
+            or(&self.kind, "[noKind]"),
+            or(&self.version, "[noVer]"),
+            or(&self.group, "[noGrp]")
+        )
+    }
+}
+
 impl fmt::Display for ResId {
     /// As kustomize prints ids in errors: `Kind.version.group/name.namespace`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let version = if self.gvk.version.is_empty() {
-            "[noVer]"
-        } else {
-            &self.gvk.version
-        };
-        let group = if self.gvk.group.is_empty() {
-            "[noGrp]"
-        } else {
-            &self.gvk.group
-        };
         let namespace = if self.namespace.is_empty() {
             "[noNs]"
         } else {
             &self.namespace
         };
-        write!(
-            f,
-            "{}.{}.{}/{}.{}",
-            self.gvk.kind, version, group, self.name, namespace
-        )
+        write!(f, "{}/{}.{}", self.gvk, self.name, namespace)
     }
 }
 
