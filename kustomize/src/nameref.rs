@@ -112,15 +112,19 @@ pub fn fix_references(resources: &mut [Resource]) {
     if moved.is_empty() {
         return;
     }
+    // The referrer's namespaces are tried newest first: an object in `prod` that once was in
+    // `default` means the `prod` one before any other that was also in `default`.
     let lookup = |kind: &str, name: &str, namespaces: &[String]| -> Option<(String, String)> {
-        moved
-            .get(&(kind.to_string(), name.to_string()))?
+        let candidates = moved.get(&(kind.to_string(), name.to_string()))?;
+        let had = |c: &Candidate, wanted: &str| {
+            c.history
+                .iter()
+                .any(|(ns, n)| n == name && (ns.is_empty() || ns == wanted))
+        };
+        namespaces
             .iter()
-            .find(|c| {
-                c.history
-                    .iter()
-                    .any(|(ns, n)| n == name && (ns.is_empty() || namespaces.contains(ns)))
-            })
+            .rev()
+            .find_map(|ns| candidates.iter().find(|c| had(c, ns)))
             .map(|c| (c.namespace.clone(), c.name.clone()))
     };
     for resource in resources.iter_mut() {
