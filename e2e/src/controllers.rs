@@ -212,6 +212,44 @@ impl SourceController {
     }
 }
 
+/// kustomize-controller, with short retry and dependency delays so tests converge quickly.
+pub struct KustomizeController {
+    pub process: ControllerProcess,
+    _scratch: tempfile::TempDir,
+}
+
+impl KustomizeController {
+    pub fn start(namespace: &str, events_addr: Option<&str>) -> Self {
+        Self::start_with(namespace, events_addr, &[])
+    }
+
+    pub fn start_with(namespace: &str, events_addr: Option<&str>, extra: &[&str]) -> Self {
+        retrying_port_clashes(|| {
+            let scratch = tempfile::tempdir().unwrap();
+            let mut args = vec![
+                "--requeue-dependency=2s".to_owned(),
+                "--min-retry-delay=500ms".to_owned(),
+                "--max-retry-delay=2s".to_owned(),
+                "--http-retry=2".to_owned(),
+            ];
+            if let Some(addr) = events_addr {
+                args.push(format!("--events-addr={addr}"));
+            }
+            args.extend(extra.iter().map(|a| (*a).to_owned()));
+            let mut process =
+                ControllerProcess::start("kustomize-controller", namespace, args, scratch.path());
+            process.wait_for_log(
+                "starting the Kustomization controller",
+                Duration::from_secs(30),
+            )?;
+            Ok(Self {
+                process,
+                _scratch: scratch,
+            })
+        })
+    }
+}
+
 /// notification-controller receiving events on a free loopback port.
 pub struct NotificationController {
     pub process: ControllerProcess,

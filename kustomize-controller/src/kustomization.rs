@@ -1,0 +1,1068 @@
+//! The Kustomization reconciler: source → fetch → build → apply → prune → health, with
+//! Flux's conditions, status fields, history and events.
+
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::{Client, ResourceExt};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use shared::api::kustomize::v1::{Kustomization, KustomizationStatus};
+use shared::api::kustomize::{
+    DeletionPolicy, ResourceInventory, ResourceRef, Snapshot, SourceKind, SubstituteKind,
+    SubstituteStrategy,
+};
+use shared::api::meta::FINALIZER;
+use shared::api::source::v1::OCIRepository;
+use shared::conditions::{Conditions, HEALTHY, READY, RECONCILING, STALLED, reason};
+use shared::events::{EventRecord, Recorder, Severity};
+use shared::fetch::{FetchOptions, fetch_and_extract};
+use shared::runtime::metrics::{Metrics, ObjectLabels};
+use shared::runtime::requeue::{Backoff, jittered};
+use shared::runtime::{now_rfc3339, requested_at};
+
+use crate::apply::{self, Action as Applied, Applier, Change, Discovery, Impersonation};
+use crate::health::Status;
+use crate::inventory::{self, ObjectRef};
+
+pub const KIND: &str = "Kustomization";
+const REVISION_KEY: &str = "kustomize.toolkit.fluxcd.io/revision";
+const ORIGIN_REVISION_KEY: &str = "kustomize.toolkit.fluxcd.io/originRevision";
+const OCI_REVISION_ANNOTATION: &str = "org.opencontainers.image.revision";
+const HISTORY_LIMIT: usize = 5;
+
+/// Ready reasons (`kustomize-controller/api/v1`).
+pub mod reasons {
+    pub const SUCCEEDED: &str = "ReconciliationSucceeded";
+    pub const FAILED: &str = "ReconciliationFailed";
+    pub const ARTIFACT_FAILED: &str = "ArtifactFailed";
+    pub const BUILD_FAILED: &str = "BuildFailed";
+    pub const HEALTH_CHECK_FAILED: &str = "HealthCheckFailed";
+    pub const DEPENDENCY_NOT_READY: &str = "DependencyNotReady";
+    pub const PRUNE_FAILED: &str = "PruneFailed";
+}
+
+pub struct Context {
+    pub client: Client,
+    pub impersonation: Impersonation,
+    pub discovery: Discovery,
+    pub recorder: Recorder,
+    pub metrics: Metrics,
+    pub backoff: Backoff,
+    pub http: reqwest::Client,
+    pub jitter_percent: u8,
+    pub concurrent_ssa: usize,
+    pub requeue_dependency: Duration,
+    pub http_retry: u32,
+    pub default_service_account: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("updating Kustomization {namespace}/{name}: {source}")]
+    Kube {
+        namespace: String,
+        name: String,
+        source: kube::Error,
+    },
+}
+
+/// A watch event reconciles when the generation, `requestedAt` or deletion changed.
+pub fn trigger_hash(object: &Kustomization) -> Option<u64> {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    object.metadata.generation.hash(&mut hasher);
+    requested_at(object).hash(&mut hasher);
+    object
+        .metadata
+        .deletion_timestamp
+        .is_some()
+        .hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// A source event reconciles its Kustomizations when the artifact revision changed.
+pub fn source_revision_hash(source: &OCIRepository) -> Option<u64> {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    source
+        .status
+        .as_ref()
+        .and_then(|s| s.artifact.as_ref())
+        .map(|a| a.revision.clone())
+        .hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+fn duration(text: Option<&str>, default: Duration) -> Duration {
+    text.and_then(|t| shared::duration::parse(t).ok())
+        .unwrap_or(default)
+}
+
+fn interval(object: &Kustomization) -> Duration {
+    duration(Some(&object.spec.interval), Duration::from_secs(600))
+}
+
+/// `spec.timeout`, else the interval minus 30s; never under 30s (Flux's GetTimeout).
+fn timeout(object: &Kustomization) -> Duration {
+    let base = match &object.spec.timeout {
+        Some(t) => duration(Some(t), Duration::from_secs(30)),
+        None => interval(object).saturating_sub(Duration::from_secs(30)),
+    };
+    base.max(Duration::from_secs(30))
+}
+
+fn retry_interval(object: &Kustomization) -> Duration {
+    duration(object.spec.retry_interval.as_deref(), interval(object))
+}
+
+/// How one attempt ended short of success.
+struct Failure {
+    reason: &'static str,
+    message: String,
+    requeue: Duration,
+    stalled: bool,
+    /// Objects that must stay (or come into) the inventory despite the failure.
+    inventory: Option<Vec<ResourceRef>>,
+}
+
+impl Failure {
+    fn new(reason: &'static str, message: impl Into<String>, requeue: Duration) -> Self {
+        Failure {
+            reason,
+            message: message.into(),
+            requeue,
+            stalled: false,
+            inventory: None,
+        }
+    }
+}
+
+/// What a successful apply produced.
+struct Outcome {
+    revision: String,
+    origin_revision: Option<String>,
+    inventory: Vec<ResourceRef>,
+    digest: String,
+    health_checked: bool,
+}
+
+pub async fn reconcile(object: Arc<Kustomization>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let namespace = object.namespace().unwrap_or_default();
+    let name = object.name_any();
+    let api: Api<Kustomization> = Api::namespaced(ctx.client.clone(), &namespace);
+    let kube_err = |source| Error::Kube {
+        namespace: namespace.clone(),
+        name: name.clone(),
+        source,
+    };
+    let labels = ObjectLabels {
+        kind: KIND.into(),
+        name: name.clone(),
+        namespace: namespace.clone(),
+    };
+
+    if object.metadata.deletion_timestamp.is_some() {
+        if object.finalizers().iter().any(|f| f == FINALIZER) {
+            finalize(&object, &ctx).await;
+            let remaining: Vec<&String> = object
+                .finalizers()
+                .iter()
+                .filter(|f| *f != FINALIZER)
+                .collect();
+            let patch = json!({"metadata": {"finalizers": remaining, "resourceVersion": object.resource_version()}});
+            match api
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(kube_err(e)),
+            }
+            ctx.metrics.forget(&labels);
+        }
+        return Ok(Action::await_change());
+    }
+    if !object.finalizers().iter().any(|f| f == FINALIZER) {
+        let mut finalizers = object.finalizers().to_vec();
+        finalizers.push(FINALIZER.to_owned());
+        let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": object.resource_version()}});
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(kube_err)?;
+    }
+    ctx.metrics.record_suspend(&labels, object.spec.suspend);
+    if object.spec.suspend {
+        tracing::info!(
+            kind = KIND,
+            namespace,
+            name,
+            "reconciliation is suspended for this object"
+        );
+        return Ok(Action::await_change());
+    }
+
+    let previous = object.status.clone().unwrap_or_default();
+    let mut status = previous.clone();
+    let mut conditions = Conditions::new(
+        status.conditions.take(),
+        object.metadata.generation,
+        now_rfc3339(),
+    );
+    if let Some(requested) = requested_at(object.as_ref()) {
+        status.last_handled_reconcile_at = Some(requested);
+    }
+
+    let outcome = run(&object, &ctx, &api, &mut status, &mut conditions).await;
+    let key = format!("{namespace}/{name}");
+    let elapsed = started.elapsed();
+    let action = match outcome {
+        Ok(applied) => {
+            let message = format!("Applied revision: {}", applied.revision);
+            conditions.mark_true(READY, reasons::SUCCEEDED, &message);
+            conditions.delete(RECONCILING);
+            conditions.delete(STALLED);
+            if applied.health_checked {
+                conditions.mark_true(HEALTHY, reasons::SUCCEEDED, "Health check passed");
+            } else {
+                conditions.delete(HEALTHY);
+            }
+            status.last_applied_revision = Some(applied.revision.clone());
+            status.last_applied_origin_revision = applied.origin_revision.clone();
+            status.inventory = Some(ResourceInventory {
+                entries: applied.inventory,
+            });
+            status.observed_generation = object.metadata.generation;
+            record_history(
+                &mut status,
+                &applied.digest,
+                reasons::SUCCEEDED,
+                elapsed,
+                &applied.revision,
+                applied.origin_revision.as_deref(),
+            );
+            ctx.backoff.reset(&key);
+            let next = interval(&object);
+            let mut event = EventRecord::new(
+                Severity::Info,
+                reasons::SUCCEEDED,
+                format!(
+                    "Reconciliation finished in {}, next run in {}",
+                    shared::duration::format(round_ms(elapsed)),
+                    shared::duration::format(next)
+                ),
+            )
+            .with_metadata(REVISION_KEY, &applied.revision)
+            .with_metadata(
+                format!("{}/commit_status", shared::api::kustomize::GROUP),
+                "update",
+            );
+            if let Some(origin) = &applied.origin_revision {
+                event = event.with_metadata(ORIGIN_REVISION_KEY, origin);
+            }
+            ctx.recorder.record(object.as_ref(), event).await;
+            tracing::info!(kind = KIND, namespace, name, revision = %applied.revision, "reconciliation finished in {}", shared::duration::format(round_ms(elapsed)));
+            Action::requeue(jittered(next, ctx.jitter_percent))
+        }
+        Err(failure) => {
+            conditions.mark_false(READY, failure.reason, &failure.message);
+            conditions.delete(RECONCILING);
+            if failure.reason == reasons::HEALTH_CHECK_FAILED {
+                conditions.mark_false(HEALTHY, failure.reason, &failure.message);
+            }
+            if let Some(entries) = failure.inventory {
+                status.inventory = Some(ResourceInventory { entries });
+            }
+            if failure.stalled {
+                conditions.mark_true(STALLED, failure.reason, &failure.message);
+                status.observed_generation = object.metadata.generation;
+            } else {
+                conditions.delete(STALLED);
+            }
+            let revision = status.last_attempted_revision.clone().unwrap_or_default();
+            if failure.reason != reasons::DEPENDENCY_NOT_READY {
+                tracing::error!(kind = KIND, namespace, name, revision, reason = failure.reason, error = %failure.message, "reconciliation failed");
+                let mut event = EventRecord::new(Severity::Error, failure.reason, &failure.message);
+                if !revision.is_empty() {
+                    event = event.with_metadata(REVISION_KEY, &revision);
+                }
+                ctx.recorder.record(object.as_ref(), event).await;
+            }
+            if failure.stalled {
+                Action::await_change()
+            } else {
+                Action::requeue(failure.requeue)
+            }
+        }
+    };
+    status.conditions = Some(conditions.into_vec());
+    ctx.metrics
+        .record_conditions(&labels, status.conditions.as_deref().unwrap_or_default());
+    if status != previous {
+        let patch = json!({"status": status});
+        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(kube_err)?;
+    }
+    ctx.metrics.record_duration(&labels, started.elapsed());
+    Ok(action)
+}
+
+fn round_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64)
+}
+
+pub fn error_policy(object: Arc<Kustomization>, error: &Error, ctx: Arc<Context>) -> Action {
+    let key = format!(
+        "{}/{}",
+        object.namespace().unwrap_or_default(),
+        object.name_any()
+    );
+    tracing::error!(kind = KIND, namespace = object.namespace().unwrap_or_default(), name = object.name_any(), error = %error, "reconcile error");
+    Action::requeue(ctx.backoff.next_delay(&key))
+}
+
+/// The client objects are applied with: impersonating `serviceAccountName` (or the default
+/// service account flag), else the controller's own.
+fn apply_client(object: &Kustomization, ctx: &Context) -> Result<Client, String> {
+    let namespace = object.namespace().unwrap_or_default();
+    match object
+        .spec
+        .service_account_name
+        .as_ref()
+        .or(ctx.default_service_account.as_ref())
+    {
+        Some(sa) => ctx
+            .impersonation
+            .client_for(&namespace, sa)
+            .map_err(|e| format!("failed to impersonate service account {namespace}/{sa}: {e}")),
+        None => Ok(ctx.client.clone()),
+    }
+}
+
+fn applier<'a>(object: &Kustomization, ctx: &'a Context, client: Client) -> Applier<'a> {
+    Applier {
+        client,
+        discovery_client: ctx.client.clone(),
+        discovery: &ctx.discovery,
+        owner_name: object.name_any(),
+        owner_namespace: object.namespace().unwrap_or_default(),
+        concurrency: ctx.concurrent_ssa,
+        force: object.spec.force,
+    }
+}
+
+async fn set_progress(
+    api: &Api<Kustomization>,
+    name: &str,
+    status: &KustomizationStatus,
+    conditions: &Conditions,
+) {
+    let mut snapshot = status.clone();
+    snapshot.conditions = Some(conditions.items.clone());
+    let patch = json!({"status": snapshot});
+    if let Err(e) = api
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        tracing::warn!(kind = KIND, name, error = %e, "failed to record progress");
+    }
+}
+
+async fn run(
+    object: &Kustomization,
+    ctx: &Context,
+    api: &Api<Kustomization>,
+    status: &mut KustomizationStatus,
+    conditions: &mut Conditions,
+) -> Result<Outcome, Failure> {
+    let namespace = object.namespace().unwrap_or_default();
+    let name = object.name_any();
+    let retry = retry_interval(object);
+
+    // The source and its artifact.
+    let source_ref = &object.spec.source_ref;
+    let source_namespace = source_ref
+        .namespace
+        .clone()
+        .unwrap_or_else(|| namespace.clone());
+    if source_ref.kind != SourceKind::OCIRepository {
+        let mut failure = Failure::new(
+            reasons::ARTIFACT_FAILED,
+            format!(
+                "source kind '{:?}' is not supported by flux-rs (only OCIRepository)",
+                source_ref.kind
+            ),
+            retry,
+        );
+        failure.stalled = true;
+        return Err(failure);
+    }
+    let sources: Api<OCIRepository> = Api::namespaced(ctx.client.clone(), &source_namespace);
+    let source = match sources.get_opt(&source_ref.name).await {
+        Ok(Some(source)) => source,
+        Ok(None) => {
+            return Err(Failure::new(
+                reasons::ARTIFACT_FAILED,
+                format!(
+                    "OCIRepository.source.toolkit.fluxcd.io \"{}\" not found",
+                    source_ref.name
+                ),
+                retry,
+            ));
+        }
+        Err(e) => {
+            return Err(Failure::new(
+                reasons::ARTIFACT_FAILED,
+                format!(
+                    "failed to get source '{source_namespace}/{}': {e}",
+                    source_ref.name
+                ),
+                retry,
+            ));
+        }
+    };
+    let Some(artifact) = source.status.as_ref().and_then(|s| s.artifact.clone()) else {
+        return Err(Failure::new(
+            reasons::ARTIFACT_FAILED,
+            format!(
+                "Source artifact not found, retrying in {}",
+                shared::duration::format(ctx.requeue_dependency)
+            ),
+            ctx.requeue_dependency,
+        ));
+    };
+    let revision = artifact.revision.clone();
+    let origin_revision = artifact
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get(OCI_REVISION_ANNOTATION))
+        .cloned();
+
+    // Dependencies.
+    if let Some(dependencies) = &object.spec.depends_on {
+        for dependency in dependencies {
+            let dep_namespace = dependency
+                .namespace
+                .clone()
+                .unwrap_or_else(|| namespace.clone());
+            if let Err(message) =
+                dependency_ready(ctx, &dep_namespace, &dependency.name, object, &revision).await
+            {
+                let message = format!(
+                    "dependency '{dep_namespace}/{}' is not ready: {message}",
+                    dependency.name
+                );
+                ctx.recorder
+                    .record(
+                        object,
+                        EventRecord::new(
+                            Severity::Info,
+                            reasons::DEPENDENCY_NOT_READY,
+                            format!(
+                                "Dependencies do not meet ready condition, retrying in {}",
+                                shared::duration::format(ctx.requeue_dependency)
+                            ),
+                        ),
+                    )
+                    .await;
+                return Err(Failure::new(
+                    reasons::DEPENDENCY_NOT_READY,
+                    message,
+                    ctx.requeue_dependency,
+                ));
+            }
+        }
+    }
+
+    let timeout = timeout(object);
+    status.last_attempted_revision = Some(revision.clone());
+    conditions.mark_true(
+        RECONCILING,
+        reason::PROGRESSING,
+        format!(
+            "Fetching manifests for revision {revision} with a timeout of {}",
+            shared::duration::format(timeout)
+        ),
+    );
+    set_progress(api, &name, status, conditions).await;
+
+    // Fetch.
+    let workdir = tempfile::tempdir().map_err(|e| {
+        Failure::new(
+            reasons::ARTIFACT_FAILED,
+            format!("failed to create a working directory: {e}"),
+            retry,
+        )
+    })?;
+    let digest = artifact.digest.clone().unwrap_or_default();
+    let options = FetchOptions {
+        retries: ctx.http_retry,
+        ..FetchOptions::default()
+    };
+    match fetch_and_extract(&ctx.http, &artifact.url, &digest, workdir.path(), options).await {
+        Ok(()) => {}
+        Err(shared::fetch::FetchError::NotFound(url)) => {
+            return Err(Failure::new(
+                reasons::ARTIFACT_FAILED,
+                format!(
+                    "Source artifact not found at '{url}', retrying in {}",
+                    shared::duration::format(ctx.requeue_dependency)
+                ),
+                ctx.requeue_dependency,
+            ));
+        }
+        Err(e) => return Err(Failure::new(reasons::ARTIFACT_FAILED, e.to_string(), retry)),
+    }
+
+    // Build.
+    conditions.mark_true(
+        RECONCILING,
+        reason::PROGRESSING,
+        format!(
+            "Building manifests for revision {revision} with a timeout of {}",
+            shared::duration::format(timeout)
+        ),
+    );
+    let mut resources = build(object, ctx, workdir.path())
+        .await
+        .map_err(|message| Failure::new(reasons::BUILD_FAILED, message, retry))?;
+    drop(workdir);
+    let built_yaml = kustomize::to_yaml(&resources);
+    let digest = format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(built_yaml.as_bytes()))
+    );
+    for resource in &resources {
+        if resource.kind() == "Secret" && resource.object.get("sops").is_some() {
+            return Err(Failure::new(
+                reasons::BUILD_FAILED,
+                format!(
+                    "{} is SOPS-encrypted, which flux-rs does not decrypt (spec.decryption is not supported)",
+                    ObjectRef::of(resource).display()
+                ),
+                retry,
+            ));
+        }
+    }
+    if let Some(metadata) = &object.spec.common_metadata {
+        kustomize::flux::set_common_metadata(
+            &mut resources,
+            &metadata.labels.clone().unwrap_or_default(),
+            &metadata.annotations.clone().unwrap_or_default(),
+        );
+    }
+
+    // Apply.
+    let client = apply_client(object, ctx)
+        .map_err(|message| Failure::new(reasons::FAILED, message, retry))?;
+    let applier = applier(object, ctx, client);
+    let old_entries = status
+        .inventory
+        .as_ref()
+        .map(|i| i.entries.clone())
+        .unwrap_or_default();
+    let applied = applier.apply_all(resources).await;
+    let changes = match applied {
+        Ok(changes) => changes,
+        Err((error, partial)) => {
+            // What was applied before the failure joins the old inventory: nothing is orphaned.
+            let mut entries = old_entries.clone();
+            merge_entries(&mut entries, &partial);
+            let mut message = error.to_string();
+            let lines = apply::change_lines(&partial);
+            if !lines.is_empty() {
+                message = format!("{message}\n{}", lines.join("\n"));
+            }
+            let mut failure = Failure::new(reasons::FAILED, message, retry);
+            failure.inventory = Some(entries);
+            return Err(failure);
+        }
+    };
+    let mut inventory: Vec<ResourceRef> = changes.iter().map(|c| c.object.entry()).collect();
+
+    // Prune.
+    let mut pruned = Vec::new();
+    if object.spec.prune {
+        let current: Vec<ObjectRef> = changes.iter().map(|c| c.object.clone()).collect();
+        let stale = inventory::stale(&old_entries, &current);
+        let (deleted, failed) = applier.prune(&stale).await;
+        pruned = deleted;
+        if !failed.is_empty() {
+            for (reference, _) in &failed {
+                inventory.push(reference.entry());
+            }
+            let message = failed
+                .iter()
+                .map(|(_, e)| e.clone())
+                .collect::<Vec<_>>()
+                .join("; ");
+            record_changes(ctx, object, &changes, &pruned, &revision).await;
+            let mut failure = Failure::new(reasons::PRUNE_FAILED, message, retry);
+            failure.inventory = Some(inventory);
+            return Err(failure);
+        }
+    }
+    record_changes(ctx, object, &changes, &pruned, &revision).await;
+
+    // Health.
+    let to_check: Vec<ObjectRef> = if object.spec.wait {
+        changes
+            .iter()
+            .filter(|c| c.action != Applied::Skipped)
+            .map(|c| c.object.clone())
+            .collect()
+    } else {
+        object
+            .spec
+            .health_checks
+            .iter()
+            .flatten()
+            .map(|h| {
+                let (group, version) =
+                    match h.api_version.as_deref().unwrap_or("v1").split_once('/') {
+                        Some((g, v)) => (g.to_string(), v.to_string()),
+                        None => (
+                            String::new(),
+                            h.api_version.clone().unwrap_or_else(|| "v1".into()),
+                        ),
+                    };
+                ObjectRef {
+                    group,
+                    version,
+                    kind: h.kind.clone(),
+                    namespace: h.namespace.clone().unwrap_or_else(|| namespace.clone()),
+                    name: h.name.clone(),
+                }
+            })
+            .collect()
+    };
+    let health_checked = !to_check.is_empty();
+    if health_checked {
+        conditions.mark_true(
+            RECONCILING,
+            reason::PROGRESSING,
+            format!(
+                "Running health checks for revision {revision} with a timeout of {}",
+                shared::duration::format(timeout)
+            ),
+        );
+        status.inventory = Some(ResourceInventory {
+            entries: inventory.clone(),
+        });
+        set_progress(api, &name, status, conditions).await;
+        let checked = Instant::now();
+        if let Err(message) = wait_healthy(&applier, &to_check, timeout).await {
+            let mut failure = Failure::new(
+                reasons::HEALTH_CHECK_FAILED,
+                format!(
+                    "health check failed after {}: {message}",
+                    shared::duration::format(round_ms(checked.elapsed()))
+                ),
+                retry,
+            );
+            failure.inventory = Some(inventory);
+            return Err(failure);
+        }
+        ctx.recorder
+            .record(
+                object,
+                EventRecord::new(
+                    Severity::Info,
+                    reasons::SUCCEEDED,
+                    format!(
+                        "Health check passed in {}",
+                        shared::duration::format(round_ms(checked.elapsed()))
+                    ),
+                )
+                .with_metadata(REVISION_KEY, &revision),
+            )
+            .await;
+    }
+    Ok(Outcome {
+        revision,
+        origin_revision,
+        inventory,
+        digest,
+        health_checked,
+    })
+}
+
+/// Adds applied objects to an inventory without duplicating ids.
+fn merge_entries(entries: &mut Vec<ResourceRef>, changes: &[Change]) {
+    let known: HashSet<String> = entries.iter().map(|e| e.id.clone()).collect();
+    for change in changes {
+        if !known.contains(&change.object.id()) {
+            entries.push(change.object.entry());
+        }
+    }
+}
+
+/// The change-set event: one line per created, configured or deleted object.
+async fn record_changes(
+    ctx: &Context,
+    object: &Kustomization,
+    applied: &[Change],
+    pruned: &[Change],
+    revision: &str,
+) {
+    let mut lines = apply::change_lines(applied);
+    lines.extend(apply::change_lines(pruned));
+    if lines.is_empty() {
+        return;
+    }
+    ctx.recorder
+        .record(
+            object,
+            EventRecord::new(Severity::Info, "Progressing", lines.join("\n"))
+                .with_metadata(REVISION_KEY, revision),
+        )
+        .await;
+}
+
+/// A dependency is ready when Ready is True at its current generation and, if it shares
+/// this Kustomization's source, it has applied the same revision.
+async fn dependency_ready(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    dependent: &Kustomization,
+    revision: &str,
+) -> Result<(), String> {
+    let api: Api<Kustomization> = Api::namespaced(ctx.client.clone(), namespace);
+    let dependency = api
+        .get_opt(name)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "not found".to_string())?;
+    let status = dependency.status.clone().unwrap_or_default();
+    let ready = status
+        .conditions
+        .iter()
+        .flatten()
+        .any(|c| c.type_ == READY && c.status == shared::api::meta::ConditionStatus::True);
+    if !ready || status.observed_generation != dependency.metadata.generation {
+        return Err("not ready".into());
+    }
+    let same_source = {
+        let a = &dependency.spec.source_ref;
+        let b = &dependent.spec.source_ref;
+        a.kind == b.kind
+            && a.name == b.name
+            && a.namespace.clone().unwrap_or_else(|| namespace.to_string())
+                == b.namespace
+                    .clone()
+                    .unwrap_or_else(|| dependent.namespace().unwrap_or_default())
+    };
+    if same_source && status.last_applied_revision.as_deref() != Some(revision) {
+        return Err(format!("it has not applied revision {revision} yet"));
+    }
+    Ok(())
+}
+
+/// The kustomize build with Flux's transforms and `postBuild`.
+async fn build(
+    object: &Kustomization,
+    ctx: &Context,
+    root: &std::path::Path,
+) -> Result<Vec<kustomize::Resource>, String> {
+    let spec = &object.spec;
+    let overlay = kustomize::flux::Overlay {
+        target_namespace: spec.target_namespace.clone(),
+        name_prefix: spec.name_prefix.clone(),
+        name_suffix: spec.name_suffix.clone(),
+        patches: spec
+            .patches
+            .iter()
+            .flatten()
+            .map(|p| kustomize::kustomization::Patch {
+                path: None,
+                patch: Some(p.patch.clone()),
+                target: p
+                    .target
+                    .as_ref()
+                    .map(|t| kustomize::kustomization::Selector {
+                        group: t.group.clone().unwrap_or_default(),
+                        version: t.version.clone().unwrap_or_default(),
+                        kind: t.kind.clone().unwrap_or_default(),
+                        name: t.name.clone().unwrap_or_default(),
+                        namespace: t.namespace.clone().unwrap_or_default(),
+                        label_selector: t.label_selector.clone(),
+                        annotation_selector: t.annotation_selector.clone(),
+                    }),
+                options: None,
+            })
+            .collect(),
+        images: spec
+            .images
+            .iter()
+            .flatten()
+            .map(|i| kustomize::kustomization::Image {
+                name: i.name.clone(),
+                new_name: i.new_name.clone(),
+                new_tag: i.new_tag.clone(),
+                digest: i.digest.clone(),
+                tag_suffix: None,
+            })
+            .collect(),
+        components: spec.components.clone().unwrap_or_default(),
+        ignore_missing_components: spec.ignore_missing_components,
+    };
+    let path = spec.path.clone().unwrap_or_else(|| "./".into());
+    let root = root.to_path_buf();
+    let mut resources =
+        tokio::task::spawn_blocking(move || kustomize::flux::build(&root, &path, &overlay))
+            .await
+            .map_err(|e| format!("kustomize build failed: {e}"))?
+            .map_err(|e| format!("kustomize build failed: {e}"))?;
+    if let Some(post_build) = &spec.post_build {
+        let vars = substitution_vars(ctx, object, post_build).await?;
+        let always = post_build.substitute_strategy == Some(SubstituteStrategy::Always);
+        if !vars.is_empty() || always {
+            kustomize::flux::substitute(&mut resources, &vars, true).map_err(|e| e.message)?;
+        }
+    }
+    Ok(resources)
+}
+
+/// Variables from `substituteFrom` (in order, later wins) and then `substitute`.
+async fn substitution_vars(
+    ctx: &Context,
+    object: &Kustomization,
+    post_build: &shared::api::kustomize::PostBuild,
+) -> Result<BTreeMap<String, String>, String> {
+    let namespace = object.namespace().unwrap_or_default();
+    let mut vars = BTreeMap::new();
+    for reference in post_build.substitute_from.iter().flatten() {
+        match reference.kind {
+            SubstituteKind::ConfigMap => {
+                let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
+                match api.get_opt(&reference.name).await {
+                    Ok(Some(cm)) => vars.extend(cm.data.unwrap_or_default()),
+                    Ok(None) if reference.optional => {}
+                    Ok(None) => {
+                        return Err(format!(
+                            "substitute from 'ConfigMap/{}' error: configmaps \"{}\" not found",
+                            reference.name, reference.name
+                        ));
+                    }
+                    Err(e) => {
+                        return Err(format!(
+                            "substitute from 'ConfigMap/{}' error: {e}",
+                            reference.name
+                        ));
+                    }
+                }
+            }
+            SubstituteKind::Secret => {
+                let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+                match api.get_opt(&reference.name).await {
+                    Ok(Some(secret)) => {
+                        for (k, v) in secret.data.unwrap_or_default() {
+                            vars.insert(k, String::from_utf8_lossy(&v.0).into_owned());
+                        }
+                        for (k, v) in secret.string_data.unwrap_or_default() {
+                            vars.insert(k, v);
+                        }
+                    }
+                    Ok(None) if reference.optional => {}
+                    Ok(None) => {
+                        return Err(format!(
+                            "substitute from 'Secret/{}' error: secrets \"{}\" not found",
+                            reference.name, reference.name
+                        ));
+                    }
+                    Err(e) => {
+                        return Err(format!(
+                            "substitute from 'Secret/{}' error: {e}",
+                            reference.name
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    vars.extend(post_build.substitute.clone().unwrap_or_default());
+    Ok(vars)
+}
+
+/// Polls until every object is Current; fails early once only Failed and Current remain.
+async fn wait_healthy(
+    applier: &Applier<'_>,
+    refs: &[ObjectRef],
+    timeout: Duration,
+) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let mut pending = Vec::new();
+        let mut failed = 0;
+        for reference in refs {
+            let (status, _) = applier.status_of(reference).await;
+            if status != Status::Current {
+                if status == Status::Failed {
+                    failed += 1;
+                }
+                pending.push(format!(
+                    "{} status: '{}'",
+                    reference.display(),
+                    status.as_str()
+                ));
+            }
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if failed == pending.len() {
+            return Err(format!(
+                "failed early due to stalled resources: [{}]",
+                pending.join(", ")
+            ));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!("timeout waiting for: [{}]", pending.join(", ")));
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// `status.history`: newest first, at most five, one entry per (digest, status).
+fn record_history(
+    status: &mut KustomizationStatus,
+    digest: &str,
+    outcome: &str,
+    took: Duration,
+    revision: &str,
+    origin_revision: Option<&str>,
+) {
+    let now = now_rfc3339();
+    let mut history = status.history.take().unwrap_or_default();
+    let mut metadata = BTreeMap::from([("revision".to_string(), revision.to_string())]);
+    if let Some(origin) = origin_revision {
+        metadata.insert("originRevision".into(), origin.to_string());
+    }
+    let existing = history
+        .iter()
+        .position(|s| s.digest == digest && s.last_reconciled_status == outcome);
+    let snapshot = match existing {
+        Some(i) => {
+            let mut s = history.remove(i);
+            s.last_reconciled = now;
+            s.last_reconciled_duration = shared::duration::format(round_ms(took));
+            s.total_reconciliations += 1;
+            s.metadata = Some(metadata);
+            s
+        }
+        None => Snapshot {
+            digest: digest.to_string(),
+            first_reconciled: now.clone(),
+            last_reconciled: now,
+            last_reconciled_duration: shared::duration::format(round_ms(took)),
+            last_reconciled_status: outcome.to_string(),
+            total_reconciliations: 1,
+            metadata: Some(metadata),
+        },
+    };
+    history.insert(0, snapshot);
+    history.truncate(HISTORY_LIMIT);
+    status.history = Some(history);
+}
+
+/// On deletion: `deletionPolicy` decides what happens to the applied objects (never for a
+/// suspended Kustomization).
+async fn finalize(object: &Kustomization, ctx: &Context) {
+    if object.spec.suspend {
+        return;
+    }
+    let policy = object
+        .spec
+        .deletion_policy
+        .unwrap_or(DeletionPolicy::MirrorPrune);
+    let delete = match policy {
+        DeletionPolicy::MirrorPrune => object.spec.prune,
+        DeletionPolicy::Delete | DeletionPolicy::WaitForTermination => true,
+        DeletionPolicy::Orphan => false,
+    };
+    if !delete {
+        return;
+    }
+    let entries = object
+        .status
+        .as_ref()
+        .and_then(|s| s.inventory.as_ref())
+        .map(|i| i.entries.clone())
+        .unwrap_or_default();
+    let stale = inventory::stale(&entries, &[]);
+    let client = match apply_client(object, ctx) {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::error!(kind = KIND, error = %e, "cannot delete the applied objects");
+            return;
+        }
+    };
+    let applier = applier(object, ctx, client);
+    let (deleted, failed) = applier.prune(&stale).await;
+    for (reference, error) in &failed {
+        tracing::error!(kind = KIND, object = %reference.display(), error = %error, "garbage collection failed");
+    }
+    if policy == DeletionPolicy::WaitForTermination {
+        let deadline = tokio::time::Instant::now() + timeout(object);
+        for change in &deleted {
+            while tokio::time::Instant::now() < deadline
+                && applier.status_of(&change.object).await.0 != Status::NotFound
+            {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    let lines = apply::change_lines(&deleted);
+    if !lines.is_empty() {
+        ctx.recorder
+            .record(
+                object,
+                EventRecord::new(Severity::Info, "Progressing", lines.join("\n")),
+            )
+            .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_keeps_five_newest_first_and_counts_repeats() {
+        let mut status = KustomizationStatus::default();
+        for i in 0..7 {
+            record_history(
+                &mut status,
+                &format!("sha256:{i}"),
+                reasons::SUCCEEDED,
+                Duration::from_millis(1500),
+                "v",
+                None,
+            );
+        }
+        record_history(
+            &mut status,
+            "sha256:6",
+            reasons::SUCCEEDED,
+            Duration::from_secs(1),
+            "v",
+            Some("abc"),
+        );
+        let history = status.history.unwrap();
+        assert_eq!(history.len(), 5);
+        assert_eq!(history[0].digest, "sha256:6");
+        assert_eq!(history[0].total_reconciliations, 2);
+        assert_eq!(history[0].last_reconciled_duration, "1s");
+        assert_eq!(
+            history[0].metadata.as_ref().unwrap()["originRevision"],
+            "abc"
+        );
+        assert_eq!(history[4].digest, "sha256:2");
+    }
+}

@@ -1,0 +1,184 @@
+//! flux-rs kustomize-controller: a drop-in replacement for Flux's kustomize-controller for
+//! Kustomizations built from OCIRepository artifacts.
+
+mod apply;
+mod health;
+mod inventory;
+mod kustomization;
+mod order;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::Parser;
+use futures::StreamExt;
+use kube::api::Api;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{Controller, WatchStreamExt, controller, reflector, watcher};
+use kube::{Client, ResourceExt};
+use shared::api::kustomize::v1::Kustomization;
+use shared::api::source::v1::OCIRepository;
+use shared::events::Recorder;
+use shared::runtime::metrics::Metrics;
+use shared::runtime::requeue::Backoff;
+use shared::runtime::{
+    CommonArgs, init_logging, listen_addr, run_until_shutdown, serve_health, serve_metrics,
+    shutdown_signal,
+};
+
+const CONTROLLER: &str = "kustomize-controller";
+
+#[derive(Parser, Debug)]
+#[command(name = CONTROLLER, version, about = "flux-rs kustomize-controller")]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// The number of concurrent reconciles.
+    #[arg(long, default_value_t = 4)]
+    concurrent: u16,
+    /// The number of concurrent server-side apply requests per reconcile.
+    #[arg(long, default_value_t = 4)]
+    concurrent_ssa: u16,
+    /// Retries when downloading artifacts.
+    #[arg(long, default_value_t = 9)]
+    http_retry: u32,
+    /// Refuse remote bases in kustomizations (always the case in flux-rs).
+    #[arg(long, default_value_t = false)]
+    no_remote_bases: bool,
+    /// The service account applies impersonate when a Kustomization names none.
+    #[arg(long, default_value = "")]
+    default_service_account: String,
+}
+
+/// The Kustomizations whose source is this OCIRepository.
+fn dependents(
+    store: &Store<Kustomization>,
+    source: &OCIRepository,
+) -> Vec<ObjectRef<Kustomization>> {
+    let source_namespace = source.namespace().unwrap_or_default();
+    let source_name = source.name_any();
+    store
+        .state()
+        .iter()
+        .filter(|k| {
+            let reference = &k.spec.source_ref;
+            reference.kind == shared::api::kustomize::SourceKind::OCIRepository
+                && reference.name == source_name
+                && reference
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| k.namespace().unwrap_or_default())
+                    == source_namespace
+        })
+        .map(|k| ObjectRef::from_obj(k.as_ref()))
+        .collect()
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    init_logging(&args.common);
+    let config = kube::Config::infer()
+        .await
+        .context("reading the Kubernetes client configuration")?;
+    let client = Client::try_from(config.clone()).context("connecting to the API server")?;
+    let metrics = Metrics::new();
+    let health_addr = listen_addr(&args.common.health_addr).map_err(anyhow::Error::msg)?;
+    let metrics_addr = listen_addr(&args.common.metrics_addr).map_err(anyhow::Error::msg)?;
+    tokio::spawn(serve_health(health_addr));
+    tokio::spawn(serve_metrics(metrics_addr, metrics.clone()));
+    let mut leadership =
+        shared::runtime::leadership(client.clone(), &args.common, CONTROLLER).await;
+
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .build()
+        .context("building the HTTP client")?;
+    let ctx = Arc::new(kustomization::Context {
+        client: client.clone(),
+        impersonation: apply::Impersonation::new(config),
+        discovery: apply::Discovery::default(),
+        recorder: Recorder::new(
+            client.clone(),
+            CONTROLLER,
+            Some(args.common.events_addr.clone()),
+        ),
+        metrics,
+        backoff: Backoff::new(args.common.min_retry_delay, args.common.max_retry_delay),
+        http,
+        jitter_percent: args.common.interval_jitter_percentage,
+        concurrent_ssa: usize::from(args.concurrent_ssa.max(1)),
+        requeue_dependency: args.common.requeue_dependency,
+        http_retry: args.http_retry,
+        default_service_account: Some(args.default_service_account.clone())
+            .filter(|s| !s.is_empty()),
+    });
+
+    let (kustomizations, sources): (Api<Kustomization>, Api<OCIRepository>) =
+        if args.common.watch_all_namespaces {
+            (Api::all(client.clone()), Api::all(client))
+        } else {
+            let namespace = CommonArgs::runtime_namespace();
+            (
+                Api::namespaced(client.clone(), &namespace),
+                Api::namespaced(client, &namespace),
+            )
+        };
+    let mut config = watcher::Config::default();
+    if let Some(selector) = args.common.label_selector() {
+        config = config.labels(selector);
+    }
+    let (reader, writer) = reflector::store();
+    let triggers = watcher(kustomizations, config)
+        .default_backoff()
+        .modify(|o: &mut Kustomization| o.managed_fields_mut().clear())
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(kustomization::trigger_hash, Default::default());
+    let source_changes = watcher(sources, watcher::Config::default())
+        .default_backoff()
+        .applied_objects()
+        .predicate_filter(kustomization::source_revision_hash, Default::default());
+    let store = reader.clone();
+    let controller = Controller::for_stream(triggers, reader)
+        .watches_stream(source_changes, move |source: OCIRepository| {
+            dependents(&store, &source)
+        })
+        .with_config(controller::Config::default().concurrency(args.concurrent))
+        .graceful_shutdown_on(shutdown_signal())
+        .run(kustomization::reconcile, kustomization::error_policy, ctx)
+        .for_each(|_| std::future::ready(()));
+    tracing::info!(
+        controller = CONTROLLER,
+        "starting the Kustomization controller"
+    );
+    let running = async {
+        match leadership.as_mut() {
+            Some(leadership) => tokio::select! {
+                () = controller => Ok(()),
+                () = leadership.lost() => Err(anyhow::anyhow!("leader election lost")),
+            },
+            None => {
+                controller.await;
+                Ok(())
+            }
+        }
+    };
+    if let Some(result) = run_until_shutdown(running).await {
+        result?;
+    }
+    tracing::info!(controller = CONTROLLER, "stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn flags_are_consistent() {
+        Args::command().debug_assert();
+    }
+}
