@@ -43,3 +43,7 @@ bench-notifications:
 # flux-rs kustomize build vs kubectl kustomize on a 4000-object overlay; writes BENCHMARKS.md.
 bench-build:
     scripts/bench-build.sh
+
+# kustomize-controller: 1000 Kustomizations, and 1500 objects vs kubectl; writes BENCHMARKS.md.
+bench-kustomizations:
+    scripts/bench-kustomizations.sh

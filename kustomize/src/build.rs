@@ -12,6 +12,7 @@ use crate::sort;
 use crate::transform;
 use crate::yaml;
 use serde_json::Value;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// Where a build may read.
@@ -230,10 +231,21 @@ impl Builder {
             self.top_order = options.order;
         }
 
+        let mut known: HashSet<IdentityKey> = resources.iter().map(identity_key).collect();
         for entry in k.resources.iter().chain(k.bases.iter()) {
             let loaded = self.load_resource_entry(dir, entry, &file)?;
             for resource in loaded {
-                add_unique(resources, resource, &file)?;
+                if !known.insert(identity_key(&resource)) {
+                    return Err(Error::new(
+                        &file,
+                        format!(
+                            "may not add resource with an already registered id: {} (from {})",
+                            resource.id(),
+                            resource.origin
+                        ),
+                    ));
+                }
+                resources.push(resource);
             }
         }
         for entry in &k.components {
@@ -542,19 +554,13 @@ fn apply_patch(
     Ok(())
 }
 
-fn add_unique(resources: &mut Vec<Resource>, resource: Resource, file: &str) -> Result<(), Error> {
+/// What makes two objects the same object: group, kind, effective namespace and name.
+type IdentityKey = (String, String, String, String);
+
+fn identity_key(resource: &Resource) -> IdentityKey {
     let id = resource.id();
-    if resources.iter().any(|r| r.id().same_object(&id)) {
-        return Err(Error::new(
-            file,
-            format!(
-                "may not add resource with an already registered id: {id} (from {})",
-                resource.origin
-            ),
-        ));
-    }
-    resources.push(resource);
-    Ok(())
+    let namespace = id.effective_namespace().to_string();
+    (id.gvk.group, id.gvk.kind, namespace, id.name)
 }
 
 fn parse_kustomization(text: &str) -> Result<Kustomization, String> {
