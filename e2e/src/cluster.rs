@@ -132,3 +132,22 @@ pub async fn events_for<K: Resource<DynamicType = ()>>(
     events.sort_by_key(|e| e.last_timestamp.clone().map(|t| t.0));
     Ok(events)
 }
+
+/// Server-side applies `object` (a Flux type or a core/RBAC kind) in namespace `ns`.
+pub async fn apply(client: &Client, ns: &str, object: serde_json::Value) {
+    let api_version = object["apiVersion"].as_str().expect("apiVersion");
+    let kind = object["kind"].as_str().expect("kind");
+    let resource = shared::api::api_resource(api_version, kind);
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource);
+    let name = object["metadata"]["name"]
+        .as_str()
+        .expect("metadata.name")
+        .to_owned();
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&object),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("applying {kind} {ns}/{name}: {e}"));
+}

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use e2e::bin::push_artifact;
-use e2e::cluster::{FIELD_MANAGER, events_for, wait_for, with_temp_ns};
+use e2e::cluster::{apply, events_for, wait_for, with_temp_ns};
 use e2e::controllers::{KustomizeController, SourceController};
 use e2e::registry::Registry;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -74,20 +74,6 @@ fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
-async fn apply_json<K>(api: &Api<K>, object: Value)
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    let name = object["metadata"]["name"].as_str().unwrap().to_owned();
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&object),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("applying {name}: {e}"));
-}
-
 async fn oci_repository(
     client: &Client,
     ns: &str,
@@ -95,9 +81,9 @@ async fn oci_repository(
     url: &str,
     reference: Value,
 ) -> Api<OCIRepository> {
-    let api: Api<OCIRepository> = Api::namespaced(client.clone(), ns);
-    apply_json(
-        &api,
+    apply(
+        client,
+        ns,
         json!({
             "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
             "metadata": {"name": name, "namespace": ns},
@@ -105,13 +91,13 @@ async fn oci_repository(
         }),
     )
     .await;
-    api
+    Api::namespaced(client.clone(), ns)
 }
 
 async fn kustomization(client: &Client, ns: &str, name: &str, spec: Value) -> Api<Kustomization> {
-    let api: Api<Kustomization> = Api::namespaced(client.clone(), ns);
-    apply_json(
-        &api,
+    apply(
+        client,
+        ns,
         json!({
             "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
             "metadata": {"name": name, "namespace": ns},
@@ -119,7 +105,7 @@ async fn kustomization(client: &Client, ns: &str, name: &str, spec: Value) -> Ap
         }),
     )
     .await;
-    api
+    Api::namespaced(client.clone(), ns)
 }
 
 async fn request_reconcile<K>(api: &Api<K>, name: &str)
@@ -487,20 +473,10 @@ async fn impersonation_applies_as_the_service_account_and_reports_denials() {
     with_temp_ns(|client, ns| async move {
         let stack = stack(&ns);
         // `deployer` may manage ConfigMaps in the namespace, and nothing else.
-        let rbac = |kind: &str, object: Value| {
-            let client = client.clone();
-            let kind = kind.to_owned();
-            async move {
-                let (group, version) = if kind == "ServiceAccount" { ("", "v1") } else { ("rbac.authorization.k8s.io", "v1") };
-                let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, &kind));
-                let api: Api<DynamicObject> = Api::namespaced_with(client, object["metadata"]["namespace"].as_str().unwrap(), &resource);
-                apply_json(&api, object).await;
-            }
-        };
-        rbac("ServiceAccount", json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "deployer", "namespace": ns}})).await;
-        rbac("Role", json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "configmaps", "namespace": ns},
+        apply(&client, &ns, json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "deployer", "namespace": ns}})).await;
+        apply(&client, &ns, json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "configmaps", "namespace": ns},
             "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}]})).await;
-        rbac("RoleBinding", json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "deployer", "namespace": ns},
+        apply(&client, &ns, json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "deployer", "namespace": ns},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "configmaps"},
             "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": ns}]})).await;
 

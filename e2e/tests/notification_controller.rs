@@ -5,31 +5,16 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use e2e::bin::push_artifact;
-use e2e::cluster::{FIELD_MANAGER, events_for, wait_for, with_temp_ns};
+use e2e::cluster::{apply, events_for, wait_for, with_temp_ns};
 use e2e::controllers::{NotificationController, SourceController};
 use e2e::registry::Registry;
 use e2e::webhook::{Received, Webhook};
 use kube::Client;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::Api;
 use serde_json::{Value, json};
 use shared::api::notification::v1beta3::Alert;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-async fn apply(client: &Client, ns: &str, object: Value) {
-    let api_version = object["apiVersion"].as_str().unwrap();
-    let kind = object["kind"].as_str().unwrap();
-    let resource = shared::api::api_resource(api_version, kind);
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource);
-    let name = object["metadata"]["name"].as_str().unwrap().to_owned();
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&object),
-    )
-    .await
-    .unwrap();
-}
 
 fn provider(name: &str, type_: &str, address: &str, secret: Option<&str>) -> Value {
     let mut spec = json!({"type": type_, "address": address});

@@ -498,12 +498,27 @@ impl Applier<'_> {
     /// Waits until every object is Current (stages 0 and 1: CRDs established, namespaces
     /// active) before the next stage is applied.
     async fn wait_current(&self, refs: &[ObjectRef], timeout: Duration) -> Result<(), ApplyError> {
+        self.wait_healthy(refs, timeout, Duration::from_millis(500))
+            .await
+            .map_err(ApplyError::Wait)
+    }
+
+    /// Polls until every object is Current; fails early once only Failed and Current
+    /// remain, with Flux's messages.
+    pub async fn wait_healthy(
+        &self,
+        refs: &[ObjectRef],
+        timeout: Duration,
+        poll: Duration,
+    ) -> Result<(), String> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let mut pending = Vec::new();
+            let mut failed = 0;
             for reference in refs {
                 let (status, _) = self.status_of(reference).await;
                 if status != health::Status::Current {
+                    failed += usize::from(status == health::Status::Failed);
                     pending.push(format!(
                         "{} status: '{}'",
                         reference.display(),
@@ -514,19 +529,22 @@ impl Applier<'_> {
             if pending.is_empty() {
                 return Ok(());
             }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(ApplyError::Wait(format!(
-                    "timeout waiting for: [{}]",
+            if failed == pending.len() {
+                return Err(format!(
+                    "failed early due to stalled resources: [{}]",
                     pending.join(", ")
-                )));
+                ));
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!("timeout waiting for: [{}]", pending.join(", ")));
+            }
+            tokio::time::sleep(poll).await;
         }
     }
 
-    /// The kstatus of one live object.
-    pub async fn status_of(&self, reference: &ObjectRef) -> (health::Status, String) {
-        let Ok((resource, namespaced)) = self
+    /// The API of an inventory object's kind, in its namespace.
+    async fn api_for(&self, reference: &ObjectRef) -> Result<Api<DynamicObject>, kube::Error> {
+        let (resource, namespaced) = self
             .discovery
             .resolve(
                 &self.discovery_client,
@@ -534,14 +552,18 @@ impl Applier<'_> {
                 &reference.version,
                 &reference.kind,
             )
-            .await
-        else {
-            return (health::Status::NotFound, "kind not found".into());
-        };
-        let api: Api<DynamicObject> = if namespaced {
+            .await?;
+        Ok(if namespaced {
             Api::namespaced_with(self.client.clone(), &reference.namespace, &resource)
         } else {
             Api::all_with(self.client.clone(), &resource)
+        })
+    }
+
+    /// The kstatus of one live object.
+    pub async fn status_of(&self, reference: &ObjectRef) -> (health::Status, String) {
+        let Ok(api) = self.api_for(reference).await else {
+            return (health::Status::NotFound, "kind not found".into());
         };
         match api.get_opt(&reference.name).await {
             Ok(Some(object)) => {
@@ -573,25 +595,11 @@ impl Applier<'_> {
     }
 
     async fn delete_owned(&self, reference: &ObjectRef) -> Result<bool, String> {
-        let (resource, namespaced) = match self
-            .discovery
-            .resolve(
-                &self.discovery_client,
-                &reference.group,
-                &reference.version,
-                &reference.kind,
-            )
-            .await
-        {
-            Ok(found) => found,
+        let api = match self.api_for(reference).await {
+            Ok(api) => api,
             // The kind is gone (its CRD was deleted): so are its objects.
             Err(e) if is_not_found(&e) => return Ok(false),
             Err(e) => return Err(format!("{} delete failed: {e}", reference.display())),
-        };
-        let api: Api<DynamicObject> = if namespaced {
-            Api::namespaced_with(self.client.clone(), &reference.namespace, &resource)
-        } else {
-            Api::all_with(self.client.clone(), &resource)
         };
         let live = match api.get_opt(&reference.name).await {
             Ok(Some(live)) => live,

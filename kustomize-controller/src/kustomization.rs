@@ -169,32 +169,16 @@ pub async fn reconcile(object: Arc<Kustomization>, ctx: Arc<Context>) -> Result<
     if object.metadata.deletion_timestamp.is_some() {
         if object.finalizers().iter().any(|f| f == FINALIZER) {
             finalize(&object, &ctx).await;
-            let remaining: Vec<&String> = object
-                .finalizers()
-                .iter()
-                .filter(|f| *f != FINALIZER)
-                .collect();
-            let patch = json!({"metadata": {"finalizers": remaining, "resourceVersion": object.resource_version()}});
-            match api
-                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            shared::runtime::remove_finalizer(&api, object.as_ref(), FINALIZER)
                 .await
-            {
-                Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(e) => return Err(kube_err(e)),
-            }
+                .map_err(kube_err)?;
             ctx.metrics.forget(&labels);
         }
         return Ok(Action::await_change());
     }
-    if !object.finalizers().iter().any(|f| f == FINALIZER) {
-        let mut finalizers = object.finalizers().to_vec();
-        finalizers.push(FINALIZER.to_owned());
-        let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": object.resource_version()}});
-        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(kube_err)?;
-    }
+    shared::runtime::add_finalizer(&api, object.as_ref(), FINALIZER)
+        .await
+        .map_err(kube_err)?;
     ctx.metrics.record_suspend(&labels, object.spec.suspend);
     if object.spec.suspend {
         tracing::info!(
@@ -656,7 +640,10 @@ async fn run(
         });
         set_progress(api, &name, status, conditions).await;
         let checked = Instant::now();
-        if let Err(message) = wait_healthy(&applier, &to_check, timeout).await {
+        if let Err(message) = applier
+            .wait_healthy(&to_check, timeout, Duration::from_secs(2))
+            .await
+        {
             let mut failure = Failure::new(
                 reasons::HEALTH_CHECK_FAILED,
                 format!(
@@ -888,45 +875,6 @@ async fn substitution_vars(
     }
     vars.extend(post_build.substitute.clone().unwrap_or_default());
     Ok(vars)
-}
-
-/// Polls until every object is Current; fails early once only Failed and Current remain.
-async fn wait_healthy(
-    applier: &Applier<'_>,
-    refs: &[ObjectRef],
-    timeout: Duration,
-) -> Result<(), String> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let mut pending = Vec::new();
-        let mut failed = 0;
-        for reference in refs {
-            let (status, _) = applier.status_of(reference).await;
-            if status != Status::Current {
-                if status == Status::Failed {
-                    failed += 1;
-                }
-                pending.push(format!(
-                    "{} status: '{}'",
-                    reference.display(),
-                    status.as_str()
-                ));
-            }
-        }
-        if pending.is_empty() {
-            return Ok(());
-        }
-        if failed == pending.len() {
-            return Err(format!(
-                "failed early due to stalled resources: [{}]",
-                pending.join(", ")
-            ));
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(format!("timeout waiting for: [{}]", pending.join(", ")));
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
 }
 
 /// `status.history`: newest first, at most five, one entry per (digest, status).

@@ -23,8 +23,7 @@ use shared::events::Recorder;
 use shared::runtime::metrics::Metrics;
 use shared::runtime::requeue::Backoff;
 use shared::runtime::{
-    CommonArgs, init_logging, listen_addr, run_until_shutdown, serve_health, serve_metrics,
-    shutdown_signal,
+    CommonArgs, init_logging, listen_addr, serve_health, serve_metrics, shutdown_signal,
 };
 
 const CONTROLLER: &str = "kustomize-controller";
@@ -153,23 +152,9 @@ async fn main() -> Result<()> {
         controller = CONTROLLER,
         "starting the Kustomization controller"
     );
-    let running = async {
-        match leadership.as_mut() {
-            Some(leadership) => tokio::select! {
-                () = controller => Ok(()),
-                () = leadership.lost() => Err(anyhow::anyhow!("leader election lost")),
-            },
-            None => {
-                controller.await;
-                Ok(())
-            }
-        }
-    };
-    if let Some(result) = run_until_shutdown(running).await {
-        result?;
-    }
-    tracing::info!(controller = CONTROLLER, "stopped");
-    Ok(())
+    shared::runtime::run_controller(controller, leadership.as_mut(), CONTROLLER)
+        .await
+        .map_err(anyhow::Error::msg)
 }
 
 #[cfg(test)]

@@ -34,16 +34,6 @@ const LAST: &[&str] = &[
     "ValidatingWebhookConfiguration",
 ];
 
-fn rank(kind: &str) -> i64 {
-    if let Some(i) = FIRST.iter().position(|k| *k == kind) {
-        return i as i64 - FIRST.len() as i64;
-    }
-    if let Some(i) = LAST.iter().position(|k| *k == kind) {
-        return i as i64 + 1;
-    }
-    0
-}
-
 /// Which stage an object is applied in: 0 for the definitions others need (CRDs,
 /// Namespaces, ClusterRoles), 1 for `*Class` kinds, 2 for the rest. Stages 0 and 1 are
 /// waited on before the next starts.
@@ -59,7 +49,7 @@ pub fn stage(kind: &str) -> usize {
 pub fn sort(resources: &mut [Resource]) {
     resources.sort_by_cached_key(|r| {
         (
-            rank(r.kind()),
+            kustomize::kind_rank(r.kind(), FIRST, LAST),
             r.kind().to_string(),
             r.namespace(),
             r.name(),

@@ -18,6 +18,7 @@ pub mod yaml;
 
 pub use build::{BuildOptions, build, build_with};
 pub use resource::{Gvk, ResId, Resource};
+pub use sort::kind_rank;
 
 /// A build failure, naming the file (and the field) at fault.
 #[derive(Debug, thiserror::Error)]

@@ -33,11 +33,13 @@ const ORDER_LAST: &[&str] = &[
     "ValidatingWebhookConfiguration",
 ];
 
-fn kind_rank(kind: &str) -> i64 {
-    if let Some(i) = ORDER_FIRST.iter().position(|k| *k == kind) {
-        return i as i64 - ORDER_FIRST.len() as i64;
+/// A kind's place in an ordering with lists of kinds that go first and last: negative for
+/// the first ones (in order), positive for the last ones, 0 for any other kind.
+pub fn kind_rank(kind: &str, first: &[&str], last: &[&str]) -> i64 {
+    if let Some(i) = first.iter().position(|k| *k == kind) {
+        return i as i64 - first.len() as i64;
     }
-    if let Some(i) = ORDER_LAST.iter().position(|k| *k == kind) {
+    if let Some(i) = last.iter().position(|k| *k == kind) {
         return i as i64 + 1;
     }
     0
@@ -75,7 +77,7 @@ pub fn legacy_sort(resources: &mut [Resource]) {
     resources.sort_by_cached_key(|r| {
         let id = r.id();
         (
-            kind_rank(&id.gvk.kind),
+            kind_rank(&id.gvk.kind, ORDER_FIRST, ORDER_LAST),
             gvk_string(&id.gvk),
             legacy_key(&id),
         )

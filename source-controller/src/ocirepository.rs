@@ -182,20 +182,9 @@ pub async fn reconcile(object: Arc<OCIRepository>, ctx: Arc<Context>) -> Result<
                     name: name.clone(),
                     source,
                 })?;
-            let remaining: Vec<&String> = object
-                .finalizers()
-                .iter()
-                .filter(|f| *f != FINALIZER)
-                .collect();
-            let patch = json!({"metadata": {"finalizers": remaining, "resourceVersion": object.resource_version()}});
-            match api
-                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            shared::runtime::remove_finalizer(&api, object.as_ref(), FINALIZER)
                 .await
-            {
-                Ok(_) => {}
-                Err(kube::Error::Api(status)) if status.code == 404 => {}
-                Err(e) => return Err(kube_err(e)),
-            }
+                .map_err(kube_err)?;
             ctx.metrics.forget(&object_labels);
             tracing::info!(
                 kind = KIND,
@@ -207,14 +196,9 @@ pub async fn reconcile(object: Arc<OCIRepository>, ctx: Arc<Context>) -> Result<
         return Ok(Action::await_change());
     }
 
-    if !object.finalizers().iter().any(|f| f == FINALIZER) {
-        let mut finalizers = object.finalizers().to_vec();
-        finalizers.push(FINALIZER.to_owned());
-        let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": object.resource_version()}});
-        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(kube_err)?;
-    }
+    shared::runtime::add_finalizer(&api, object.as_ref(), FINALIZER)
+        .await
+        .map_err(kube_err)?;
 
     ctx.metrics
         .record_suspend(&object_labels, object.spec.suspend);

@@ -67,3 +67,88 @@ pub async fn leadership(
     let name = leader::lease_name(controller, args.label_selector());
     Some(leader::Leadership::acquire(client, &CommonArgs::runtime_namespace(), &name, timing).await)
 }
+
+/// Runs a controller until it ends, leadership is lost (an error), or the process is asked
+/// to stop (then after the shutdown grace).
+pub async fn run_controller(
+    controller: impl std::future::Future<Output = ()>,
+    leadership: Option<&mut leader::Leadership>,
+    name: &str,
+) -> Result<(), String> {
+    let running = async {
+        match leadership {
+            Some(leadership) => tokio::select! {
+                () = controller => Ok(()),
+                () = leadership.lost() => Err("leader election lost".to_string()),
+            },
+            None => {
+                controller.await;
+                Ok(())
+            }
+        }
+    };
+    if let Some(result) = run_until_shutdown(running).await {
+        result?;
+    }
+    tracing::info!(controller = name, "stopped");
+    Ok(())
+}
+
+/// Adds `finalizer` unless the object has it (guarded by its resourceVersion).
+pub async fn add_finalizer<K>(
+    api: &kube::Api<K>,
+    object: &K,
+    finalizer: &str,
+) -> Result<(), kube::Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    if object.finalizers().iter().any(|f| f == finalizer) {
+        return Ok(());
+    }
+    let mut finalizers = object.finalizers().to_vec();
+    finalizers.push(finalizer.to_owned());
+    patch_finalizers(api, object, finalizers).await
+}
+
+/// Removes `finalizer`; an object that is already gone is fine.
+pub async fn remove_finalizer<K>(
+    api: &kube::Api<K>,
+    object: &K,
+    finalizer: &str,
+) -> Result<(), kube::Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let remaining: Vec<String> = object
+        .finalizers()
+        .iter()
+        .filter(|f| *f != finalizer)
+        .cloned()
+        .collect();
+    match patch_finalizers(api, object, remaining).await {
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        other => other,
+    }
+}
+
+async fn patch_finalizers<K>(
+    api: &kube::Api<K>,
+    object: &K,
+    finalizers: Vec<String>,
+) -> Result<(), kube::Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let patch = serde_json::json!({"metadata": {
+        "finalizers": finalizers,
+        "resourceVersion": object.meta().resource_version,
+    }});
+    api.patch(
+        &object.meta().name.clone().unwrap_or_default(),
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    )
+    .await
+    .map(|_| ())
+}
