@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import install_crds, KUBECTL, ROOT, TARGET, free_port, start_registry, status_kib, write_section
+from benchlib import delete_namespace, install_crds, KUBECTL, ROOT, TARGET, free_port, start_registry, status_kib, write_section
 
 COUNT = int(os.environ.get("BENCH_OBJECTS", "1000"))
 
@@ -101,7 +101,7 @@ def main():
             try:
                 results[name] = run(namespace, url, count, name, work, measure_idle=idle)
             finally:
-                subprocess.run([KUBECTL, "delete", "namespace", namespace, "--wait=false"], capture_output=True)
+                delete_namespace(namespace)
             print(f"► {name}: {results[name]}", file=sys.stderr)
         write_report(results)
     finally:

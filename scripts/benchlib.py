@@ -1,6 +1,7 @@
 """What the benchmark scripts share: paths, free ports, a local registry, process memory, and
 writing a section of BENCHMARKS.md between its markers."""
 
+import json
 import os
 import shlex
 import socket
@@ -86,4 +87,20 @@ def write_section(name, section):
 
 def install_crds():
     """Applies crds/ to the cluster under test (a fresh local control plane has none)."""
-    subprocess.run([KUBECTL, "apply", "--server-side", "-f", os.path.join(ROOT, "crds")], check=True, capture_output=True)
+    subprocess.run([KUBECTL, "apply", "--server-side", "-k", os.path.join(ROOT, "crds")], check=True, capture_output=True)
+
+
+def delete_namespace(namespace):
+    """Deletes a namespace whose controllers have stopped: the finalizers they would have
+    released are dropped first, so the namespace does not hang in Terminating (and keep the
+    API server busy during the next measurement)."""
+    for kind in ("kustomizations", "ocirepositories"):
+        listing = subprocess.run([KUBECTL, "get", kind, "-n", namespace, "-o", "json"], capture_output=True, text=True)
+        if listing.returncode != 0:
+            continue
+        items = json.loads(listing.stdout)
+        for item in items["items"]:
+            item["metadata"]["finalizers"] = []
+        if items["items"]:
+            subprocess.run([KUBECTL, "replace", "-f", "-"], input=json.dumps(items), capture_output=True, text=True)
+    subprocess.run([KUBECTL, "delete", "namespace", namespace, "--wait=false"], capture_output=True)

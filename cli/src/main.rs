@@ -2,6 +2,7 @@
 //! cluster commands.
 
 mod artifact;
+mod install;
 mod kustomize_build;
 mod ui;
 
@@ -43,6 +44,8 @@ enum Command {
     /// Compare local files with an artifact in a registry.
     #[command(subcommand)]
     Diff(artifact::DiffCommand),
+    /// Install the flux-rs controllers (or print their manifests with --export).
+    Install(install::InstallCommand),
     /// Build kustomizations locally, as kustomize-controller does.
     #[command(subcommand)]
     Kustomize(kustomize_build::KustomizeCommand),
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
             Command::Build(cmd) => cmd.run().await,
             Command::Diff(cmd) => cmd.run(cli.timeout).await,
             Command::Kustomize(cmd) => cmd.run(),
+            Command::Install(cmd) => cmd.run().await,
         }
     });
     match result {

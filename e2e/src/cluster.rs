@@ -73,9 +73,35 @@ where
     let outcome = AssertUnwindSafe(test(client.clone(), name.clone()))
         .catch_unwind()
         .await;
+    release_finalizers(&client, &name).await;
     let _ = namespaces.delete(&name, &DeleteParams::background()).await;
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
+    }
+}
+
+/// Drops the finalizers of the Flux objects left in a test namespace: their controllers are
+/// gone with the test, and the namespace would otherwise hang in Terminating.
+async fn release_finalizers(client: &Client, namespace: &str) {
+    for (_, crd) in shared::api::crds() {
+        let Some(version) = crd.spec.versions.iter().find(|v| v.storage) else {
+            continue;
+        };
+        let api_version = format!("{}/{}", crd.spec.group, version.name);
+        let resource = shared::api::api_resource(&api_version, &crd.spec.names.kind);
+        let api: Api<kube::api::DynamicObject> =
+            Api::namespaced_with(client.clone(), namespace, &resource);
+        let Ok(objects) = api.list(&ListParams::default()).await else {
+            continue;
+        };
+        let patch = json!({"metadata": {"finalizers": null}});
+        for object in objects.items {
+            if let Some(name) = object.metadata.name {
+                let _ = api
+                    .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await;
+            }
+        }
     }
 }
 

@@ -128,6 +128,26 @@ impl Discovery {
     }
 }
 
+/// Where an object lives: `<apiVersion>/<plural>/<namespace>`.
+fn collection(prepared: &Prepared) -> String {
+    let namespace = if prepared.namespaced {
+        prepared.reference.namespace.as_str()
+    } else {
+        ""
+    };
+    format!(
+        "{}/{}/{namespace}",
+        prepared.resource.api_version, prepared.resource.plural
+    )
+}
+
+/// Live objects by collection and name.
+type Listed = HashMap<String, HashMap<String, DynamicObject>>;
+
+/// From how many objects of a kind in one namespace a stage lists them instead of fetching
+/// each: a list is one request, but it returns every object of the kind there.
+const LIST_THRESHOLD: usize = 16;
+
 /// Who owns what is applied, and how.
 pub struct Applier<'a> {
     /// The client applies are made with (impersonating the Kustomization's service account).
@@ -140,6 +160,52 @@ pub struct Applier<'a> {
     pub concurrency: usize,
     /// `spec.force`: recreate objects whose immutable fields changed.
     pub force: bool,
+    pub applied: &'a AppliedCache,
+}
+
+/// What this process last applied to each object, and the object's resourceVersion then: an
+/// object whose desired content and live version both match needs no dry-run to know that
+/// applying it again would change nothing. Any edit on the server changes the version, so
+/// drift is still detected; after a restart the cache is empty and every object is
+/// dry-run as before.
+#[derive(Default)]
+pub struct AppliedCache {
+    entries: Mutex<HashMap<String, (u64, String)>>,
+}
+
+/// Entries kept at most; past it the cache starts over (it is only an optimisation).
+const APPLIED_CACHE_LIMIT: usize = 200_000;
+
+impl AppliedCache {
+    fn unchanged(&self, key: &str, digest: u64, live_version: &str) -> bool {
+        self.entries
+            .lock()
+            .expect("applied cache")
+            .get(key)
+            .is_some_and(|(d, v)| *d == digest && v == live_version)
+    }
+
+    fn record(&self, key: String, digest: u64, version: Option<String>) {
+        let mut entries = self.entries.lock().expect("applied cache");
+        if entries.len() >= APPLIED_CACHE_LIMIT {
+            entries.clear();
+        }
+        match version {
+            Some(version) => entries.insert(key, (digest, version)),
+            None => entries.remove(&key),
+        };
+    }
+}
+
+fn digest(object: &Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    object.to_string().hash(&mut hasher);
+    hasher.finish()
+}
+
+fn cache_key(prepared: &Prepared) -> String {
+    format!("{}/{}", collection(prepared), prepared.reference.name)
 }
 
 /// One object prepared for apply.
@@ -342,8 +408,15 @@ impl Applier<'_> {
         members: Vec<Resource>,
     ) -> Result<Vec<Change>, (ApplyError, Vec<Change>)> {
         let concurrency = self.concurrency.max(1);
-        let planned: Vec<(Prepared, Plan)> = futures::stream::iter(members)
-            .map(|resource| self.prepare_and_plan(resource))
+        let prepared: Vec<Prepared> = futures::stream::iter(members)
+            .map(|resource| self.prepare_owned(resource))
+            .buffered(concurrency)
+            .try_collect()
+            .await
+            .map_err(|e| (e, Vec::new()))?;
+        let listed = self.list_live(&prepared).await;
+        let planned: Vec<(Prepared, Plan)> = futures::stream::iter(prepared)
+            .map(|prepared| self.plan_owned(prepared, &listed))
             .buffered(concurrency)
             .try_collect()
             .await
@@ -368,14 +441,66 @@ impl Applier<'_> {
         }
     }
 
-    async fn prepare_and_plan(&self, resource: Resource) -> Result<(Prepared, Plan), ApplyError> {
-        let prepared = self.prepare(&resource).await?;
-        let plan = self.plan(&prepared).await?;
+    async fn prepare_owned(&self, resource: Resource) -> Result<Prepared, ApplyError> {
+        self.prepare(&resource).await
+    }
+
+    async fn plan_owned(
+        &self,
+        prepared: Prepared,
+        listed: &Listed,
+    ) -> Result<(Prepared, Plan), ApplyError> {
+        let plan = self.plan(&prepared, listed).await?;
         Ok((prepared, plan))
     }
 
+    /// The live objects of kinds a stage applies many of in one namespace, listed once
+    /// instead of fetched one by one; kinds the applying identity may not list, or that
+    /// have few objects here, are fetched per object.
+    async fn list_live(&self, prepared: &[Prepared]) -> Listed {
+        let mut counts: HashMap<(String, String), (usize, &Prepared)> = HashMap::new();
+        for p in prepared {
+            counts
+                .entry((collection(p), p.reference.kind.clone()))
+                .or_insert((0, p))
+                .0 += 1;
+        }
+        let mut listed = Listed::default();
+        for ((path, _), (count, sample)) in counts {
+            if count < LIST_THRESHOLD {
+                continue;
+            }
+            let Ok(objects) = self
+                .api(sample)
+                .list(&kube::api::ListParams::default())
+                .await
+            else {
+                continue;
+            };
+            let names = objects
+                .items
+                .into_iter()
+                .map(|o| (o.metadata.name.clone().unwrap_or_default(), o))
+                .collect();
+            listed.insert(path, names);
+        }
+        listed
+    }
+
+    /// The live object, from a listing when its kind was listed, else fetched.
+    async fn live(
+        &self,
+        prepared: &Prepared,
+        listed: &Listed,
+    ) -> Result<Option<DynamicObject>, kube::Error> {
+        match listed.get(&collection(prepared)) {
+            Some(objects) => Ok(objects.get(&prepared.reference.name).cloned()),
+            None => self.api(prepared).get_opt(&prepared.reference.name).await,
+        }
+    }
+
     /// What to do with one object, decided from the live object and a dry-run.
-    async fn plan(&self, prepared: &Prepared) -> Result<Plan, ApplyError> {
+    async fn plan(&self, prepared: &Prepared, listed: &Listed) -> Result<Plan, ApplyError> {
         let object = &prepared.object;
         let policy = annotation(object, SSA_ANNOTATION).map(str::to_ascii_lowercase);
         if policy.as_deref() == Some("ignore")
@@ -394,9 +519,22 @@ impl Applier<'_> {
                 message,
             }
         };
-        let existing = api.get_opt(name).await.map_err(|e| dry_run_failed(&e))?;
+        let existing = self
+            .live(prepared, listed)
+            .await
+            .map_err(|e| dry_run_failed(&e))?;
         if existing.is_some() && policy.as_deref() == Some("ifnotpresent") {
             return Ok(Plan::Skip);
+        }
+        let live_version = existing
+            .as_ref()
+            .and_then(|live| live.metadata.resource_version.clone());
+        if let Some(version) = &live_version
+            && self
+                .applied
+                .unchanged(&cache_key(prepared), digest(object), version)
+        {
+            return Ok(Plan::Unchanged);
         }
         let cleanup = match (&existing, policy.as_deref()) {
             (Some(live), policy) if policy != Some("merge") => cleanup_patch(live),
@@ -415,6 +553,8 @@ impl Applier<'_> {
                 let live = serde_json::to_value(&live).unwrap_or_default();
                 let after = serde_json::to_value(&dry_run).unwrap_or_default();
                 if comparable(&live) == comparable(&after) && cleanup.is_none() {
+                    self.applied
+                        .record(cache_key(prepared), digest(object), live_version);
                     Ok(Plan::Unchanged)
                 } else {
                     Ok(Plan::Apply {
@@ -479,9 +619,15 @@ impl Applier<'_> {
                     .map_err(failed)?;
                 }
                 let params = PatchParams::apply(FIELD_MANAGER).force();
-                api.patch(&reference.name, &params, &Patch::Apply(&prepared.object))
+                let written = api
+                    .patch(&reference.name, &params, &Patch::Apply(&prepared.object))
                     .await
                     .map_err(failed)?;
+                self.applied.record(
+                    cache_key(&prepared),
+                    digest(&prepared.object),
+                    written.metadata.resource_version,
+                );
                 if created || recreate {
                     Action::Created
                 } else {

@@ -51,6 +51,7 @@ pub struct Context {
     pub client: Client,
     pub impersonation: Impersonation,
     pub discovery: Discovery,
+    pub applied: apply::AppliedCache,
     pub recorder: Recorder,
     pub metrics: Metrics,
     pub backoff: Backoff,
@@ -197,11 +198,11 @@ pub async fn reconcile(object: Arc<Kustomization>, ctx: Arc<Context>) -> Result<
         object.metadata.generation,
         now_rfc3339(),
     );
+    let outcome = run(&object, &ctx, &api, &mut status, &mut conditions).await;
+    // Only once the request is handled: `flux reconcile` waits for this field.
     if let Some(requested) = requested_at(object.as_ref()) {
         status.last_handled_reconcile_at = Some(requested);
     }
-
-    let outcome = run(&object, &ctx, &api, &mut status, &mut conditions).await;
     let key = format!("{namespace}/{name}");
     let elapsed = started.elapsed();
     let action = match outcome {
@@ -337,6 +338,7 @@ fn applier<'a>(object: &Kustomization, ctx: &'a Context, client: Client) -> Appl
         owner_namespace: object.namespace().unwrap_or_default(),
         concurrency: ctx.concurrent_ssa,
         force: object.spec.force,
+        applied: &ctx.applied,
     }
 }
 

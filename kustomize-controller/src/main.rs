@@ -98,6 +98,7 @@ async fn main() -> Result<()> {
         client: client.clone(),
         impersonation: apply::Impersonation::new(config),
         discovery: apply::Discovery::default(),
+        applied: apply::AppliedCache::default(),
         recorder: Recorder::new(
             client.clone(),
             CONTROLLER,

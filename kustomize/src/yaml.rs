@@ -7,9 +7,17 @@ use serde_json::{Map, Value};
 /// Parses a multi-document YAML stream; empty documents are skipped. Booleans are YAML 1.2's
 /// (`on`/`yes` stay strings) and numbers with a leading zero stay strings, as in kyaml.
 pub fn parse_stream(text: &str) -> Result<Vec<Value>, serde_saphyr::Error> {
+    // The parser's default budget stops at 1024 documents and 250k nodes: real manifest
+    // bundles are larger. Alias-expansion limits (YAML bombs) stay as they are.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_documents = 1_000_000;
+    budget.max_nodes = 50_000_000;
+    budget.max_events = 200_000_000;
+    budget.max_depth = 256;
     let options = serde_saphyr::options! {
         strict_booleans: true,
         leading_zero_numbers_as_strings: true,
+        budget: Some(budget),
     };
     let documents: Vec<Value> = serde_saphyr::from_multiple_with_options(text, options)?;
     Ok(documents.into_iter().filter(|d| !d.is_null()).collect())
@@ -584,6 +592,12 @@ mod tests {
         ] {
             assert_eq!(number_text(&serde_json::Number::from_f64(f).unwrap()), want);
         }
+    }
+
+    #[test]
+    fn large_streams_parse() {
+        let text = "kind: ConfigMap\nmetadata:\n  name: x\n---\n".repeat(5000);
+        assert_eq!(parse_stream(&text).unwrap().len(), 5000);
     }
 
     #[test]

@@ -99,10 +99,20 @@ fn without_null_enum_values(crd: CustomResourceDefinition) -> CustomResourceDefi
 
 /// The CRDs rendered as the YAML committed under `crds/`, by file name.
 pub fn crd_documents() -> Result<Vec<(&'static str, String)>, serde_saphyr::ser::Error> {
-    crds()
+    let mut documents = crds()
         .into_iter()
         .map(|(file, crd)| Ok((file, format!("---\n{}", serde_saphyr::to_string(&crd)?))))
-        .collect()
+        .collect::<Result<Vec<_>, serde_saphyr::ser::Error>>()?;
+    // A kustomization over the files, so `config/` can use the directory as a base.
+    let listing: String = documents
+        .iter()
+        .map(|(file, _)| format!("- {file}\n"))
+        .collect();
+    documents.push((
+        "kustomization.yaml",
+        format!("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n{listing}"),
+    ));
+    Ok(documents)
 }
 
 /// The fields of `expected` that `actual` lacks or holds with another value, as JSON paths.
