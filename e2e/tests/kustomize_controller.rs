@@ -582,3 +582,47 @@ async fn killed_mid_apply_converges_with_a_complete_inventory() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn force_recreates_immutable_objects_and_kubectl_leftovers_are_removed() {
+    with_temp_ns(|client, ns| async move {
+        let stack = stack(&ns);
+        let configs = Api::<ConfigMap>::namespaced(client.clone(), &ns);
+        // An object kubectl applied client-side before Flux took over.
+        let legacy = format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: legacy\n  namespace: {ns}\ndata:\n  value: old\n");
+        let file = tree(&[("legacy.yaml", &legacy)]);
+        let kubectl = std::env::var_os("FLUX_RS_CACHE")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/flux-rs"))
+            .join("tools/venv/bin/kubectl");
+        let out = std::process::Command::new(kubectl).args(["apply", "-f"]).arg(file.path().join("legacy.yaml")).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(configs.get("legacy").await.unwrap().metadata.annotations.unwrap().contains_key("kubectl.kubernetes.io/last-applied-configuration"));
+
+        let frozen = |value: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: frozen\n  annotations:\n    kustomize.toolkit.fluxcd.io/force: Enabled\nimmutable: true\ndata:\n  value: {value}\n");
+        let url = stack.registry.oci_url("apps/frozen");
+        let v1 = tree(&[("frozen.yaml", &frozen("one")), ("legacy.yaml", &legacy.replace("old", "new"))]);
+        let digest1 = push_artifact(&format!("{url}:latest"), v1.path(), &[]);
+        let sources = oci_repository(&client, &ns, "frozen", &url, json!({"tag": "latest"})).await;
+        let api = kustomization(&client, &ns, "frozen", json!({
+            "interval": "10m", "prune": true, "targetNamespace": ns,
+            "sourceRef": {"kind": "OCIRepository", "name": "frozen"},
+        })).await;
+        ks_status(&api, "frozen", "the first revision", applied(&format!("latest@{digest1}"))).await;
+        let legacy_now = configs.get("legacy").await.unwrap();
+        assert_eq!(legacy_now.data.unwrap()["value"], "new");
+        assert!(!legacy_now.metadata.annotations.unwrap_or_default().contains_key("kubectl.kubernetes.io/last-applied-configuration"));
+        let managers: Vec<String> = legacy_now.metadata.managed_fields.unwrap().iter().filter_map(|f| f.manager.clone()).collect();
+        assert!(!managers.iter().any(|m| m.starts_with("kubectl")), "{managers:?}");
+        let uid1 = configs.get("frozen").await.unwrap().metadata.uid.unwrap();
+
+        let v2 = tree(&[("frozen.yaml", &frozen("two")), ("legacy.yaml", &legacy.replace("old", "new"))]);
+        let digest2 = push_artifact(&format!("{url}:latest"), v2.path(), &[]);
+        request_reconcile(&sources, "frozen").await;
+        ks_status(&api, "frozen", "the immutable object recreated", applied(&format!("latest@{digest2}"))).await;
+        let recreated = configs.get("frozen").await.unwrap();
+        assert_eq!(recreated.data.unwrap()["value"], "two");
+        assert_ne!(recreated.metadata.uid.unwrap(), uid1, "deleted and created again");
+    })
+    .await;
+}

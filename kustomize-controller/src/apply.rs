@@ -839,6 +839,8 @@ fn cleanup_patch(live: &DynamicObject) -> Option<json_patch::Patch> {
             path: format!("/metadata/labels/{}", escape(key)).parse().ok()?,
         }));
     }
+    // As Flux: the fields kubectl (or an earlier non-apply write of ours) owns become ours,
+    // so that fields later removed from the source are removed from the object too.
     let fields = live.metadata.managed_fields.clone().unwrap_or_default();
     let is_legacy = |manager: &str, operation: &str| {
         matches!(
@@ -846,24 +848,63 @@ fn cleanup_patch(live: &DynamicObject) -> Option<json_patch::Patch> {
             "kubectl" | "kubectl-client-side-apply" | "before-first-apply"
         ) || (manager == FIELD_MANAGER && operation == "Update")
     };
-    let kept: Vec<_> = fields
-        .iter()
-        .filter(|f| {
-            !is_legacy(
-                f.manager.as_deref().unwrap_or(""),
-                f.operation.as_deref().unwrap_or(""),
-            )
-        })
-        .cloned()
-        .collect();
-    // An empty list would reset tracking altogether; keep at least our own entry.
-    if kept.len() != fields.len() && !kept.is_empty() {
+    if fields.iter().any(|f| {
+        is_legacy(
+            f.manager.as_deref().unwrap_or(""),
+            f.operation.as_deref().unwrap_or(""),
+        )
+    }) {
+        let mut ours: Option<Value> = None;
+        let mut kept = Vec::new();
+        for field in &fields {
+            let manager = field.manager.as_deref().unwrap_or("");
+            let operation = field.operation.as_deref().unwrap_or("");
+            let owned_by_us = manager == FIELD_MANAGER && operation == "Apply";
+            if is_legacy(manager, operation) || owned_by_us {
+                let set = field
+                    .fields_v1
+                    .as_ref()
+                    .map(|f| f.0.clone())
+                    .unwrap_or(json!({}));
+                match &mut ours {
+                    Some(merged) => merge_field_sets(merged, &set),
+                    None => ours = Some(set),
+                }
+            } else {
+                kept.push(serde_json::to_value(field).ok()?);
+            }
+        }
+        let mut entry = json!({
+            "manager": FIELD_MANAGER,
+            "operation": "Apply",
+            "apiVersion": live.types.as_ref().map(|t| t.api_version.clone()).unwrap_or_default(),
+            "fieldsType": "FieldsV1",
+            "fieldsV1": ours.unwrap_or(json!({})),
+        });
+        if let Some(time) = fields.iter().find_map(|f| f.time.clone()) {
+            entry["time"] = serde_json::to_value(time).ok()?;
+        }
+        kept.push(entry);
         operations.push(PatchOperation::Replace(ReplaceOperation {
             path: "/metadata/managedFields".parse().ok()?,
-            value: serde_json::to_value(&kept).ok()?,
+            value: Value::Array(kept),
         }));
     }
     (!operations.is_empty()).then_some(json_patch::Patch(operations))
+}
+
+/// Unions two managed-field sets (`fieldsV1` trees).
+fn merge_field_sets(into: &mut Value, other: &Value) {
+    if let (Value::Object(into), Value::Object(other)) = (into, other) {
+        for (key, value) in other {
+            match into.get_mut(key) {
+                Some(existing) => merge_field_sets(existing, value),
+                None => {
+                    into.insert(key.clone(), value.clone());
+                }
+            }
+        }
+    }
 }
 
 /// Client factory for impersonation: one client per service account, built from the
