@@ -2,6 +2,7 @@
 //! cluster commands.
 
 mod artifact;
+mod cluster;
 mod install;
 mod kustomize_build;
 mod ui;
@@ -44,6 +45,18 @@ enum Command {
     /// Compare local files with an artifact in a registry.
     #[command(subcommand)]
     Diff(artifact::DiffCommand),
+    /// Get the status of Flux objects.
+    #[command(subcommand)]
+    Get(cluster::GetCommand),
+    /// Reconcile a source or a Kustomization now and wait for the result.
+    #[command(subcommand)]
+    Reconcile(cluster::TargetCommand),
+    /// Suspend the reconciliation of a source or a Kustomization.
+    #[command(subcommand)]
+    Suspend(cluster::TargetCommand),
+    /// Resume a suspended source or Kustomization (and reconcile it).
+    #[command(subcommand)]
+    Resume(cluster::TargetCommand),
     /// Install the flux-rs controllers (or print their manifests with --export).
     Install(install::InstallCommand),
     /// Build kustomizations locally, as kustomize-controller does.
@@ -53,7 +66,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = if cli.debug { "debug" } else { "warn" };
+    // kube's notice about kubeconfigs that skip TLS verification is the user's own setting.
+    let filter = if cli.debug {
+        "debug"
+    } else {
+        "warn,kube_client::client::tls=error"
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
@@ -73,6 +91,10 @@ fn main() -> ExitCode {
             Command::Diff(cmd) => cmd.run(cli.timeout).await,
             Command::Kustomize(cmd) => cmd.run(),
             Command::Install(cmd) => cmd.run().await,
+            Command::Get(cmd) => cmd.run().await,
+            Command::Reconcile(cmd) => cmd.reconcile(cli.timeout).await,
+            Command::Suspend(cmd) => cmd.set_suspended(true, cli.timeout).await,
+            Command::Resume(cmd) => cmd.set_suspended(false, cli.timeout).await,
         }
     });
     match result {

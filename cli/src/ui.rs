@@ -34,6 +34,15 @@ pub fn transfer_bar(total: u64, verb: &str) -> (ProgressBar, Progress) {
     (bar, Arc::new(move |n| handle.inc(n)))
 }
 
+/// A spinner on stderr while waiting (hidden when stderr is not a terminal).
+pub fn spinner(message: String) -> ProgressBar {
+    let spinner = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    spinner.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
+    spinner.set_message(message);
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    spinner
+}
+
 /// Rows padded into columns separated by tabs, as the flux CLI prints its tables.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();

@@ -128,6 +128,9 @@ struct Failure {
     stalled: bool,
     /// Objects that must stay (or come into) the inventory despite the failure.
     inventory: Option<Vec<ResourceRef>>,
+    /// Waiting on something else (a source's first artifact, a dependency): logged and in
+    /// the Ready condition, but no error event, as in Flux.
+    waiting: bool,
 }
 
 impl Failure {
@@ -138,6 +141,14 @@ impl Failure {
             requeue,
             stalled: false,
             inventory: None,
+            waiting: false,
+        }
+    }
+
+    fn waiting(reason: &'static str, message: impl Into<String>, requeue: Duration) -> Self {
+        Failure {
+            waiting: true,
+            ..Failure::new(reason, message, requeue)
         }
     }
 }
@@ -269,7 +280,16 @@ pub async fn reconcile(object: Arc<Kustomization>, ctx: Arc<Context>) -> Result<
                 conditions.delete(STALLED);
             }
             let revision = status.last_attempted_revision.clone().unwrap_or_default();
-            if failure.reason != reasons::DEPENDENCY_NOT_READY {
+            if failure.waiting {
+                tracing::info!(
+                    kind = KIND,
+                    namespace,
+                    name,
+                    reason = failure.reason,
+                    "{}",
+                    failure.message
+                );
+            } else {
                 tracing::error!(kind = KIND, namespace, name, revision, reason = failure.reason, error = %failure.message, "reconciliation failed");
                 let mut event = EventRecord::new(Severity::Error, failure.reason, &failure.message);
                 if !revision.is_empty() {
@@ -413,7 +433,7 @@ async fn run(
         }
     };
     let Some(artifact) = source.status.as_ref().and_then(|s| s.artifact.clone()) else {
-        return Err(Failure::new(
+        return Err(Failure::waiting(
             reasons::ARTIFACT_FAILED,
             format!(
                 "Source artifact not found, retrying in {}",
@@ -456,7 +476,7 @@ async fn run(
                         ),
                     )
                     .await;
-                return Err(Failure::new(
+                return Err(Failure::waiting(
                     reasons::DEPENDENCY_NOT_READY,
                     message,
                     ctx.requeue_dependency,

@@ -1,0 +1,498 @@
+//! Cluster commands, output-compatible with the flux CLI: `get`, `reconcile`, `suspend`,
+//! `resume` for OCIRepositories and Kustomizations (and `get` for Alerts and Receivers).
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use kube::Client;
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
+use serde_json::{Value, json};
+
+use crate::ui;
+
+const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
+
+/// Where to look: `-n` (default flux-system) or `-A`.
+#[derive(Args, Debug, Clone)]
+pub struct Scope {
+    /// The namespace of the objects.
+    #[arg(short, long, global = true, default_value = "flux-system")]
+    namespace: String,
+    /// All namespaces (`get` only).
+    #[arg(short = 'A', long, global = true)]
+    all_namespaces: bool,
+}
+
+/// A Flux kind the commands handle.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kind {
+    OciRepository,
+    Kustomization,
+    Alert,
+    Receiver,
+}
+
+impl Kind {
+    fn resource(self) -> ApiResource {
+        let (api_version, kind) = match self {
+            Kind::OciRepository => ("source.toolkit.fluxcd.io/v1", "OCIRepository"),
+            Kind::Kustomization => ("kustomize.toolkit.fluxcd.io/v1", "Kustomization"),
+            Kind::Alert => ("notification.toolkit.fluxcd.io/v1beta3", "Alert"),
+            Kind::Receiver => ("notification.toolkit.fluxcd.io/v1", "Receiver"),
+        };
+        shared::api::api_resource(api_version, kind)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::OciRepository => "OCIRepository",
+            Kind::Kustomization => "Kustomization",
+            Kind::Alert => "Alert",
+            Kind::Receiver => "Receiver",
+        }
+    }
+
+    /// Whether `get` shows a REVISION column.
+    fn has_revision(self) -> bool {
+        matches!(self, Kind::OciRepository | Kind::Kustomization)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GetCommand {
+    /// Sources: `get sources oci`.
+    #[command(subcommand)]
+    Sources(SourceKind),
+    /// Kustomizations.
+    #[command(alias = "ks", alias = "kustomization")]
+    Kustomizations(GetArgs),
+    /// Alerts.
+    #[command(alias = "alert")]
+    Alerts(GetArgs),
+    /// Receivers.
+    #[command(alias = "receiver")]
+    Receivers(GetArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SourceKind {
+    /// OCIRepositories.
+    Oci(GetArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct GetArgs {
+    /// Only this object.
+    name: Option<String>,
+    #[command(flatten)]
+    scope: Scope,
+    /// Omit the header row.
+    #[arg(long)]
+    no_header: bool,
+    /// Only objects whose condition has this status, e.g. `ready=false`.
+    #[arg(long)]
+    status_selector: Option<String>,
+}
+
+impl GetCommand {
+    pub async fn run(self) -> anyhow::Result<()> {
+        let (kind, args) = match self {
+            GetCommand::Sources(SourceKind::Oci(args)) => (Kind::OciRepository, args),
+            GetCommand::Kustomizations(args) => (Kind::Kustomization, args),
+            GetCommand::Alerts(args) => (Kind::Alert, args),
+            GetCommand::Receivers(args) => (Kind::Receiver, args),
+        };
+        let client = client().await?;
+        let resource = kind.resource();
+        let api: Api<DynamicObject> = if args.scope.all_namespaces {
+            Api::all_with(client, &resource)
+        } else {
+            Api::namespaced_with(client, &args.scope.namespace, &resource)
+        };
+        let mut objects = match &args.name {
+            Some(name) => vec![api.get(name).await.with_context(|| {
+                format!(
+                    "{} '{name}' not found in {} namespace",
+                    kind.name(),
+                    args.scope.namespace
+                )
+            })?],
+            None => api.list(&ListParams::default()).await?.items,
+        };
+        objects.sort_by_key(|o| (o.metadata.namespace.clone(), o.metadata.name.clone()));
+        let selector = args
+            .status_selector
+            .as_deref()
+            .map(parse_status_selector)
+            .transpose()?;
+        let rows: Vec<Vec<String>> = objects
+            .iter()
+            .map(|o| serde_json::to_value(o).unwrap_or_default())
+            .filter(|o| {
+                selector
+                    .as_ref()
+                    .is_none_or(|(t, s)| condition_status(o, t).eq_ignore_ascii_case(s))
+            })
+            .map(|o| row(&o, kind, args.scope.all_namespaces))
+            .collect();
+        if rows.is_empty() {
+            ui::failure(format!(
+                "no {} objects found in {} namespace",
+                kind.name(),
+                args.scope.namespace
+            ));
+            return Ok(());
+        }
+        let headers = headers(kind, args.scope.all_namespaces);
+        let table = ui::table(&headers, &rows);
+        let text = if args.no_header {
+            table.lines().skip(1).map(|l| format!("{l}\n")).collect()
+        } else {
+            table
+        };
+        print!("{text}");
+        Ok(())
+    }
+}
+
+fn parse_status_selector(text: &str) -> anyhow::Result<(String, String)> {
+    match text.split_once('=') {
+        Some((t, s)) if !t.is_empty() && !s.is_empty() => Ok((capitalise(t), s.to_string())),
+        _ => bail!("--status-selector must be of the form type=status, e.g. ready=false"),
+    }
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+fn headers(kind: Kind, all: bool) -> Vec<&'static str> {
+    let mut headers = Vec::new();
+    if all {
+        headers.push("NAMESPACE");
+    }
+    headers.push("NAME");
+    if kind.has_revision() {
+        headers.push("REVISION");
+    }
+    headers.extend(["SUSPENDED", "READY", "MESSAGE"]);
+    headers
+}
+
+fn ready(object: &Value) -> Option<&Value> {
+    object
+        .pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")
+}
+
+fn condition_status(object: &Value, type_: &str) -> String {
+    object
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|c| c.iter().find(|c| c["type"] == type_))
+        .and_then(|c| c["status"].as_str())
+        .unwrap_or("False")
+        .to_string()
+}
+
+fn row(object: &Value, kind: Kind, all: bool) -> Vec<String> {
+    let text = |pointer: &str| {
+        object
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut row = Vec::new();
+    if all {
+        row.push(text("/metadata/namespace"));
+    }
+    row.push(text("/metadata/name"));
+    if kind.has_revision() {
+        let revision = match kind {
+            Kind::OciRepository => text("/status/artifact/revision"),
+            _ => text("/status/lastAppliedRevision"),
+        };
+        row.push(truncate_hex(&revision));
+    }
+    let suspended = object
+        .pointer("/spec/suspend")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    row.push(if suspended { "True" } else { "False" }.to_string());
+    match ready(object) {
+        Some(c) => {
+            row.push(c["status"].as_str().unwrap_or("Unknown").to_string());
+            row.push(truncate_hex(c["message"].as_str().unwrap_or("")));
+        }
+        None => {
+            row.push("False".into());
+            row.push("waiting to be reconciled".into());
+        }
+    }
+    row
+}
+
+/// Runs of 40 to 128 hex digits cut to 8, as flux's `TruncateHex`.
+pub fn truncate_hex(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if (40..=128).contains(&run.len()) {
+            out.push_str(&run[..8]);
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_hexdigit() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TargetCommand {
+    /// A source: `source oci NAME`.
+    #[command(subcommand)]
+    Source(SourceTarget),
+    /// A Kustomization.
+    #[command(alias = "ks")]
+    Kustomization(KustomizationTarget),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SourceTarget {
+    Oci(NameArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct NameArgs {
+    name: String,
+    #[command(flatten)]
+    scope: Scope,
+}
+
+#[derive(Args, Debug)]
+pub struct KustomizationTarget {
+    #[command(flatten)]
+    target: NameArgs,
+    /// Reconcile the Kustomization's source first (`reconcile` only).
+    #[arg(long)]
+    with_source: bool,
+}
+
+impl TargetCommand {
+    fn parts(&self) -> (Kind, &NameArgs, bool) {
+        match self {
+            TargetCommand::Source(SourceTarget::Oci(args)) => (Kind::OciRepository, args, false),
+            TargetCommand::Kustomization(k) => (Kind::Kustomization, &k.target, k.with_source),
+        }
+    }
+
+    /// `reconcile`: sets `requestedAt` and waits until the controller has handled it.
+    pub async fn reconcile(self, timeout: Duration) -> anyhow::Result<()> {
+        let (kind, args, with_source) = self.parts();
+        let client = client().await?;
+        let ns = &args.scope.namespace;
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &kind.resource());
+        let object = api.get(&args.name).await.with_context(|| {
+            format!(
+                "{} '{}' not found in {ns} namespace",
+                kind.name(),
+                args.name
+            )
+        })?;
+        if object
+            .data
+            .pointer("/spec/suspend")
+            .and_then(Value::as_bool)
+            == Some(true)
+        {
+            bail!("resource is suspended");
+        }
+        if with_source {
+            let source = object
+                .data
+                .pointer("/spec/sourceRef/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let source_ns = object
+                .data
+                .pointer("/spec/sourceRef/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or(ns)
+                .to_string();
+            let sources: Api<DynamicObject> =
+                Api::namespaced_with(client.clone(), &source_ns, &Kind::OciRepository.resource());
+            request_and_wait(&sources, Kind::OciRepository, &source, &source_ns, timeout).await?;
+        }
+        request_and_wait(&api, kind, &args.name, ns, timeout).await
+    }
+
+    /// `suspend` / `resume`: sets `spec.suspend`; resuming also reconciles.
+    pub async fn set_suspended(self, suspend: bool, timeout: Duration) -> anyhow::Result<()> {
+        let (kind, args, _) = self.parts();
+        let client = client().await?;
+        let ns = &args.scope.namespace;
+        let api: Api<DynamicObject> = Api::namespaced_with(client, ns, &kind.resource());
+        let verb = if suspend { "suspending" } else { "resuming" };
+        ui::action(format!(
+            "{verb} {} {} in {ns} namespace",
+            kind.name(),
+            args.name
+        ));
+        api.patch(
+            &args.name,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"suspend": suspend}})),
+        )
+        .await
+        .with_context(|| format!("{} '{}' in {ns} namespace", kind.name(), args.name))?;
+        if suspend {
+            ui::success(format!("{} suspended", kind.name()));
+            return Ok(());
+        }
+        ui::success(format!("{} resumed", kind.name()));
+        request_and_wait(&api, kind, &args.name, ns, timeout).await
+    }
+}
+
+async fn request_and_wait(
+    api: &Api<DynamicObject>,
+    kind: Kind,
+    name: &str,
+    ns: &str,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    ui::action(format!(
+        "annotating {} {name} in {ns} namespace",
+        kind.name()
+    ));
+    let token = jiff::Timestamp::now().to_string();
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"metadata": {"annotations": {REQUESTED_AT: token}}})),
+    )
+    .await
+    .with_context(|| format!("{} '{name}' not found in {ns} namespace", kind.name()))?;
+    ui::success(format!("{} annotated", kind.name()));
+    ui::action(format!("waiting for {} reconciliation", kind.name()));
+    let spinner = ui::spinner(format!("waiting for {} reconciliation", kind.name()));
+    let deadline = tokio::time::Instant::now() + timeout;
+    let object = loop {
+        let object = serde_json::to_value(api.get(name).await?)?;
+        let handled = object
+            .pointer("/status/lastHandledReconcileAt")
+            .and_then(Value::as_str)
+            == Some(token.as_str());
+        let settled = ready(&object).is_some_and(|c| c["status"] != "Unknown");
+        if handled && settled {
+            break object;
+        }
+        if tokio::time::Instant::now() > deadline {
+            spinner.finish_and_clear();
+            bail!("timeout waiting for {} reconciliation", kind.name());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    spinner.finish_and_clear();
+    let condition = ready(&object).cloned().unwrap_or_default();
+    if condition["status"] != "True" {
+        bail!(
+            "{}",
+            condition["message"]
+                .as_str()
+                .unwrap_or("reconciliation failed")
+        );
+    }
+    match kind {
+        Kind::OciRepository => ui::success(format!(
+            "fetched revision {}",
+            object
+                .pointer("/status/artifact/revision")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        )),
+        _ => ui::success(format!(
+            "applied revision {}",
+            object
+                .pointer("/status/lastAppliedRevision")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        )),
+    }
+    Ok(())
+}
+
+async fn client() -> anyhow::Result<Client> {
+    Client::try_default()
+        .await
+        .context("connecting to the cluster (KUBECONFIG)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_runs_are_shortened_like_flux() {
+        let digest = "3b6cdcc7adf9dcb7e2a4ac4e7f0e8e9f31a4ad4bd2f2c0f4f8a5d7e0c1b2a3d4";
+        assert_eq!(
+            truncate_hex(&format!("latest@sha256:{digest}")),
+            "latest@sha256:3b6cdcc7"
+        );
+        assert_eq!(
+            truncate_hex("main@sha1:0123456789abcdef"),
+            "main@sha1:0123456789abcdef"
+        );
+        assert_eq!(
+            truncate_hex(&format!(
+                "stored artifact for digest 'latest@sha256:{digest}'"
+            )),
+            "stored artifact for digest 'latest@sha256:3b6cdcc7'"
+        );
+    }
+
+    #[test]
+    fn rows_follow_flux_columns() {
+        let object = json!({"metadata": {"name": "podinfo", "namespace": "flux-system"},
+            "spec": {"suspend": false},
+            "status": {"lastAppliedRevision": "v1", "conditions": [{"type": "Ready", "status": "True", "message": "Applied revision: v1"}]}});
+        assert_eq!(
+            row(&object, Kind::Kustomization, true),
+            [
+                "flux-system",
+                "podinfo",
+                "v1",
+                "False",
+                "True",
+                "Applied revision: v1"
+            ]
+        );
+        let fresh = json!({"metadata": {"name": "new"}});
+        assert_eq!(
+            row(&fresh, Kind::Alert, false),
+            ["new", "False", "False", "waiting to be reconciled"]
+        );
+        assert_eq!(
+            headers(Kind::OciRepository, false),
+            ["NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"]
+        );
+    }
+}
