@@ -223,30 +223,38 @@ impl KustomizeController {
         Self::start_with(namespace, events_addr, &[])
     }
 
+    /// Starts kustomize-controller with extra flags and waits until it reconciles.
     pub fn start_with(namespace: &str, events_addr: Option<&str>, extra: &[&str]) -> Self {
         retrying_port_clashes(|| {
-            let scratch = tempfile::tempdir().unwrap();
-            let mut args = vec![
-                "--requeue-dependency=2s".to_owned(),
-                "--min-retry-delay=500ms".to_owned(),
-                "--max-retry-delay=2s".to_owned(),
-                "--http-retry=2".to_owned(),
-            ];
-            if let Some(addr) = events_addr {
-                args.push(format!("--events-addr={addr}"));
-            }
-            args.extend(extra.iter().map(|a| (*a).to_owned()));
-            let mut process =
-                ControllerProcess::start("kustomize-controller", namespace, args, scratch.path());
-            process.wait_for_log(
+            let mut controller = Self::spawn(namespace, events_addr, extra);
+            controller.process.wait_for_log(
                 "starting the Kustomization controller",
                 Duration::from_secs(30),
             )?;
-            Ok(Self {
-                process,
-                _scratch: scratch,
-            })
+            Ok(controller)
         })
+    }
+
+    /// Starts kustomize-controller without waiting for it to reconcile (a standby waits for
+    /// the lease first).
+    pub fn spawn(namespace: &str, events_addr: Option<&str>, extra: &[&str]) -> Self {
+        let scratch = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "--requeue-dependency=2s".to_owned(),
+            "--min-retry-delay=500ms".to_owned(),
+            "--max-retry-delay=2s".to_owned(),
+            "--http-retry=2".to_owned(),
+        ];
+        if let Some(addr) = events_addr {
+            args.push(format!("--events-addr={addr}"));
+        }
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        let process =
+            ControllerProcess::start("kustomize-controller", namespace, args, scratch.path());
+        Self {
+            process,
+            _scratch: scratch,
+        }
     }
 }
 

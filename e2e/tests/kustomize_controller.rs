@@ -626,3 +626,159 @@ async fn force_recreates_immutable_objects_and_kubectl_leftovers_are_removed() {
     })
     .await;
 }
+
+/// Log lines of a controller reporting a finished reconcile of `name`.
+fn finished_reconciles(logs: &str, name: &str) -> usize {
+    logs.lines()
+        .filter(|l| {
+            l.contains("reconciliation finished") && l.contains(&format!("\"name\":\"{name}\""))
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn only_the_leader_applies_and_a_standby_takes_over() {
+    with_temp_ns(|client, ns| async move {
+        let registry = Registry::start();
+        let _source = SourceController::start(&ns, None);
+        let election = [
+            "--enable-leader-election",
+            "--leader-election-lease-duration=4s",
+            "--leader-election-renew-deadline=3s",
+            "--leader-election-retry-period=1s",
+        ];
+        let mut leader = KustomizeController::start_with(&ns, None, &election);
+        let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+            Api::namespaced(client.clone(), &ns);
+        let lease_name = "kustomize-controller-leader-election";
+        wait_for(
+            "the first leader",
+            WAIT,
+            || async { Ok(leases.get_opt(lease_name).await?.is_some()) },
+            |held| *held,
+        )
+        .await
+        .unwrap();
+        let standby = KustomizeController::spawn(&ns, None, &election);
+        let first_holder = leases
+            .get(lease_name)
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .holder_identity
+            .unwrap();
+
+        let url = registry.oci_url("apps/ha");
+        let digest1 = push_artifact(
+            &format!("{url}:latest"),
+            tree(&[("config.yaml", &config_map("ha", "1"))]).path(),
+            &[],
+        );
+        let sources = oci_repository(&client, &ns, "ha", &url, json!({"tag": "latest"})).await;
+        let api = kustomization(
+            &client,
+            &ns,
+            "ha",
+            json!({
+                "interval": "10m", "prune": true, "targetNamespace": ns,
+                "sourceRef": {"kind": "OCIRepository", "name": "ha"},
+            }),
+        )
+        .await;
+        ks_status(
+            &api,
+            "ha",
+            "applied by the leader",
+            applied(&format!("latest@{digest1}")),
+        )
+        .await;
+        assert!(finished_reconciles(&leader.process.logs(), "ha") >= 1);
+        assert_eq!(
+            finished_reconciles(&standby.process.logs(), "ha"),
+            0,
+            "the standby does not apply"
+        );
+
+        leader.process.kill();
+        wait_for(
+            "a new leader",
+            WAIT,
+            || async {
+                Ok(leases
+                    .get(lease_name)
+                    .await?
+                    .spec
+                    .unwrap_or_default()
+                    .holder_identity)
+            },
+            |holder| holder.as_ref().is_some_and(|h| *h != first_holder),
+        )
+        .await
+        .unwrap();
+        let digest2 = push_artifact(
+            &format!("{url}:latest"),
+            tree(&[("config.yaml", &config_map("ha", "2"))]).path(),
+            &[],
+        );
+        request_reconcile(&sources, "ha").await;
+        ks_status(
+            &api,
+            "ha",
+            "applied by the new leader",
+            applied(&format!("latest@{digest2}")),
+        )
+        .await;
+        assert!(finished_reconciles(&standby.process.logs(), "ha") >= 1);
+        let config = Api::<ConfigMap>::namespaced(client.clone(), &ns)
+            .get("ha")
+            .await
+            .unwrap();
+        assert_eq!(config.data.unwrap()["value"], "2");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn shards_reconcile_only_their_own_kustomizations() {
+    with_temp_ns(|client, ns| async move {
+        let registry = Registry::start();
+        let _source = SourceController::start(&ns, None);
+        let election = ["--enable-leader-election", "--leader-election-lease-duration=4s",
+            "--leader-election-renew-deadline=3s", "--leader-election-retry-period=1s"];
+        let shard = |key: &str| {
+            let mut flags: Vec<String> = election.iter().map(|f| (*f).to_owned()).collect();
+            flags.push(format!("--watch-label-selector=sharding.fluxcd.io/key={key}"));
+            flags
+        };
+        let one_flags = shard("shard1");
+        let two_flags = shard("shard2");
+        let one = KustomizeController::start_with(&ns, None, &one_flags.iter().map(String::as_str).collect::<Vec<_>>());
+        let two = KustomizeController::start_with(&ns, None, &two_flags.iter().map(String::as_str).collect::<Vec<_>>());
+
+        let url = registry.oci_url("apps/shards");
+        let digest = push_artifact(&format!("{url}:latest"), tree(&[("a/config.yaml", &config_map("a", "1")), ("b/config.yaml", &config_map("b", "1"))]).path(), &[]);
+        oci_repository(&client, &ns, "shards", &url, json!({"tag": "latest"})).await;
+        for (name, key) in [("a", "shard1"), ("b", "shard2")] {
+            apply(&client, &ns, json!({
+                "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+                "metadata": {"name": name, "namespace": ns, "labels": {"sharding.fluxcd.io/key": key}},
+                "spec": {"interval": "10m", "prune": true, "path": format!("./{name}"), "targetNamespace": ns,
+                         "sourceRef": {"kind": "OCIRepository", "name": "shards"}},
+            })).await;
+        }
+        let api: Api<Kustomization> = Api::namespaced(client.clone(), &ns);
+        for name in ["a", "b"] {
+            ks_status(&api, name, "applied by its shard", applied(&format!("latest@{digest}"))).await;
+        }
+        assert!(finished_reconciles(&one.process.logs(), "a") >= 1);
+        assert_eq!(finished_reconciles(&one.process.logs(), "b"), 0);
+        assert!(finished_reconciles(&two.process.logs(), "b") >= 1);
+        assert_eq!(finished_reconciles(&two.process.logs(), "a"), 0);
+        // One lease per shard, so both shards lead at once.
+        let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client.clone(), &ns);
+        let names: Vec<String> = leases.list(&ListParams::default()).await.unwrap().items.iter().filter_map(|l| l.metadata.name.clone()).collect();
+        assert_eq!(names.iter().filter(|n| n.starts_with("kustomize-controller")).count(), 2, "{names:?}");
+    })
+    .await;
+}
