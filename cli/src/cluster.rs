@@ -496,3 +496,292 @@ mod tests {
         );
     }
 }
+
+#[derive(Args, Debug)]
+pub struct TraceArgs {
+    /// The kind of the object (`deployment`, `configmap`, `Service`, …).
+    kind: String,
+    /// Its name.
+    name: String,
+    /// The object's namespace.
+    #[arg(short, long, default_value = "flux-system")]
+    namespace: String,
+}
+
+impl TraceArgs {
+    /// `trace`: the object, the Kustomization that applied it, and its source.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let client = client().await?;
+        let discovery = kube::Discovery::new(client.clone()).run().await?;
+        let wanted = self.kind.to_ascii_lowercase();
+        let (resource, capabilities) = discovery
+            .groups()
+            .flat_map(|g| g.recommended_resources())
+            .find(|(r, _)| r.kind.to_ascii_lowercase() == wanted || r.plural == wanted)
+            .with_context(|| format!("unknown kind '{}'", self.kind))?;
+        let api: Api<DynamicObject> = if capabilities.scope == kube::discovery::Scope::Namespaced {
+            Api::namespaced_with(client.clone(), &self.namespace, &resource)
+        } else {
+            Api::all_with(client.clone(), &resource)
+        };
+        let object = api.get(&self.name).await.with_context(|| {
+            format!(
+                "{} '{}' not found in {} namespace",
+                resource.kind, self.name, self.namespace
+            )
+        })?;
+        let labels = object.metadata.labels.clone().unwrap_or_default();
+        let (Some(owner), Some(owner_ns)) = (
+            labels.get("kustomize.toolkit.fluxcd.io/name"),
+            labels.get("kustomize.toolkit.fluxcd.io/namespace"),
+        ) else {
+            bail!("object not managed by Flux");
+        };
+        let mut out = String::new();
+        field(
+            &mut out,
+            "Object",
+            &format!("{}/{}", resource.kind.to_ascii_lowercase(), self.name),
+        );
+        if let Some(ns) = &object.metadata.namespace {
+            field(&mut out, "Namespace", ns);
+        }
+        field(&mut out, "Status", "Managed by Flux");
+        out.push_str("---\n");
+        let kustomizations: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), owner_ns, &Kind::Kustomization.resource());
+        let ks = serde_json::to_value(
+            kustomizations
+                .get(owner)
+                .await
+                .with_context(|| format!("Kustomization {owner_ns}/{owner}"))?,
+        )?;
+        let text = |v: &Value, p: &str| {
+            v.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        field(&mut out, "Kustomization", owner);
+        field(&mut out, "Namespace", owner_ns);
+        if let Some(target) = ks.pointer("/spec/targetNamespace").and_then(Value::as_str) {
+            field(&mut out, "Target", target);
+        }
+        field(&mut out, "Path", &text(&ks, "/spec/path"));
+        field(
+            &mut out,
+            "Revision",
+            &text(&ks, "/status/lastAppliedRevision"),
+        );
+        status_fields(&mut out, &ks);
+        let source_name = text(&ks, "/spec/sourceRef/name");
+        let source_ns = ks
+            .pointer("/spec/sourceRef/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or(owner_ns)
+            .to_string();
+        if text(&ks, "/spec/sourceRef/kind") == "OCIRepository" {
+            let sources: Api<DynamicObject> =
+                Api::namespaced_with(client, &source_ns, &Kind::OciRepository.resource());
+            if let Ok(source) = sources.get(&source_name).await {
+                let source = serde_json::to_value(source)?;
+                out.push_str("---\n");
+                field(&mut out, "OCIRepository", &source_name);
+                field(&mut out, "Namespace", &source_ns);
+                field(&mut out, "URL", &text(&source, "/spec/url"));
+                if let Some(tag) = source.pointer("/spec/ref/tag").and_then(Value::as_str) {
+                    field(&mut out, "Tag", tag);
+                } else if let Some(semver) =
+                    source.pointer("/spec/ref/semver").and_then(Value::as_str)
+                {
+                    field(&mut out, "Tag", semver);
+                } else if let Some(digest) =
+                    source.pointer("/spec/ref/digest").and_then(Value::as_str)
+                {
+                    field(&mut out, "Digest", digest);
+                }
+                field(
+                    &mut out,
+                    "Revision",
+                    &text(&source, "/status/artifact/revision"),
+                );
+                let origin = |key: &str| {
+                    text(
+                        &source,
+                        &format!("/status/artifact/metadata/{}", key.replace('/', "~1")),
+                    )
+                };
+                let origin_source = origin("org.opencontainers.image.source");
+                if !origin_source.is_empty() {
+                    field(&mut out, "Origin Source", &origin_source);
+                }
+                let origin_revision = origin("org.opencontainers.image.revision");
+                if !origin_revision.is_empty() {
+                    field(&mut out, "Origin Revision", &origin_revision);
+                }
+                status_fields(&mut out, &source);
+            }
+        }
+        print!("{out}");
+        Ok(())
+    }
+}
+
+/// One `Label:` line of the trace block, values aligned at column 17.
+fn field(out: &mut String, label: &str, value: &str) {
+    out.push_str(&format!("{:<17}{value}\n", format!("{label}:")));
+}
+
+/// The `Status:` and `Message:` lines from the Ready condition.
+fn status_fields(out: &mut String, object: &Value) {
+    match ready(object) {
+        Some(c) => {
+            let time = c["lastTransitionTime"].as_str().unwrap_or("");
+            let status = if c["status"] == "False" {
+                format!("Last reconciliation failed at {time}")
+            } else {
+                format!("Last reconciled at {time}")
+            };
+            field(out, "Status", &status);
+            field(out, "Message", c["message"].as_str().unwrap_or(""));
+        }
+        None => field(out, "Status", "Unknown"),
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Only the events of this object, as `Kind/name`.
+    #[arg(long = "for")]
+    for_object: Option<String>,
+    #[command(flatten)]
+    scope: Scope,
+}
+
+impl EventsArgs {
+    /// `events`: the Kubernetes events of Flux objects (or of one), oldest first.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let client = client().await?;
+        let api: Api<k8s_openapi::api::core::v1::Event> = if self.scope.all_namespaces {
+            Api::all(client)
+        } else {
+            Api::namespaced(client, &self.scope.namespace)
+        };
+        let mut params = ListParams::default();
+        if let Some(target) = &self.for_object {
+            let (kind, name) = target
+                .split_once('/')
+                .context("--for takes Kind/name, e.g. Kustomization/podinfo")?;
+            params = params.fields(&format!(
+                "involvedObject.kind={kind},involvedObject.name={name}"
+            ));
+        }
+        let mut events = api.list(&params).await?.items;
+        events.sort_by_key(|e| e.last_timestamp.clone().map(|t| t.0));
+        let now = jiff::Timestamp::now();
+        let rows: Vec<Vec<String>> = events
+            .iter()
+            .map(|e| {
+                let age = e
+                    .last_timestamp
+                    .as_ref()
+                    .and_then(|t| jiff::Timestamp::from_second(t.0.as_second()).ok())
+                    .map(|t| {
+                        shared::duration::format(Duration::from_secs(
+                            now.duration_since(t).as_secs().max(0) as u64,
+                        ))
+                    })
+                    .unwrap_or_else(|| "<unknown>".into());
+                let object = format!(
+                    "{}/{}",
+                    e.involved_object.kind.clone().unwrap_or_default(),
+                    e.involved_object.name.clone().unwrap_or_default()
+                );
+                vec![
+                    age,
+                    e.type_.clone().unwrap_or_default(),
+                    e.reason.clone().unwrap_or_default(),
+                    object,
+                    e.message.clone().unwrap_or_default().replace('\n', " "),
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            ui::table(&["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], &rows)
+        );
+        Ok(())
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CreateCommand {
+    /// Secrets: `create secret oci`.
+    #[command(subcommand)]
+    Secret(SecretKind),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretKind {
+    /// A registry login Secret (`kubernetes.io/dockerconfigjson`) for OCIRepositories.
+    Oci(OciSecretArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct OciSecretArgs {
+    name: String,
+    /// The registry host, e.g. `registry.example.com:5000`.
+    #[arg(long)]
+    url: String,
+    #[arg(long, short = 'u')]
+    username: String,
+    #[arg(long, short = 'p')]
+    password: String,
+    /// Print the Secret as YAML instead of creating it.
+    #[arg(long)]
+    export: bool,
+    #[arg(short, long, default_value = "flux-system")]
+    namespace: String,
+}
+
+impl CreateCommand {
+    pub async fn run(self) -> anyhow::Result<()> {
+        let CreateCommand::Secret(SecretKind::Oci(args)) = self;
+        let secret = oci_secret(&args);
+        if args.export {
+            let map = secret.as_object().expect("a map");
+            print!("---\n{}", kustomize::yaml::to_stream([map]));
+            return Ok(());
+        }
+        ui::action("generating OCI secret");
+        let client = client().await?;
+        let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client, &args.namespace);
+        api.patch(
+            &args.name,
+            &PatchParams::apply("flux-rs").force(),
+            &Patch::Apply(&secret),
+        )
+        .await
+        .with_context(|| format!("creating secret {}/{}", args.namespace, args.name))?;
+        ui::success(format!(
+            "oci secret '{}' created in '{}' namespace",
+            args.name, args.namespace
+        ));
+        Ok(())
+    }
+}
+
+/// The Docker config Secret flux writes for a registry login.
+fn oci_secret(args: &OciSecretArgs) -> Value {
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", args.username, args.password));
+    let config = json!({"auths": {args.url.clone(): {"username": args.username, "password": args.password, "auth": auth}}});
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": args.name, "namespace": args.namespace},
+        "stringData": {".dockerconfigjson": config.to_string()},
+        "type": "kubernetes.io/dockerconfigjson",
+    })
+}

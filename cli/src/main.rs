@@ -57,6 +57,13 @@ enum Command {
     /// Resume a suspended source or Kustomization (and reconcile it).
     #[command(subcommand)]
     Resume(cluster::TargetCommand),
+    /// Show the Kubernetes events of Flux objects.
+    Events(cluster::EventsArgs),
+    /// Create Flux-related objects (`create secret oci`).
+    #[command(subcommand)]
+    Create(cluster::CreateCommand),
+    /// Show which Kustomization and source an object comes from.
+    Trace(cluster::TraceArgs),
     /// Install the flux-rs controllers (or print their manifests with --export).
     Install(install::InstallCommand),
     /// Build kustomizations locally, as kustomize-controller does.
@@ -92,6 +99,9 @@ fn main() -> ExitCode {
             Command::Kustomize(cmd) => cmd.run(),
             Command::Install(cmd) => cmd.run().await,
             Command::Get(cmd) => cmd.run().await,
+            Command::Trace(cmd) => cmd.run().await,
+            Command::Events(cmd) => cmd.run().await,
+            Command::Create(cmd) => cmd.run().await,
             Command::Reconcile(cmd) => cmd.reconcile(cli.timeout).await,
             Command::Suspend(cmd) => cmd.set_suspended(true, cli.timeout).await,
             Command::Resume(cmd) => cmd.set_suspended(false, cli.timeout).await,

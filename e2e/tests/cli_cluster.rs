@@ -1,0 +1,86 @@
+//! The `flux-rs` cluster commands against the real controllers: get, reconcile, suspend,
+//! resume, trace, events, create secret oci.
+
+use std::time::Duration;
+
+use e2e::bin::{flux_rs, push_artifact};
+use e2e::cluster::{apply, wait_for, with_temp_ns};
+use e2e::controllers::{KustomizeController, SourceController};
+use e2e::registry::Registry;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use serde_json::json;
+use shared::api::kustomize::v1::Kustomization;
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = flux_rs(args);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn get_reconcile_suspend_resume_trace_events_and_secrets() {
+    with_temp_ns(|client, ns| async move {
+        let registry = Registry::start();
+        let _source = SourceController::start(&ns, None);
+        let _kustomize = KustomizeController::start(&ns, None);
+        let url = registry.oci_url("apps/cli");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: \"1\"\n").unwrap();
+        let digest = push_artifact(&format!("{url}:latest"), dir.path(), &[]);
+        apply(&client, &ns, json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+            "metadata": {"name": "cli"}, "spec": {"url": url, "interval": "10m", "ref": {"tag": "latest"}}})).await;
+        apply(&client, &ns, json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": "cli"}, "spec": {"interval": "10m", "prune": true, "targetNamespace": ns,
+            "sourceRef": {"kind": "OCIRepository", "name": "cli"}}})).await;
+        let api: Api<Kustomization> = Api::namespaced(client.clone(), &ns);
+        let short = &digest["sha256:".len().."sha256:".len() + 8];
+        wait_for("Ready", Duration::from_secs(60), || async { Ok(api.get("cli").await?.status.and_then(|s| s.last_applied_revision)) }, |r| r.is_some()).await.unwrap();
+
+        let (ok, out, err) = run(&["get", "kustomizations", "-n", &ns]);
+        assert!(ok, "{err}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0].split('\t').map(str::trim).collect::<Vec<_>>(), ["NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"]);
+        let row: Vec<&str> = lines[1].split('\t').map(str::trim).collect();
+        assert_eq!(row, ["cli", &format!("latest@sha256:{short}"), "False", "True", &format!("Applied revision: latest@sha256:{short}")]);
+        let (ok, out, _) = run(&["get", "sources", "oci", "-A", "--no-header"]);
+        assert!(ok && out.lines().any(|l| l.starts_with(&ns) && l.contains("cli")), "{out}");
+
+        let (ok, _, err) = run(&["reconcile", "kustomization", "cli", "-n", &ns, "--with-source"]);
+        assert!(ok, "{err}");
+        assert!(err.contains("✔ fetched revision latest@sha256:") && err.contains("✔ applied revision latest@sha256:"), "{err}");
+
+        let (ok, _, err) = run(&["suspend", "kustomization", "cli", "-n", &ns]);
+        assert!(ok, "{err}");
+        assert!(api.get("cli").await.unwrap().spec.suspend);
+        let (ok, out, _) = run(&["get", "ks", "cli", "-n", &ns, "--no-header"]);
+        assert!(ok && out.contains("True"), "{out}");
+        let (ok, _, err) = run(&["reconcile", "kustomization", "cli", "-n", &ns]);
+        assert!(!ok && err.contains("resource is suspended"), "{err}");
+        let (ok, _, err) = run(&["resume", "kustomization", "cli", "-n", &ns]);
+        assert!(ok, "{err}");
+        assert!(!api.get("cli").await.unwrap().spec.suspend);
+
+        let (ok, out, err) = run(&["trace", "configmap", "settings", "-n", &ns]);
+        assert!(ok, "{err}");
+        assert!(out.starts_with("Object:          configmap/settings\n"), "{out}");
+        assert!(out.contains("Status:          Managed by Flux") && out.contains("Kustomization:   cli") && out.contains(&format!("URL:             {url}")), "{out}");
+        assert!(out.contains("Origin Revision: main@sha1:0123456789abcdef"), "{out}");
+
+        let (ok, out, err) = run(&["events", "-n", &ns, "--for", "Kustomization/cli"]);
+        assert!(ok, "{err}");
+        assert!(out.contains("ReconciliationSucceeded") && out.contains("Kustomization/cli"), "{out}");
+
+        let (ok, out, err) = run(&["create", "secret", "oci", "regcred", "--url", "registry.example:5000", "-u", "user", "-p", "pass", "--export", "-n", &ns]);
+        assert!(ok, "{err}");
+        assert!(out.contains("type: kubernetes.io/dockerconfigjson") && out.contains("dXNlcjpwYXNz"), "{out}");
+        let (ok, _, err) = run(&["create", "secret", "oci", "regcred", "--url", "registry.example:5000", "-u", "user", "-p", "pass", "-n", &ns]);
+        assert!(ok, "{err}");
+        let secret = Api::<Secret>::namespaced(client.clone(), &ns).get("regcred").await.unwrap();
+        assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/dockerconfigjson"));
+    })
+    .await;
+}
