@@ -270,15 +270,21 @@ pub struct NotificationController {
 
 impl NotificationController {
     pub fn start(namespace: &str) -> Self {
+        Self::start_with(namespace, &[])
+    }
+
+    /// Starts notification-controller with extra flags.
+    pub fn start_with(namespace: &str, extra: &[&str]) -> Self {
         retrying_port_clashes(|| {
             let scratch = tempfile::tempdir().unwrap();
             let events_addr = format!("127.0.0.1:{}", free_port());
             let receiver_addr = format!("127.0.0.1:{}", free_port());
-            let args = vec![
+            let mut args = vec![
                 format!("--events-addr={events_addr}"),
                 format!("--receiver-addr={receiver_addr}"),
                 "--rate-limit-interval=5m".to_owned(),
             ];
+            args.extend(extra.iter().map(|a| (*a).to_owned()));
             let mut process = ControllerProcess::start(
                 "notification-controller",
                 namespace,

@@ -146,3 +146,81 @@ async fn kubectl_apply_k_config_creates_every_object() {
             .is_some()
     );
 }
+
+/// A copy of the test's kubeconfig whose user acts as `system:serviceaccount:<ns>:<name>`.
+fn kubeconfig_as(dir: &std::path::Path, service_account: &str) -> PathBuf {
+    let path = std::env::var_os("KUBECONFIG").expect("KUBECONFIG");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut config: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    for user in config["users"].as_array_mut().unwrap() {
+        user["user"]["as"] = serde_json::json!(format!(
+            "system:serviceaccount:flux-system:{service_account}"
+        ));
+    }
+    let out = dir.join(format!("{service_account}.kubeconfig"));
+    std::fs::write(&out, serde_json::to_string(&config).unwrap()).unwrap();
+    out
+}
+
+/// Each controller runs as its own ServiceAccount from `config/` (impersonated), and the
+/// whole loop still works: the RBAC of config/ is enough for what the controllers do.
+#[tokio::test]
+async fn controllers_work_with_the_rbac_of_config() {
+    use e2e::bin::push_artifact;
+    use e2e::cluster::{apply, wait_for, with_temp_ns};
+    use e2e::controllers::{KustomizeController, NotificationController, SourceController};
+    use e2e::registry::Registry;
+    use e2e::webhook::Webhook;
+    use serde_json::json;
+    use shared::api::kustomize::v1::Kustomization;
+    use std::time::Duration;
+
+    client().await.expect("cluster under test");
+    let out = Command::new(kubectl())
+        .args(["apply", "--server-side", "--force-conflicts", "-k"])
+        .arg(root().join("config"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    with_temp_ns(|client, ns| async move {
+        let configs = tempfile::tempdir().unwrap();
+        let flag = |sa: &str| format!("--kubeconfig={}", kubeconfig_as(configs.path(), sa).display());
+        let hook = Webhook::start(None).await;
+        let notification = NotificationController::start_with(&ns, &[&flag("notification-controller")]);
+        let registry = Registry::start();
+        let mut source = SourceController::start_with(&ns, Some(&notification.events_url()), &[&flag("source-controller")]);
+        source.process.wait_for_log("starting the OCIRepository controller", Duration::from_secs(30)).unwrap();
+        let _kustomize = KustomizeController::start_with(&ns, Some(&notification.events_url()), &[&flag("kustomize-controller")]);
+
+        apply(&client, &ns, json!({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider",
+            "metadata": {"name": "hook"}, "spec": {"type": "generic", "address": format!("{}/hook", hook.base)}})).await;
+        apply(&client, &ns, json!({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert",
+            "metadata": {"name": "all"}, "spec": {"providerRef": {"name": "hook"}, "eventSeverity": "info",
+            "eventSources": [{"kind": "Kustomization", "name": "*"}, {"kind": "OCIRepository", "name": "*"}]}})).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+
+        let url = registry.oci_url("apps/rbac");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: rbac\ndata:\n  a: \"1\"\n").unwrap();
+        let digest = push_artifact(&format!("{url}:latest"), dir.path(), &[]);
+        apply(&client, &ns, json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+            "metadata": {"name": "rbac"}, "spec": {"url": url, "interval": "10m", "ref": {"tag": "latest"}}})).await;
+        apply(&client, &ns, json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": "rbac"}, "spec": {"interval": "10m", "prune": true, "targetNamespace": ns,
+            "sourceRef": {"kind": "OCIRepository", "name": "rbac"}}})).await;
+        let api: Api<Kustomization> = Api::namespaced(client.clone(), &ns);
+        let revision = format!("latest@{digest}");
+        wait_for("applied as the controllers' own accounts", Duration::from_secs(90),
+            || async { Ok(api.get("rbac").await?.status.and_then(|s| s.last_applied_revision)) },
+            |r| r.as_deref() == Some(revision.as_str())).await.unwrap();
+        let applied = hook.wait_for(1, Duration::from_secs(60), |r| r.body["message"].as_str().is_some_and(|m| m.contains("Reconciliation finished"))).await;
+        assert_eq!(applied[0].body["involvedObject"]["kind"], "Kustomization");
+        let stored = hook.wait_for(1, Duration::from_secs(60), |r| r.body["message"].as_str().is_some_and(|m| m.starts_with("stored artifact"))).await;
+        assert_eq!(stored[0].body["involvedObject"]["kind"], "OCIRepository");
+    })
+    .await;
+}

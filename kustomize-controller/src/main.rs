@@ -78,9 +78,9 @@ fn dependents(
 async fn main() -> Result<()> {
     let args = Args::parse();
     init_logging(&args.common);
-    let config = kube::Config::infer()
+    let config = shared::runtime::kube_config(&args.common)
         .await
-        .context("reading the Kubernetes client configuration")?;
+        .map_err(anyhow::Error::msg)?;
     let client = Client::try_from(config.clone()).context("connecting to the API server")?;
     let metrics = Metrics::new();
     let health_addr = listen_addr(&args.common.health_addr).map_err(anyhow::Error::msg)?;

@@ -71,9 +71,10 @@ where
 async fn main() -> Result<()> {
     let args = Args::parse();
     init_logging(&args.common);
-    let client = Client::try_default()
+    let config = shared::runtime::kube_config(&args.common)
         .await
-        .context("connecting to the API server")?;
+        .map_err(anyhow::Error::msg)?;
+    let client = Client::try_from(config).context("connecting to the API server")?;
     let durations = events::http_durations();
     let registered = durations.clone();
     let metrics = Metrics::with_extra(move |registry| {

@@ -73,9 +73,10 @@ fn advertised_addr(storage_addr: &str, advertised: &str) -> String {
 async fn main() -> Result<()> {
     let args = Args::parse();
     init_logging(&args.common);
-    let client = Client::try_default()
+    let config = shared::runtime::kube_config(&args.common)
         .await
-        .context("connecting to the API server")?;
+        .map_err(anyhow::Error::msg)?;
+    let client = Client::try_from(config).context("connecting to the API server")?;
     let metrics = Metrics::new();
     let health_addr = listen_addr(&args.common.health_addr).map_err(anyhow::Error::msg)?;
     let metrics_addr = listen_addr(&args.common.metrics_addr).map_err(anyhow::Error::msg)?;

@@ -12,6 +12,9 @@ pub enum LogEncoding {
 /// Flags every Flux controller has (`fluxcd/pkg/runtime`), with Flux's defaults.
 #[derive(Args, Clone, Debug)]
 pub struct CommonArgs {
+    /// A kubeconfig file to connect with (default: `KUBECONFIG`, else in-cluster).
+    #[arg(long)]
+    pub kubeconfig: Option<std::path::PathBuf>,
     /// The address events are posted to (the notification-controller's event endpoint).
     #[arg(long, env = "EVENTS_ADDR", default_value = "")]
     pub events_addr: String,

@@ -152,3 +152,23 @@ where
     .await
     .map(|_| ())
 }
+
+/// The client configuration: `--kubeconfig` when given, else kube's inference
+/// (`KUBECONFIG`, then the in-cluster service account).
+pub async fn kube_config(args: &CommonArgs) -> Result<kube::Config, String> {
+    match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| format!("reading {}: {e}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(
+                kubeconfig,
+                &kube::config::KubeConfigOptions::default(),
+            )
+            .await
+            .map_err(|e| format!("loading {}: {e}", path.display()))
+        }
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| format!("reading the Kubernetes client configuration: {e}")),
+    }
+}
