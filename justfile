@@ -47,3 +47,7 @@ bench-build:
 # kustomize-controller: 1000 Kustomizations, and 1500 objects vs kubectl; writes BENCHMARKS.md.
 bench-kustomizations:
     scripts/bench-kustomizations.sh
+
+# Container images flux-rs/<controller>:<version>, FROM scratch (nothing is pulled).
+images:
+    scripts/images.sh
