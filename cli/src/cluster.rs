@@ -785,3 +785,120 @@ fn oci_secret(args: &OciSecretArgs) -> Value {
         "type": "kubernetes.io/dockerconfigjson",
     })
 }
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Only the prerequisites (the cluster's version).
+    #[arg(long)]
+    pre: bool,
+    /// The namespace the controllers are installed in.
+    #[arg(short, long, default_value = "flux-system")]
+    namespace: String,
+}
+
+/// The oldest API server the controllers are tested against.
+const MINIMUM_KUBERNETES: (u64, u64) = (1, 20);
+
+impl CheckArgs {
+    /// `check`: the cluster version, the controllers' Deployments and the CRDs.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let client = client().await?;
+        let mut failed = false;
+        ui::action("checking prerequisites");
+        let version = client.apiserver_version().await?;
+        let minor: u64 = version.minor.trim_end_matches('+').parse().unwrap_or(0);
+        let major: u64 = version.major.parse().unwrap_or(0);
+        let (min_major, min_minor) = MINIMUM_KUBERNETES;
+        let text = format!(
+            "Kubernetes {} >={min_major}.{min_minor}.0-0",
+            version.git_version.trim_start_matches('v')
+        );
+        if (major, minor) >= MINIMUM_KUBERNETES {
+            ui::success(text);
+        } else {
+            ui::failure(text);
+            failed = true;
+        }
+        if !self.pre {
+            ui::action("checking controllers");
+            let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+                Api::namespaced(client.clone(), &self.namespace);
+            for name in [
+                "source-controller",
+                "kustomize-controller",
+                "notification-controller",
+            ] {
+                match deployments.get_opt(name).await? {
+                    Some(deployment) => {
+                        let wanted = deployment
+                            .spec
+                            .as_ref()
+                            .and_then(|s| s.replicas)
+                            .unwrap_or(1);
+                        let ready = deployment
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.ready_replicas)
+                            .unwrap_or(0);
+                        if wanted > 0 && ready >= wanted {
+                            ui::success(format!("{name}: deployment ready"));
+                        } else {
+                            ui::failure(format!("{name}: deployment not ready"));
+                            failed = true;
+                        }
+                        let image = deployment
+                            .spec
+                            .and_then(|s| s.template.spec)
+                            .and_then(|p| p.containers.first().and_then(|c| c.image.clone()));
+                        ui::action(image.unwrap_or_default());
+                    }
+                    None => {
+                        ui::failure(format!(
+                            "{name}: deployment not found in {} namespace",
+                            self.namespace
+                        ));
+                        failed = true;
+                    }
+                }
+            }
+            ui::action("checking crds");
+            let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+                Api::all(client);
+            for (_, expected) in shared::api::crds() {
+                let name = expected.metadata.name.clone().unwrap_or_default();
+                let storage = expected
+                    .spec
+                    .versions
+                    .iter()
+                    .find(|v| v.storage)
+                    .map(|v| v.name.clone())
+                    .unwrap_or_default();
+                let established = crds.get_opt(&name).await?.is_some_and(|crd| {
+                    crd.status
+                        .and_then(|s| s.conditions)
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|c| c.type_ == "Established" && c.status == "True")
+                        && crd
+                            .spec
+                            .versions
+                            .iter()
+                            .any(|v| v.storage && v.name == storage)
+                });
+                if established {
+                    ui::success(format!("{name}/{storage}"));
+                } else {
+                    ui::failure(format!(
+                        "{name}/{storage}: not installed or not established"
+                    ));
+                    failed = true;
+                }
+            }
+        }
+        if failed {
+            bail!("check failed");
+        }
+        ui::success("all checks passed");
+        Ok(())
+    }
+}

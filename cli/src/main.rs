@@ -57,6 +57,8 @@ enum Command {
     /// Resume a suspended source or Kustomization (and reconcile it).
     #[command(subcommand)]
     Resume(cluster::TargetCommand),
+    /// Check the cluster version, the controllers and the CRDs.
+    Check(cluster::CheckArgs),
     /// Show the Kubernetes events of Flux objects.
     Events(cluster::EventsArgs),
     /// Create Flux-related objects (`create secret oci`).
@@ -101,6 +103,7 @@ fn main() -> ExitCode {
             Command::Get(cmd) => cmd.run().await,
             Command::Trace(cmd) => cmd.run().await,
             Command::Events(cmd) => cmd.run().await,
+            Command::Check(cmd) => cmd.run().await,
             Command::Create(cmd) => cmd.run().await,
             Command::Reconcile(cmd) => cmd.reconcile(cli.timeout).await,
             Command::Suspend(cmd) => cmd.set_suspended(true, cli.timeout).await,
