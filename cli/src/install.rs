@@ -158,3 +158,104 @@ mod tests {
         }
     }
 }
+
+#[derive(Args, Debug)]
+pub struct UninstallCommand {
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    silent: bool,
+    /// Keep the flux-system namespace.
+    #[arg(long)]
+    keep_namespace: bool,
+}
+
+impl UninstallCommand {
+    /// Deletes what `install` created, in reverse order, after releasing the finalizers of
+    /// every Flux object so that deleting the CRDs cannot hang. Applied workloads stay.
+    pub async fn run(self) -> anyhow::Result<()> {
+        use std::io::BufRead;
+        if !self.silent {
+            eprint!(
+                "? Are you sure you want to delete flux-rs and its custom resource definitions? [y/N] "
+            );
+            let mut answer = String::new();
+            std::io::stdin().lock().read_line(&mut answer)?;
+            if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                anyhow::bail!("aborting");
+            }
+        }
+        let client = kube::Client::try_default()
+            .await
+            .context("connecting to the cluster (KUBECONFIG)")?;
+        crate::ui::action("releasing the finalizers of Flux objects");
+        for (_, crd) in shared::api::crds() {
+            let Some(version) = crd.spec.versions.iter().find(|v| v.storage) else {
+                continue;
+            };
+            let resource = shared::api::api_resource(
+                &format!("{}/{}", crd.spec.group, version.name),
+                &crd.spec.names.kind,
+            );
+            let api: kube::Api<kube::api::DynamicObject> =
+                kube::Api::all_with(client.clone(), &resource);
+            let Ok(objects) = api.list(&Default::default()).await else {
+                continue;
+            };
+            for object in objects.items {
+                let (Some(name), Some(ns)) = (object.metadata.name, object.metadata.namespace)
+                else {
+                    continue;
+                };
+                let namespaced: kube::Api<kube::api::DynamicObject> =
+                    kube::Api::namespaced_with(client.clone(), &ns, &resource);
+                let patch = serde_json::json!({"metadata": {"finalizers": null}});
+                namespaced
+                    .patch(
+                        &name,
+                        &kube::api::PatchParams::default(),
+                        &kube::api::Patch::Merge(&patch),
+                    )
+                    .await
+                    .with_context(|| format!("releasing {} {ns}/{name}", crd.spec.names.kind))?;
+            }
+        }
+        let documents = kustomize::yaml::parse_stream(&manifests()?)?;
+        for document in documents.into_iter().rev() {
+            let object: kube::api::DynamicObject = serde_json::from_value(document)?;
+            let types = object
+                .types
+                .clone()
+                .context("an object without apiVersion/kind")?;
+            if self.keep_namespace && types.kind == "Namespace" {
+                continue;
+            }
+            let (group, version) = types
+                .api_version
+                .rsplit_once('/')
+                .unwrap_or(("", &types.api_version));
+            let gvk = kube::api::GroupVersionKind::gvk(group, version, &types.kind);
+            let Ok((resource, capabilities)) = kube::discovery::pinned_kind(&client, &gvk).await
+            else {
+                continue;
+            };
+            let name = object.metadata.name.clone().unwrap_or_default();
+            let api: kube::Api<kube::api::DynamicObject> =
+                match (&capabilities.scope, &object.metadata.namespace) {
+                    (kube::discovery::Scope::Namespaced, Some(ns)) => {
+                        kube::Api::namespaced_with(client.clone(), ns, &resource)
+                    }
+                    _ => kube::Api::all_with(client.clone(), &resource),
+                };
+            match api
+                .delete(&name, &kube::api::DeleteParams::background())
+                .await
+            {
+                Ok(_) => crate::ui::success(format!("{}/{name} deleted", types.kind)),
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(e) => return Err(e).with_context(|| format!("deleting {}/{name}", types.kind)),
+            }
+        }
+        crate::ui::success("uninstall finished");
+        Ok(())
+    }
+}

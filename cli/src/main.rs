@@ -57,6 +57,8 @@ enum Command {
     /// Resume a suspended source or Kustomization (and reconcile it).
     #[command(subcommand)]
     Resume(cluster::TargetCommand),
+    /// Remove the flux-rs controllers and CRDs (after a confirmation).
+    Uninstall(install::UninstallCommand),
     /// Check the cluster version, the controllers and the CRDs.
     Check(cluster::CheckArgs),
     /// Show the Kubernetes events of Flux objects.
@@ -104,6 +106,7 @@ fn main() -> ExitCode {
             Command::Trace(cmd) => cmd.run().await,
             Command::Events(cmd) => cmd.run().await,
             Command::Check(cmd) => cmd.run().await,
+            Command::Uninstall(cmd) => cmd.run().await,
             Command::Create(cmd) => cmd.run().await,
             Command::Reconcile(cmd) => cmd.reconcile(cli.timeout).await,
             Command::Suspend(cmd) => cmd.set_suspended(true, cli.timeout).await,
