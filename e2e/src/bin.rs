@@ -56,3 +56,13 @@ pub fn push_artifact(url: &str, dir: &std::path::Path, extra: &[&str]) -> String
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("push -o json");
     json["digest"].as_str().expect("a digest").to_owned()
 }
+
+/// The reference kubectl (with kustomize v5.8.1) that `scripts/install-deps.sh` installs.
+pub fn kubectl() -> PathBuf {
+    let cache = std::env::var_os("FLUX_RS_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/flux-rs")
+        });
+    cache.join("tools/venv/bin/kubectl")
+}

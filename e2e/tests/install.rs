@@ -2,7 +2,7 @@
 //! `kubectl kustomize config/` prints, and `kubectl apply -k config/` creates every object on
 //! the local control plane with Flux's names, ports and Services.
 
-use e2e::bin::flux_rs;
+use e2e::bin::{flux_rs, kubectl};
 use e2e::cluster::client;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
@@ -15,11 +15,18 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn kubectl() -> PathBuf {
-    let cache = std::env::var_os("FLUX_RS_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/flux-rs"));
-    cache.join("tools/venv/bin/kubectl")
+/// `kubectl apply --server-side -k config/` against the cluster under test.
+fn apply_config() {
+    let out = Command::new(kubectl())
+        .args(["apply", "--server-side", "--force-conflicts", "-k"])
+        .arg(root().join("config"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -49,16 +56,7 @@ fn export_prints_what_kubectl_kustomize_prints() {
 #[tokio::test]
 async fn kubectl_apply_k_config_creates_every_object() {
     let client = client().await.expect("cluster under test");
-    let out = Command::new(kubectl())
-        .args(["apply", "--server-side", "--force-conflicts", "-k"])
-        .arg(root().join("config"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    apply_config();
 
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "flux-system");
     for name in [
@@ -176,16 +174,7 @@ async fn controllers_work_with_the_rbac_of_config() {
     use std::time::Duration;
 
     client().await.expect("cluster under test");
-    let out = Command::new(kubectl())
-        .args(["apply", "--server-side", "--force-conflicts", "-k"])
-        .arg(root().join("config"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    apply_config();
     with_temp_ns(|client, ns| async move {
         let configs = tempfile::tempdir().unwrap();
         let flag = |sa: &str| format!("--kubeconfig={}", kubeconfig_as(configs.path(), sa).display());

@@ -591,10 +591,7 @@ async fn force_recreates_immutable_objects_and_kubectl_leftovers_are_removed() {
         // An object kubectl applied client-side before Flux took over.
         let legacy = format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: legacy\n  namespace: {ns}\ndata:\n  value: old\n");
         let file = tree(&[("legacy.yaml", &legacy)]);
-        let kubectl = std::env::var_os("FLUX_RS_CACHE")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/flux-rs"))
-            .join("tools/venv/bin/kubectl");
+        let kubectl = e2e::bin::kubectl();
         let out = std::process::Command::new(kubectl).args(["apply", "-f"]).arg(file.path().join("legacy.yaml")).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert!(configs.get("legacy").await.unwrap().metadata.annotations.unwrap().contains_key("kubectl.kubernetes.io/last-applied-configuration"));
