@@ -135,6 +135,7 @@ step "$flux_rs" get sources oci
 step "$flux_rs" get kustomizations
 step "$kubectl" -n apps get deployment,service,configmap -L kustomize.toolkit.fluxcd.io/name
 step "$kubectl" -n apps get deployment podinfo -o jsonpath='{.metadata.annotations.env}{"\n"}'
+step "$flux_rs" trace deployment podinfo -n apps
 sleep 2
 printf '\n\033[1mnotifications received:\033[0m\n'
 cat "$work/notifications.log"

@@ -7,6 +7,26 @@ use std::time::Duration;
 
 use crate::process::{Guarded, free_port, wait_for_port};
 
+/// When set, every controller runs as its own ServiceAccount from `config/` (impersonated
+/// through a kubeconfig), to prove that its ClusterRole is enough for the whole suite.
+pub const AS_SERVICE_ACCOUNTS: &str = "FLUX_RS_E2E_AS_SERVICE_ACCOUNTS";
+
+/// A copy of the test's kubeconfig whose user acts as
+/// `system:serviceaccount:flux-system:<service_account>`.
+pub fn kubeconfig_as(dir: &std::path::Path, service_account: &str) -> PathBuf {
+    let path = std::env::var_os("KUBECONFIG").expect("KUBECONFIG");
+    let text = std::fs::read_to_string(&path).expect("the kubeconfig is readable");
+    let mut config: serde_json::Value = serde_saphyr::from_str(&text).expect("a kubeconfig");
+    for user in config["users"].as_array_mut().expect("users") {
+        user["user"]["as"] = serde_json::json!(format!(
+            "system:serviceaccount:flux-system:{service_account}"
+        ));
+    }
+    let out = dir.join(format!("{service_account}.kubeconfig"));
+    std::fs::write(&out, serde_json::to_string(&config).expect("JSON")).expect("writable");
+    out
+}
+
 /// A controller process and its log file.
 pub struct ControllerProcess {
     process: Option<Guarded>,
@@ -52,6 +72,15 @@ impl ControllerProcess {
             .open(&self.log)
             .unwrap();
         let mut command = Command::new(crate::bin::path(&self.binary));
+        if std::env::var_os(AS_SERVICE_ACCOUNTS).is_some()
+            && !self.args.iter().any(|a| a.starts_with("--kubeconfig"))
+        {
+            let dir = self.log.parent().expect("the log's directory");
+            command.arg(format!(
+                "--kubeconfig={}",
+                kubeconfig_as(dir, &self.binary).display()
+            ));
+        }
         command
             .args(&self.args)
             .args([
@@ -273,32 +302,36 @@ impl NotificationController {
         Self::start_with(namespace, &[])
     }
 
-    /// Starts notification-controller with extra flags.
+    /// Starts notification-controller with extra flags and waits until it serves events.
     pub fn start_with(namespace: &str, extra: &[&str]) -> Self {
         retrying_port_clashes(|| {
-            let scratch = tempfile::tempdir().unwrap();
-            let events_addr = format!("127.0.0.1:{}", free_port());
-            let receiver_addr = format!("127.0.0.1:{}", free_port());
-            let mut args = vec![
-                format!("--events-addr={events_addr}"),
-                format!("--receiver-addr={receiver_addr}"),
-                "--rate-limit-interval=5m".to_owned(),
-            ];
-            args.extend(extra.iter().map(|a| (*a).to_owned()));
-            let mut process = ControllerProcess::start(
-                "notification-controller",
-                namespace,
-                args,
-                scratch.path(),
-            );
-            process.wait_for_log("\"message\":\"serving\"", Duration::from_secs(30))?;
-            Ok(Self {
-                process,
-                _scratch: scratch,
-                events_addr,
-                receiver_addr,
-            })
+            let mut controller = Self::spawn(namespace, extra);
+            controller
+                .process
+                .wait_for_log("\"message\":\"serving\"", Duration::from_secs(30))?;
+            Ok(controller)
         })
+    }
+
+    /// Starts notification-controller without waiting (a standby serves once it leads).
+    pub fn spawn(namespace: &str, extra: &[&str]) -> Self {
+        let scratch = tempfile::tempdir().unwrap();
+        let events_addr = format!("127.0.0.1:{}", free_port());
+        let receiver_addr = format!("127.0.0.1:{}", free_port());
+        let mut args = vec![
+            format!("--events-addr={events_addr}"),
+            format!("--receiver-addr={receiver_addr}"),
+            "--rate-limit-interval=5m".to_owned(),
+        ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        let process =
+            ControllerProcess::start("notification-controller", namespace, args, scratch.path());
+        Self {
+            process,
+            _scratch: scratch,
+            events_addr,
+            receiver_addr,
+        }
     }
 
     /// The URL controllers post events to.

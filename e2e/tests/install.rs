@@ -145,21 +145,6 @@ async fn kubectl_apply_k_config_creates_every_object() {
     );
 }
 
-/// A copy of the test's kubeconfig whose user acts as `system:serviceaccount:<ns>:<name>`.
-fn kubeconfig_as(dir: &std::path::Path, service_account: &str) -> PathBuf {
-    let path = std::env::var_os("KUBECONFIG").expect("KUBECONFIG");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut config: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
-    for user in config["users"].as_array_mut().unwrap() {
-        user["user"]["as"] = serde_json::json!(format!(
-            "system:serviceaccount:flux-system:{service_account}"
-        ));
-    }
-    let out = dir.join(format!("{service_account}.kubeconfig"));
-    std::fs::write(&out, serde_json::to_string(&config).unwrap()).unwrap();
-    out
-}
-
 /// Each controller runs as its own ServiceAccount from `config/` (impersonated), and the
 /// whole loop still works: the RBAC of config/ is enough for what the controllers do.
 #[tokio::test]
@@ -177,7 +162,7 @@ async fn controllers_work_with_the_rbac_of_config() {
     apply_config();
     with_temp_ns(|client, ns| async move {
         let configs = tempfile::tempdir().unwrap();
-        let flag = |sa: &str| format!("--kubeconfig={}", kubeconfig_as(configs.path(), sa).display());
+        let flag = |sa: &str| format!("--kubeconfig={}", e2e::controllers::kubeconfig_as(configs.path(), sa).display());
         let hook = Webhook::start(None).await;
         let notification = NotificationController::start_with(&ns, &[&flag("notification-controller")]);
         let registry = Registry::start();

@@ -372,3 +372,41 @@ fn shared_path(token: &str, name: &str, namespace: &str) -> String {
             .collect::<String>()
     )
 }
+
+#[tokio::test]
+async fn only_the_leader_serves_events_and_a_standby_takes_over_without_duplicates() {
+    with_temp_ns(|client, ns| async move {
+        let hook = Webhook::start(None).await;
+        let election = [
+            "--enable-leader-election",
+            "--leader-election-lease-duration=4s",
+            "--leader-election-renew-deadline=3s",
+            "--leader-election-retry-period=1s",
+        ];
+        let mut leader = NotificationController::start_with(&ns, &election);
+        let mut standby = NotificationController::spawn(&ns, &election);
+        apply(&client, &ns, provider("hook", "generic", &format!("{}/hook", hook.base), None)).await;
+        apply(&client, &ns, alert("all", "hook", "info", "Kustomization")).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let event = |message: &str| {
+            json!({
+                "involvedObject": {"kind": "Kustomization", "namespace": ns, "name": "app", "apiVersion": "kustomize.toolkit.fluxcd.io/v1"},
+                "severity": "info", "timestamp": "2026-11-28T00:00:00Z", "message": message,
+                "reason": "ReconciliationSucceeded", "reportingController": "kustomize-controller"
+            })
+            .to_string()
+        };
+        assert_eq!(post(&leader.events_url(), event("first").as_bytes()), 202);
+        hook.wait_for(1, WAIT, |r| r.body["message"] == "first").await;
+        assert!(std::net::TcpStream::connect(&standby.events_addr).is_err(), "a standby does not serve events");
+
+        leader.process.kill();
+        standby.process.wait_for_log("\"message\":\"serving\"", WAIT).unwrap();
+        assert_eq!(post(&standby.events_url(), event("second").as_bytes()), 202);
+        hook.wait_for(1, WAIT, |r| r.body["message"] == "second").await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let messages: Vec<String> = hook.received().iter().map(|r| r.body["message"].as_str().unwrap_or("").to_owned()).collect();
+        assert_eq!(messages, ["first", "second"], "each event delivered once");
+    })
+    .await;
+}
