@@ -540,6 +540,32 @@ impl Applier<'_> {
             (Some(live), policy) if policy != Some("merge") => cleanup_patch(live),
             _ => None,
         };
+        if existing.is_none() {
+            // A new object: a dry-run create validates it (schema, admission) for less than a
+            // dry-run apply, which also computes field ownership. If it appeared meanwhile,
+            // the dry-run apply below decides.
+            let candidate: DynamicObject =
+                serde_json::from_value(object.clone()).map_err(|e| ApplyError::DryRun {
+                    object: prepared.reference.display(),
+                    reason: "Invalid".into(),
+                    message: e.to_string(),
+                })?;
+            let params = kube::api::PostParams {
+                dry_run: true,
+                field_manager: Some(FIELD_MANAGER.to_string()),
+            };
+            match api.create(&params, &candidate).await {
+                Ok(_) => {
+                    return Ok(Plan::Apply {
+                        created: true,
+                        recreate: false,
+                        cleanup: None,
+                    });
+                }
+                Err(kube::Error::Api(status)) if status.code == 409 => {}
+                Err(e) => return Err(dry_run_failed(&e)),
+            }
+        }
         let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
         match api.patch(name, &params, &Patch::Apply(object)).await {
             Ok(dry_run) => {
