@@ -141,6 +141,16 @@ impl ControllerProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Whether `/readyz` answers 200.
+    pub fn ready(&self) -> bool {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .arg(format!("http://{}/readyz", self.health_addr))
+            .output()
+            .unwrap();
+        out.stdout == b"200"
+    }
+
     /// The controller's `/metrics` text.
     pub fn metrics(&self) -> String {
         let out = Command::new("curl")

@@ -399,9 +399,11 @@ async fn only_the_leader_serves_events_and_a_standby_takes_over_without_duplicat
         assert_eq!(post(&leader.events_url(), event("first").as_bytes()), 202);
         hook.wait_for(1, WAIT, |r| r.body["message"] == "first").await;
         assert!(std::net::TcpStream::connect(&standby.events_addr).is_err(), "a standby does not serve events");
+        assert!(leader.process.ready() && !standby.process.ready(), "only the serving replica is ready");
 
         leader.process.kill();
         standby.process.wait_for_log("\"message\":\"serving\"", WAIT).unwrap();
+        assert!(standby.process.ready());
         assert_eq!(post(&standby.events_url(), event("second").as_bytes()), 202);
         hook.wait_for(1, WAIT, |r| r.body["message"] == "second").await;
         tokio::time::sleep(Duration::from_secs(2)).await;

@@ -19,7 +19,7 @@ use shared::api::notification::v1beta3::{Alert, Provider};
 use shared::events::Recorder;
 use shared::runtime::metrics::Metrics;
 use shared::runtime::{
-    CommonArgs, init_logging, listen_addr, run_until_shutdown, serve_health, serve_metrics,
+    CommonArgs, init_logging, listen_addr, run_until_shutdown, serve_health_with, serve_metrics,
     shutdown_signal,
 };
 
@@ -84,8 +84,11 @@ async fn main() -> Result<()> {
             registered,
         );
     });
-    tokio::spawn(serve_health(
+    // Ready only once the event endpoint serves: a standby stays out of the Service.
+    let serving_events = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    tokio::spawn(serve_health_with(
         listen_addr(&args.common.health_addr).map_err(anyhow::Error::msg)?,
+        serving_events.clone(),
     ));
     tokio::spawn(serve_metrics(
         listen_addr(&args.common.metrics_addr).map_err(anyhow::Error::msg)?,
@@ -165,6 +168,7 @@ async fn main() -> Result<()> {
     let listener = tokio::net::TcpListener::bind(events_addr)
         .await
         .with_context(|| format!("binding {events_addr}"))?;
+    serving_events.store(true, std::sync::atomic::Ordering::Relaxed);
     tracing::info!(controller = CONTROLLER, events = %events_addr, receivers = %receiver_addr, "serving");
     let serving = async move {
         tokio::join!(

@@ -8,7 +8,9 @@ pub mod requeue;
 mod serve;
 
 pub use args::{CommonArgs, LogEncoding, listen_addr};
-pub use serve::{run_until_shutdown, serve_health, serve_metrics, shutdown_signal};
+pub use serve::{
+    run_until_shutdown, serve_health, serve_health_with, serve_metrics, shutdown_signal,
+};
 
 use kube::ResourceExt;
 

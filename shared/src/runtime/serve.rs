@@ -1,6 +1,10 @@
 use std::net::SocketAddr;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use axum::Router;
+use axum::http::StatusCode;
 use axum::routing::get;
 
 use super::metrics::Metrics;
@@ -27,9 +31,27 @@ pub async fn serve_metrics(addr: SocketAddr, metrics: Metrics) -> std::io::Resul
 
 /// Serves the `/healthz` and `/readyz` ping probes until the process ends.
 pub async fn serve_health(addr: SocketAddr) -> std::io::Result<()> {
+    serve_health_with(addr, Arc::new(AtomicBool::new(true))).await
+}
+
+/// Like [`serve_health`], with `/readyz` answering 503 until `ready` is set: a replica
+/// that does not serve yet (a standby) is kept out of its Service's endpoints.
+pub async fn serve_health_with(addr: SocketAddr, ready: Arc<AtomicBool>) -> std::io::Result<()> {
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(|| async { "ok" }));
+        .route(
+            "/readyz",
+            get(move || {
+                let ready = ready.load(Ordering::Relaxed);
+                async move {
+                    if ready {
+                        (StatusCode::OK, "ok")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "not serving yet")
+                    }
+                }
+            }),
+        );
     serve(addr, app).await
 }
 
