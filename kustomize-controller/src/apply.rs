@@ -315,27 +315,18 @@ impl Applier<'_> {
     async fn prepare(&self, resource: &Resource) -> Result<Prepared, ApplyError> {
         let mut reference = ObjectRef::of(resource);
         let mut object = Value::Object(resource.object.clone());
-        let (api_resource, namespaced) = self
-            .discovery
-            .resolve(
-                &self.discovery_client,
-                &reference.group,
-                &reference.version,
-                &reference.kind,
-            )
-            .await
-            .map_err(|e| {
-                let (reason, message) = api_reason(&e);
-                ApplyError::DryRun {
-                    object: reference.display(),
-                    reason,
-                    message: format!(
-                        "no matches for kind \"{}\" in version \"{}\": {message}",
-                        reference.kind,
-                        reference.api_version()
-                    ),
-                }
-            })?;
+        let (api_resource, namespaced) = self.resolve(&reference).await.map_err(|e| {
+            let (reason, message) = api_reason(&e);
+            ApplyError::DryRun {
+                object: reference.display(),
+                reason,
+                message: format!(
+                    "no matches for kind \"{}\" in version \"{}\": {message}",
+                    reference.kind,
+                    reference.api_version()
+                ),
+            }
+        })?;
         if namespaced && reference.namespace.is_empty() {
             reference.namespace = "default".into();
             object["metadata"]["namespace"] = json!("default");
@@ -714,17 +705,21 @@ impl Applier<'_> {
         }
     }
 
-    /// The API of an inventory object's kind, in its namespace.
-    async fn api_for(&self, reference: &ObjectRef) -> Result<Api<DynamicObject>, kube::Error> {
-        let (resource, namespaced) = self
-            .discovery
+    /// The API resource of an object's kind and whether it is namespaced.
+    async fn resolve(&self, reference: &ObjectRef) -> Result<(ApiResource, bool), kube::Error> {
+        self.discovery
             .resolve(
                 &self.discovery_client,
                 &reference.group,
                 &reference.version,
                 &reference.kind,
             )
-            .await?;
+            .await
+    }
+
+    /// The API of an inventory object's kind, in its namespace.
+    async fn api_for(&self, reference: &ObjectRef) -> Result<Api<DynamicObject>, kube::Error> {
+        let (resource, namespaced) = self.resolve(reference).await?;
         Ok(if namespaced {
             Api::namespaced_with(self.client.clone(), &reference.namespace, &resource)
         } else {

@@ -73,19 +73,6 @@ pub enum Error {
     },
 }
 
-/// A watch event reconciles when the generation, `requestedAt` or deletion changed.
-pub fn trigger_hash(object: &Kustomization) -> Option<u64> {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    object.metadata.generation.hash(&mut hasher);
-    requested_at(object).hash(&mut hasher);
-    object
-        .metadata
-        .deletion_timestamp
-        .is_some()
-        .hash(&mut hasher);
-    Some(hasher.finish())
-}
-
 /// A source event reconciles its Kustomizations when the artifact revision changed.
 pub fn source_revision_hash(source: &OCIRepository) -> Option<u64> {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();

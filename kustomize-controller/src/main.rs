@@ -13,10 +13,10 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use clap::Parser;
 use futures::StreamExt;
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, controller, reflector, watcher};
-use kube::{Client, ResourceExt};
 use shared::api::kustomize::v1::Kustomization;
 use shared::api::source::v1::OCIRepository;
 use shared::events::Recorder;
@@ -78,10 +78,9 @@ fn dependents(
 async fn main() -> Result<()> {
     let args = Args::parse();
     init_logging(&args.common);
-    let config = shared::runtime::kube_config(&args.common)
+    let (config, client) = shared::runtime::connect(&args.common)
         .await
         .map_err(anyhow::Error::msg)?;
-    let client = Client::try_from(config.clone()).context("connecting to the API server")?;
     let metrics = Metrics::new();
     let health_addr = listen_addr(&args.common.health_addr).map_err(anyhow::Error::msg)?;
     let metrics_addr = listen_addr(&args.common.metrics_addr).map_err(anyhow::Error::msg)?;
@@ -115,27 +114,16 @@ async fn main() -> Result<()> {
             .filter(|s| !s.is_empty()),
     });
 
-    let (kustomizations, sources): (Api<Kustomization>, Api<OCIRepository>) =
-        if args.common.watch_all_namespaces {
-            (Api::all(client.clone()), Api::all(client))
-        } else {
-            let namespace = CommonArgs::runtime_namespace();
-            (
-                Api::namespaced(client.clone(), &namespace),
-                Api::namespaced(client, &namespace),
-            )
-        };
-    let mut config = watcher::Config::default();
-    if let Some(selector) = args.common.label_selector() {
-        config = config.labels(selector);
-    }
+    let kustomizations: Api<Kustomization> = shared::runtime::watched_api(&client, &args.common);
+    let sources: Api<OCIRepository> = shared::runtime::watched_api(&client, &args.common);
+    let config = shared::runtime::watch_config(&args.common);
     let (reader, writer) = reflector::store();
     let triggers = watcher(kustomizations, config)
         .default_backoff()
         .modify(|o: &mut Kustomization| o.managed_fields_mut().clear())
         .reflect(writer)
         .applied_objects()
-        .predicate_filter(kustomization::trigger_hash, Default::default());
+        .predicate_filter(shared::runtime::trigger_hash, Default::default());
     let source_changes = watcher(sources, watcher::Config::default())
         .default_backoff()
         .applied_objects()

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use clap::Parser;
 use futures::StreamExt;
-use kube::Client;
 use kube::api::Api;
 use kube::runtime::{Controller, WatchStreamExt, controller, reflector, watcher};
 use shared::api::notification::v1::Receiver;
@@ -42,7 +41,7 @@ struct Args {
 }
 
 /// A reflector store of `K`, kept current by a background watch.
-async fn watched<K>(api: Api<K>, selector: Option<&str>) -> reflector::Store<K>
+async fn watched<K>(api: Api<K>, config: watcher::Config) -> reflector::Store<K>
 where
     K: kube::Resource<DynamicType = ()>
         + Clone
@@ -52,10 +51,6 @@ where
         + Sync
         + 'static,
 {
-    let mut config = watcher::Config::default();
-    if let Some(selector) = selector {
-        config = config.labels(selector);
-    }
     let (reader, writer) = reflector::store();
     let stream = watcher(api, config)
         .default_backoff()
@@ -71,10 +66,9 @@ where
 async fn main() -> Result<()> {
     let args = Args::parse();
     init_logging(&args.common);
-    let config = shared::runtime::kube_config(&args.common)
+    let (_, client) = shared::runtime::connect(&args.common)
         .await
         .map_err(anyhow::Error::msg)?;
-    let client = Client::try_from(config).context("connecting to the API server")?;
     let durations = events::http_durations();
     let registered = durations.clone();
     let metrics = Metrics::with_extra(move |registry| {
@@ -98,35 +92,17 @@ async fn main() -> Result<()> {
     let mut leadership =
         shared::runtime::leadership(client.clone(), &args.common, CONTROLLER).await;
 
-    let namespace = CommonArgs::runtime_namespace();
-    let scoped = |client: &Client| -> (Api<Alert>, Api<Provider>, Api<Receiver>) {
-        if args.common.watch_all_namespaces {
-            (
-                Api::all(client.clone()),
-                Api::all(client.clone()),
-                Api::all(client.clone()),
-            )
-        } else {
-            (
-                Api::namespaced(client.clone(), &namespace),
-                Api::namespaced(client.clone(), &namespace),
-                Api::namespaced(client.clone(), &namespace),
-            )
-        }
-    };
-    let (alerts_api, providers_api, receivers_api) = scoped(&client);
-    let selector = args.common.label_selector();
-    let alerts = watched(alerts_api, selector).await;
-    let providers = watched(providers_api, selector).await;
+    let alerts_api: Api<Alert> = shared::runtime::watched_api(&client, &args.common);
+    let providers_api: Api<Provider> = shared::runtime::watched_api(&client, &args.common);
+    let receivers_api: Api<Receiver> = shared::runtime::watched_api(&client, &args.common);
+    let alerts = watched(alerts_api, shared::runtime::watch_config(&args.common)).await;
+    let providers = watched(providers_api, shared::runtime::watch_config(&args.common)).await;
 
     // Receivers: a reconciler publishing each webhook path, and the webhook server.
-    let mut receiver_config = watcher::Config::default();
-    if let Some(selector) = selector {
-        receiver_config = receiver_config.labels(selector);
-    }
-    let receiver_controller = Controller::new(receivers_api, receiver_config)
-        .with_config(controller::Config::default().concurrency(args.concurrent))
-        .graceful_shutdown_on(shutdown_signal());
+    let receiver_controller =
+        Controller::new(receivers_api, shared::runtime::watch_config(&args.common))
+            .with_config(controller::Config::default().concurrency(args.concurrent))
+            .graceful_shutdown_on(shutdown_signal());
     let receivers = receiver_controller.store();
     let reconciling = receiver_controller
         .run(

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use clap::Parser;
 use futures::StreamExt;
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::{Controller, WatchStreamExt, controller, reflector, watcher};
-use kube::{Client, ResourceExt};
 use shared::api::source::v1::OCIRepository;
 use shared::events::Recorder;
 use shared::runtime::metrics::Metrics;
@@ -73,10 +73,9 @@ fn advertised_addr(storage_addr: &str, advertised: &str) -> String {
 async fn main() -> Result<()> {
     let args = Args::parse();
     init_logging(&args.common);
-    let config = shared::runtime::kube_config(&args.common)
+    let (_, client) = shared::runtime::connect(&args.common)
         .await
         .map_err(anyhow::Error::msg)?;
-    let client = Client::try_from(config).context("connecting to the API server")?;
     let metrics = Metrics::new();
     let health_addr = listen_addr(&args.common.health_addr).map_err(anyhow::Error::msg)?;
     let metrics_addr = listen_addr(&args.common.metrics_addr).map_err(anyhow::Error::msg)?;
@@ -113,22 +112,15 @@ async fn main() -> Result<()> {
         registry_clients: Default::default(),
     });
 
-    let api: Api<OCIRepository> = if args.common.watch_all_namespaces {
-        Api::all(client)
-    } else {
-        Api::namespaced(client, &CommonArgs::runtime_namespace())
-    };
-    let mut config = watcher::Config::default();
-    if let Some(selector) = args.common.label_selector() {
-        config = config.labels(selector);
-    }
+    let api: Api<OCIRepository> = shared::runtime::watched_api(&client, &args.common);
+    let config = shared::runtime::watch_config(&args.common);
     let (reader, writer) = reflector::store();
     let triggers = watcher(api, config)
         .default_backoff()
         .modify(|o: &mut OCIRepository| o.managed_fields_mut().clear())
         .reflect(writer)
         .applied_objects()
-        .predicate_filter(ocirepository::trigger_hash, Default::default());
+        .predicate_filter(shared::runtime::trigger_hash, Default::default());
     let controller = Controller::for_stream(triggers, reader)
         .with_config(controller::Config::default().concurrency(args.concurrent))
         .graceful_shutdown_on(shutdown_signal())

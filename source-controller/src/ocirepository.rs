@@ -3,7 +3,6 @@
 //! conditions and events.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -136,20 +135,6 @@ impl Failure {
             message: message.into(),
         }
     }
-}
-
-/// What a watch event must change for a reconcile to run: the generation, a new
-/// `requestedAt`, or deletion (Flux's predicates). Status and finalizer updates do not.
-pub fn trigger_hash(object: &OCIRepository) -> Option<u64> {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    object.metadata.generation.hash(&mut hasher);
-    requested_at(object).hash(&mut hasher);
-    object
-        .metadata
-        .deletion_timestamp
-        .is_some()
-        .hash(&mut hasher);
-    Some(hasher.finish())
 }
 
 fn labels(object: &OCIRepository) -> ObjectLabels {
@@ -891,15 +876,24 @@ mod tests {
             observed_generation: 1,
             ..Default::default()
         });
-        assert_eq!(trigger_hash(&base), trigger_hash(&status_only));
+        assert_eq!(
+            shared::runtime::trigger_hash(&base),
+            shared::runtime::trigger_hash(&status_only)
+        );
         let mut requested = base.clone();
         requested.annotations_mut().insert(
             shared::api::meta::RECONCILE_REQUEST_ANNOTATION.into(),
             "now".into(),
         );
-        assert_ne!(trigger_hash(&base), trigger_hash(&requested));
+        assert_ne!(
+            shared::runtime::trigger_hash(&base),
+            shared::runtime::trigger_hash(&requested)
+        );
         let mut bumped = base.clone();
         bumped.metadata.generation = Some(2);
-        assert_ne!(trigger_hash(&base), trigger_hash(&bumped));
+        assert_ne!(
+            shared::runtime::trigger_hash(&base),
+            shared::runtime::trigger_hash(&bumped)
+        );
     }
 }

@@ -96,15 +96,16 @@ pub async fn run_controller(
     Ok(())
 }
 
+/// A typed Kubernetes object the finalizer helpers can patch.
+pub trait Object: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug {}
+impl<K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug> Object for K {}
+
 /// Adds `finalizer` unless the object has it (guarded by its resourceVersion).
-pub async fn add_finalizer<K>(
+pub async fn add_finalizer<K: Object>(
     api: &kube::Api<K>,
     object: &K,
     finalizer: &str,
-) -> Result<(), kube::Error>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
+) -> Result<(), kube::Error> {
     if object.finalizers().iter().any(|f| f == finalizer) {
         return Ok(());
     }
@@ -114,14 +115,11 @@ where
 }
 
 /// Removes `finalizer`; an object that is already gone is fine.
-pub async fn remove_finalizer<K>(
+pub async fn remove_finalizer<K: Object>(
     api: &kube::Api<K>,
     object: &K,
     finalizer: &str,
-) -> Result<(), kube::Error>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
+) -> Result<(), kube::Error> {
     let remaining: Vec<String> = object
         .finalizers()
         .iter()
@@ -134,14 +132,11 @@ where
     }
 }
 
-async fn patch_finalizers<K>(
+async fn patch_finalizers<K: Object>(
     api: &kube::Api<K>,
     object: &K,
     finalizers: Vec<String>,
-) -> Result<(), kube::Error>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
+) -> Result<(), kube::Error> {
     let patch = serde_json::json!({"metadata": {
         "finalizers": finalizers,
         "resourceVersion": object.meta().resource_version,
@@ -153,6 +148,47 @@ where
     )
     .await
     .map(|_| ())
+}
+
+/// The client configuration (`kube_config`) and a client built from it.
+pub async fn connect(args: &CommonArgs) -> Result<(kube::Config, kube::Client), String> {
+    let config = kube_config(args).await?;
+    let client = kube::Client::try_from(config.clone())
+        .map_err(|e| format!("connecting to the API server: {e}"))?;
+    Ok((config, client))
+}
+
+/// The API of a kind in every namespace, or only the controller's own when
+/// `--watch-all-namespaces=false`.
+pub fn watched_api<K>(client: &kube::Client, args: &CommonArgs) -> kube::Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    if args.watch_all_namespaces {
+        kube::Api::all(client.clone())
+    } else {
+        kube::Api::namespaced(client.clone(), &CommonArgs::runtime_namespace())
+    }
+}
+
+/// A watch configuration honouring `--watch-label-selector`.
+pub fn watch_config(args: &CommonArgs) -> kube::runtime::watcher::Config {
+    let config = kube::runtime::watcher::Config::default();
+    match args.label_selector() {
+        Some(selector) => config.labels(selector),
+        None => config,
+    }
+}
+
+/// What a watch event must change for a reconcile to run: the generation, a new
+/// `requestedAt`, or deletion (Flux's predicates). Status and finalizer updates do not.
+pub fn trigger_hash<K: ResourceExt>(object: &K) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    object.meta().generation.hash(&mut hasher);
+    requested_at(object).hash(&mut hasher);
+    object.meta().deletion_timestamp.is_some().hash(&mut hasher);
+    Some(hasher.finish())
 }
 
 /// The client configuration: `--kubeconfig` when given, else kube's inference
