@@ -635,6 +635,97 @@ async fn cosign_signatures_are_verified_before_anything_is_stored() {
 }
 
 #[tokio::test]
+async fn keyless_signatures_must_chain_to_the_trusted_root_and_name_an_allowed_identity() {
+    use e2e::cosign::{KeylessAuthority, Signer, attach_keyless_signature};
+    with_temp_ns(|client, ns| async move {
+        let registry = Registry::start();
+        let _source = SourceController::start(&ns, None);
+        let repo = "keyless/app";
+        let url = registry.oci_url(repo);
+        let authority = KeylessAuthority::generate();
+        let impostor = KeylessAuthority::generate();
+        let secret = json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sigstore-root"},
+            "stringData": {"trusted_root.json": authority.trusted_root_json()}
+        });
+        apply_secret(&client, &ns, secret).await;
+        let issuer = "https://token.actions.githubusercontent.com";
+        let subject = "https://github.com/example/app/.github/workflows/release.yml@refs/tags/v1.0.0";
+        let verify = json!({
+            "provider": "cosign",
+            "trustedRootSecretRef": {"name": "sigstore-root"},
+            "matchOIDCIdentity": [
+                {"issuer": "^https://accounts\\.example\\.com$", "subject": ".*"},
+                {"issuer": "^https://token\\.actions\\.githubusercontent\\.com$",
+                 "subject": "^https://github\\.com/example/app/\\.github/workflows/release\\.yml@refs/tags/v.*$"}
+            ]
+        });
+        let failed_verification = |s: &OCIRepositoryStatus| is(s, "SourceVerified", ConditionStatus::False);
+        let keyless_failure = "failed to verify the signature using provider 'cosign keyless': ";
+
+        // Keyless against the public Sigstore root (no trustedRootSecretRef) is refused.
+        let public = apply_repo(&client, &ns, "public-root", json!({"url": url, "interval": "10m", "verify": {"provider": "cosign"}})).await;
+        let status = status_where(&public, "public-root", "Stalled", |s| is(s, "Stalled", ConditionStatus::True)).await;
+        let verified = condition(&status, "SourceVerified").unwrap();
+        assert!(verified.message.starts_with(keyless_failure), "{}", verified.message);
+        assert!(verified.message.contains("trustedRootSecretRef"), "{}", verified.message);
+
+        // Signed by an allowed identity, certified by the trusted authority, logged: stored.
+        let d1 = push_artifact(&format!("{url}:latest"), app_tree("one").path(), &[]);
+        let payload = Signer::payload(&registry, repo, &d1);
+        attach_keyless_signature(&registry, repo, &d1, &authority.sign(&payload, &payload, issuer, subject));
+        let api = apply_repo(&client, &ns, "keyless", json!({"url": url, "interval": "10m", "verify": verify})).await;
+        let status = status_where(&api, "keyless", "Ready", ready_at(&format!("latest@{d1}"))).await;
+        assert_eq!(condition(&status, "SourceVerified").unwrap().message, format!("verified signature of revision latest@{d1}"));
+
+        // The same authority, another identity.
+        let d2 = push_artifact(&format!("{url}:latest"), app_tree("two").path(), &[]);
+        let payload = Signer::payload(&registry, repo, &d2);
+        let fork = "https://github.com/attacker/fork/.github/workflows/release.yml@refs/heads/main";
+        attach_keyless_signature(&registry, repo, &d2, &authority.sign(&payload, &payload, issuer, fork));
+        request_reconcile(&api, "keyless").await;
+        let status = status_where(&api, "keyless", "another identity refused", failed_verification).await;
+        let message = &condition(&status, "SourceVerified").unwrap().message;
+        assert!(message.starts_with(&format!("{keyless_failure}none of the expected identities matched")), "{message}");
+        assert!(message.contains(fork), "{message}");
+        assert_eq!(status.artifact.as_ref().unwrap().revision, format!("latest@{d1}"), "the verified artifact stays");
+
+        // A certificate from an authority the trusted root does not name.
+        let d3 = push_artifact(&format!("{url}:latest"), app_tree("three").path(), &[]);
+        let payload = Signer::payload(&registry, repo, &d3);
+        attach_keyless_signature(&registry, repo, &d3, &impostor.sign(&payload, &payload, issuer, subject));
+        let token = request_reconcile(&api, "keyless").await;
+        let status = status_where(&api, "keyless", "untrusted authority refused", |s| {
+            failed_verification(s) && s.last_handled_reconcile_at.as_deref() == Some(token.as_str())
+        })
+        .await;
+        let message = &condition(&status, "SourceVerified").unwrap().message;
+        assert!(message.starts_with(&format!("{keyless_failure}no matching signatures were found")), "{message}");
+        assert_eq!(status.artifact.as_ref().unwrap().revision, format!("latest@{d1}"));
+
+        // A genuine log entry, but for another payload than the one signed.
+        let d4 = push_artifact(&format!("{url}:latest"), app_tree("four").path(), &[]);
+        let payload = Signer::payload(&registry, repo, &d4);
+        let other = Signer::payload(&registry, repo, &d1);
+        attach_keyless_signature(&registry, repo, &d4, &authority.sign(&payload, &other, issuer, subject));
+        let token = request_reconcile(&api, "keyless").await;
+        let status = status_where(&api, "keyless", "mismatched log entry refused", |s| {
+            failed_verification(s) && s.last_handled_reconcile_at.as_deref() == Some(token.as_str())
+        })
+        .await;
+        let message = &condition(&status, "SourceVerified").unwrap().message;
+        assert!(message.starts_with(&format!("{keyless_failure}no matching signatures were found")), "{message}");
+        assert_eq!(status.artifact.as_ref().unwrap().revision, format!("latest@{d1}"));
+
+        // Signed and logged properly at last: stored.
+        attach_keyless_signature(&registry, repo, &d4, &authority.sign(&payload, &payload, issuer, subject));
+        request_reconcile(&api, "keyless").await;
+        status_where(&api, "keyless", "Ready at the fourth revision", ready_at(&format!("latest@{d4}"))).await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn only_the_leader_reconciles_and_a_standby_takes_over() {
     with_temp_ns(|client, ns| async move {
         let registry = Registry::start();

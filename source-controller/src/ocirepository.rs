@@ -13,7 +13,9 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 use shared::api::meta::{Artifact, ConditionStatus, FINALIZER};
 use shared::api::source::v1::{OCIRepository, OCIRepositorySpec, OCIRepositoryStatus};
-use shared::api::source::{CloudProvider, OCILayerOperation, VerificationProvider};
+use shared::api::source::{
+    CloudProvider, OCILayerOperation, OCIRepositoryVerification, VerificationProvider,
+};
 use shared::archive::{self, ExtractLimits};
 use shared::conditions::{Conditions, RECONCILING, STALLED, reason};
 use shared::events::{EventRecord, Recorder, Severity};
@@ -25,7 +27,7 @@ use shared::sourceignore::{self, IgnoreRules};
 use shared::storage::{Integrity, Storage};
 
 use crate::credentials;
-use crate::verify::{CosignKeys, RegistryAccess, Verifier};
+use crate::verify::{CosignKeyless, CosignKeys, Identity, RegistryAccess, TrustRoot, Verifier};
 
 pub const KIND: &str = "OCIRepository";
 const GROUP: &str = shared::api::source::GROUP;
@@ -424,18 +426,26 @@ async fn reconcile_source(
     }
     if let Some(verify) = &spec.verify {
         let unsupported = match verify.provider {
-            VerificationProvider::Cosign if verify.secret_ref.is_some() => None,
-            VerificationProvider::Cosign => Some("cosign keyless"),
-            VerificationProvider::Notation => Some("notation"),
+            VerificationProvider::Cosign
+                if verify.secret_ref.is_some() || verify.trusted_root_secret_ref.is_some() =>
+            {
+                None
+            }
+            VerificationProvider::Cosign => Some((
+                "cosign keyless",
+                "keyless verification against the public Sigstore trust root is not supported by flux-rs: set spec.verify.trustedRootSecretRef to a Secret with a 'trusted_root.json'",
+            )),
+            VerificationProvider::Notation => Some((
+                "notation",
+                "verification with 'notation' is not supported by flux-rs yet",
+            )),
         };
-        if let Some(provider) = unsupported {
+        if let Some((provider, reason)) = unsupported {
             // Fail closed: nothing unverified is stored or served.
             return Err(Failure::stalled(
                 condition::SOURCE_VERIFIED,
                 reasons::VERIFICATION_ERROR,
-                format!(
-                    "failed to verify the signature using provider '{provider}': verification with '{provider}' is not supported by flux-rs yet"
-                ),
+                format!("failed to verify the signature using provider '{provider}': {reason}"),
             ));
         }
     }
@@ -502,14 +512,10 @@ async fn reconcile_source(
                         && c.observed_generation == object.metadata.generation
                 });
             if !verified_now {
-                let secret = verify
-                    .secret_ref
-                    .as_ref()
-                    .expect("keyless was refused above");
                 verify_signature(
                     ctx,
                     &namespace,
-                    &secret.name,
+                    verify,
                     &url.with_digest(&digest),
                     &registry_access,
                 )
@@ -655,12 +661,13 @@ async fn reconcile_source(
 async fn verify_signature(
     ctx: &Context,
     namespace: &str,
-    secret_name: &str,
+    verify: &OCIRepositoryVerification,
     pinned: &ArtifactUrl,
     access: &RegistryAccess,
 ) -> Result<(), Failure> {
-    let failed = |detail: String| {
-        let message = format!("failed to verify the signature using provider 'cosign': {detail}");
+    let failed = |provider: &str, detail: String| {
+        let message =
+            format!("failed to verify the signature using provider '{provider}': {detail}");
         Failure::retry(
             condition::SOURCE_VERIFIED,
             reasons::VERIFICATION_ERROR,
@@ -668,30 +675,72 @@ async fn verify_signature(
         )
     };
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-    let secret = secrets
-        .get_opt(secret_name)
-        .await
-        .map_err(|e| failed(format!("reading secret '{secret_name}': {e}")))?
-        .ok_or_else(|| failed(format!("secret '{secret_name}' not found")))?;
-    let data: Vec<(String, Vec<u8>)> = secret
-        .data
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .collect();
-    let verifier =
-        CosignKeys::from_secret(secret_name, &data).map_err(|e| failed(e.to_string()))?;
-    verifier.verify(pinned, access).await.map_err(|e| {
-        let message = format!(
-            "failed to verify the signature using provider '{}': {e}",
-            verifier.provider()
-        );
-        Failure::retry(
-            condition::SOURCE_VERIFIED,
-            reasons::VERIFICATION_ERROR,
-            message,
-        )
-    })
+    let secret_data = |name: String, provider: &'static str| {
+        let secrets = secrets.clone();
+        async move {
+            let secret = secrets
+                .get_opt(&name)
+                .await
+                .map_err(|e| failed(provider, format!("reading secret '{name}': {e}")))?
+                .ok_or_else(|| failed(provider, format!("secret '{name}' not found")))?;
+            Ok::<_, Failure>(
+                secret
+                    .data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.0))
+                    .collect::<Vec<(String, Vec<u8>)>>(),
+            )
+        }
+    };
+    match (&verify.secret_ref, &verify.trusted_root_secret_ref) {
+        (Some(keys), _) => {
+            let verifier = CosignKeys::from_secret(
+                &keys.name,
+                &secret_data(keys.name.clone(), "cosign").await?,
+            )
+            .map_err(|e| failed("cosign", e.to_string()))?;
+            verifier
+                .verify(pinned, access)
+                .await
+                .map_err(|e| failed(verifier.provider(), e.to_string()))
+        }
+        (None, root) => {
+            let provider = "cosign keyless";
+            let root = root.as_ref().ok_or_else(|| {
+                failed(
+                    provider,
+                    "spec.verify.trustedRootSecretRef is not set".to_owned(),
+                )
+            })?;
+            let trust_root = TrustRoot::from_secret(
+                &root.name,
+                &secret_data(root.name.clone(), provider).await?,
+            )
+            .map_err(|e| failed(provider, e.to_string()))?;
+            let matches: Vec<(String, String)> = verify
+                .match_oidc_identity
+                .iter()
+                .flatten()
+                .map(|m| (m.issuer.clone(), m.subject.clone()))
+                .collect();
+            let identities =
+                Identity::compile(&matches).map_err(|e| failed(provider, e.to_string()))?;
+            let verifier = CosignKeyless {
+                trust_root,
+                identities,
+            };
+            // As in Flux, the proxy is not used for keyless verification.
+            let access = RegistryAccess {
+                proxy: None,
+                ..access.clone()
+            };
+            verifier
+                .verify(pinned, &access)
+                .await
+                .map_err(|e| failed(provider, e.to_string()))
+        }
+    }
 }
 
 /// `ref.digest` > `ref.semver` (highest matching tag) > `ref.tag` > `latest`; returns the tag
