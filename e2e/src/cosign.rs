@@ -4,7 +4,6 @@
 //! shares nothing with the verifier under test.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -12,6 +11,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::registry::Registry;
+use crate::tls::{TestCa, ec_key, openssl};
 
 pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
@@ -24,32 +24,10 @@ pub struct Signer {
     dir: tempfile::TempDir,
 }
 
-fn openssl(args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl is installed");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 impl Signer {
     pub fn generate() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let key = dir.path().join("cosign.key");
-        openssl(&[
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-noout",
-            "-out",
-            key.to_str().unwrap(),
-        ]);
+        ec_key(&dir.path().join("cosign.key"));
         Self { dir }
     }
 
@@ -101,24 +79,12 @@ fn sign_with(work: &Path, key: &Path, payload: &[u8]) -> String {
     BASE64.encode(der)
 }
 
-fn ec_key(path: &Path) {
-    openssl(&[
-        "ecparam",
-        "-name",
-        "prime256v1",
-        "-genkey",
-        "-noout",
-        "-out",
-        path.to_str().unwrap(),
-    ]);
-}
-
 /// What keyless cosign signing produces without Fulcio and Rekor servers: a certificate
 /// authority (Fulcio's role) issuing short-lived code-signing certificates for an OIDC
 /// identity, and a transparency-log key (Rekor's role) signing entry timestamps. All made by
 /// `openssl`.
 pub struct KeylessAuthority {
-    dir: tempfile::TempDir,
+    ca: TestCa,
 }
 
 /// One keyless signature layer's annotations and the payload they sign.
@@ -129,39 +95,16 @@ pub struct KeylessSignature {
 
 impl KeylessAuthority {
     pub fn generate() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
-        ec_key(&dir.path().join("ca.key"));
-        openssl(&[
-            "req",
-            "-x509",
-            "-new",
-            "-key",
-            &path("ca.key"),
-            "-out",
-            &path("ca.crt"),
-            "-subj",
-            "/O=flux-rs e2e/CN=test fulcio",
-            "-days",
-            "2",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ]);
-        ec_key(&dir.path().join("log.key"));
-        Self { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        let ca = TestCa::generate("test fulcio");
+        ec_key(&ca.path("log.key"));
+        Self { ca }
     }
 
     fn log_key_der(&self) -> Vec<u8> {
         openssl(&[
             "ec",
             "-in",
-            self.path("log.key").to_str().unwrap(),
+            self.ca.path("log.key").to_str().unwrap(),
             "-pubout",
             "-outform",
             "DER",
@@ -178,7 +121,7 @@ impl KeylessAuthority {
         let ca_der = openssl(&[
             "x509",
             "-in",
-            self.path("ca.crt").to_str().unwrap(),
+            self.ca.path("ca.crt").to_str().unwrap(),
             "-outform",
             "DER",
         ]);
@@ -213,48 +156,22 @@ impl KeylessAuthority {
         issuer: &str,
         subject: &str,
     ) -> KeylessSignature {
-        let work = tempfile::tempdir().unwrap();
-        let path = |name: &str| work.path().join(name).to_str().unwrap().to_owned();
-        ec_key(&work.path().join("leaf.key"));
-        openssl(&[
-            "req",
-            "-new",
-            "-key",
-            &path("leaf.key"),
-            "-subj",
-            "/",
-            "-out",
-            &path("leaf.csr"),
-        ]);
         let san = if subject.contains('@') && !subject.contains("://") {
             format!("email:{subject}")
         } else {
             format!("URI:{subject}")
         };
         // Fulcio's legacy issuer extension holds the issuer's bytes unwrapped.
-        let extensions = format!(
-            "keyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\nsubjectAltName={san}\n1.3.6.1.4.1.57264.1.1=DER:{}\n",
-            hex::encode(issuer)
+        let leaf = self.ca.issue(
+            "/",
+            &format!(
+                "keyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\nsubjectAltName={san}\n1.3.6.1.4.1.57264.1.1=DER:{}\n",
+                hex::encode(issuer)
+            ),
         );
-        std::fs::write(work.path().join("leaf.ext"), extensions).unwrap();
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &path("leaf.csr"),
-            "-CA",
-            self.path("ca.crt").to_str().unwrap(),
-            "-CAkey",
-            self.path("ca.key").to_str().unwrap(),
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            &path("leaf.ext"),
-            "-out",
-            &path("leaf.crt"),
-        ]);
-        let certificate = std::fs::read_to_string(work.path().join("leaf.crt")).unwrap();
+        let work = tempfile::tempdir().unwrap();
+        std::fs::write(work.path().join("leaf.key"), &leaf.key_pem).unwrap();
+        let certificate = leaf.cert_pem;
         let signature = sign_with(work.path(), &work.path().join("leaf.key"), payload);
         let body = json!({
             "apiVersion": "0.0.1",
@@ -275,12 +192,13 @@ impl KeylessAuthority {
         let canonical = format!(
             r#"{{"body":"{body}","integratedTime":{integrated_time},"logID":"{log_id}","logIndex":1}}"#
         );
-        let entry_timestamp = sign_with(work.path(), &self.path("log.key"), canonical.as_bytes());
+        let entry_timestamp =
+            sign_with(work.path(), &self.ca.path("log.key"), canonical.as_bytes());
         let bundle = json!({
             "SignedEntryTimestamp": entry_timestamp,
             "Payload": {"body": body, "integratedTime": integrated_time, "logIndex": 1, "logID": log_id}
         });
-        let chain = std::fs::read_to_string(self.path("ca.crt")).unwrap();
+        let chain = self.ca.cert_pem();
         let mut annotations = serde_json::Map::new();
         annotations.insert(SIGNATURE_ANNOTATION.into(), signature.into());
         annotations.insert(CERTIFICATE_ANNOTATION.into(), certificate.into());

@@ -7,5 +7,7 @@ pub mod cluster;
 pub mod controllers;
 pub mod cosign;
 pub mod process;
+pub mod proxy;
 pub mod registry;
+pub mod tls;
 pub mod webhook;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::process::{Guarded, free_port, wait_for_port};
+use crate::tls::TestCa;
 
 pub struct Registry {
     process: Option<Guarded>,
@@ -17,21 +18,47 @@ pub struct Registry {
     pub addr: String,
     /// Basic-auth user and password, when started with auth.
     pub credentials: Option<(String, String)>,
+    /// The CA of the registry's TLS certificate, when it serves HTTPS.
+    ca_file: Option<PathBuf>,
 }
 
 impl Registry {
     /// An anonymous registry.
     pub fn start() -> Self {
-        Self::launch(None)
+        Self::launch(None, None)
     }
 
     /// A registry that requires `user`/`password` (htpasswd, bcrypt).
     pub fn start_with_auth(user: &str, password: &str) -> Self {
-        Self::launch(Some((user.to_owned(), password.to_owned())))
+        Self::launch(Some((user.to_owned(), password.to_owned())), None)
     }
 
-    fn launch(credentials: Option<(String, String)>) -> Self {
+    /// An anonymous registry serving HTTPS with a certificate for 127.0.0.1 issued by `ca`.
+    pub fn start_tls(ca: &TestCa) -> Self {
+        Self::launch(None, Some(ca))
+    }
+
+    fn launch(credentials: Option<(String, String)>, ca: Option<&TestCa>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        let mut tls = String::new();
+        let mut ca_file = None;
+        if let Some(ca) = ca {
+            let server = ca.server();
+            let (cert, key, ca_path) = (
+                dir.path().join("server.crt"),
+                dir.path().join("server.key"),
+                dir.path().join("ca.crt"),
+            );
+            std::fs::write(&cert, server.cert_pem).unwrap();
+            std::fs::write(&key, server.key_pem).unwrap();
+            std::fs::write(&ca_path, ca.cert_pem()).unwrap();
+            tls = format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            );
+            ca_file = Some(ca_path);
+        }
         let mut auth = String::new();
         if let Some((user, password)) = &credentials {
             let out = Command::new("htpasswd")
@@ -51,13 +78,14 @@ impl Registry {
             dir,
             addr: String::new(),
             credentials,
+            ca_file,
         };
         // A free port is only free until someone binds it: another test may win the race.
         for _ in 0..3 {
             registry.addr = format!("127.0.0.1:{}", free_port());
             let config = format!(
                 "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  \
-                 delete:\n    enabled: true\nhttp:\n  addr: {}\n{auth}",
+                 delete:\n    enabled: true\nhttp:\n  addr: {}\n{tls}{auth}",
                 registry.dir.path().join("data").display(),
                 registry.addr
             );
@@ -105,9 +133,23 @@ impl Registry {
         format!("oci://{}/{repository}", self.addr)
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>` (`https://` when the registry serves TLS).
     pub fn http_base(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.ca_file.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// curl, trusting the registry's CA when it serves TLS.
+    fn curl(&self) -> Command {
+        let mut curl = Command::new("curl");
+        if let Some(ca) = &self.ca_file {
+            curl.arg("--cacert").arg(ca);
+        }
+        curl
     }
 
     /// Where the registry keeps the bytes of a blob (to corrupt it on purpose).
@@ -139,33 +181,35 @@ pub fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(bytes))
 }
 
-/// PUTs `body` to `url` with curl; whether the server accepted it.
-fn curl_put(url: &str, content_type: &str, body: &[u8]) -> bool {
-    let mut child = Command::new("curl")
-        .args([
-            "-sf",
-            "-X",
-            "PUT",
-            "--data-binary",
-            "@-",
-            "-H",
-            &format!("Content-Type: {content_type}"),
-        ])
-        .arg(url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("curl is installed");
-    child.stdin.take().unwrap().write_all(body).unwrap();
-    child.wait().unwrap().success()
-}
-
 impl Registry {
+    /// PUTs `body` to `url` with curl; whether the server accepted it.
+    fn curl_put(&self, url: &str, content_type: &str, body: &[u8]) -> bool {
+        let mut child = self
+            .curl()
+            .args([
+                "-sf",
+                "-X",
+                "PUT",
+                "--data-binary",
+                "@-",
+                "-H",
+                &format!("Content-Type: {content_type}"),
+            ])
+            .arg(url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("curl is installed");
+        child.stdin.take().unwrap().write_all(body).unwrap();
+        child.wait().unwrap().success()
+    }
+
     /// Uploads a blob with curl: POST opens an upload session, PUT to its location with the
     /// digest completes it.
     pub fn upload_blob(&self, repo: &str, bytes: &[u8]) -> String {
         let digest = sha256(bytes);
-        let out = Command::new("curl")
+        let out = self
+            .curl()
             .args([
                 "-sf",
                 "-X",
@@ -183,7 +227,7 @@ impl Registry {
         let separator = if location.contains('?') { '&' } else { '?' };
         let url = format!("{location}{separator}digest={digest}");
         assert!(
-            curl_put(&url, "application/octet-stream", bytes),
+            self.curl_put(&url, "application/octet-stream", bytes),
             "blob upload"
         );
         digest
@@ -193,7 +237,7 @@ impl Registry {
         let body = serde_json::to_vec(manifest).unwrap();
         let url = format!("{}/v2/{repo}/manifests/{tag}", self.http_base());
         assert!(
-            curl_put(&url, "application/vnd.oci.image.manifest.v1+json", &body),
+            self.curl_put(&url, "application/vnd.oci.image.manifest.v1+json", &body),
             "manifest upload"
         );
     }

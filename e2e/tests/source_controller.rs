@@ -726,6 +726,79 @@ async fn keyless_signatures_must_chain_to_the_trusted_root_and_name_an_allowed_i
 }
 
 #[tokio::test]
+async fn a_tls_registry_is_trusted_through_cert_secret_ref() {
+    use e2e::tls::TestCa;
+    with_temp_ns(|client, ns| async move {
+        let ca = TestCa::generate("registry ca");
+        let other = TestCa::generate("other ca");
+        let registry = Registry::start_tls(&ca);
+        let _source = SourceController::start(&ns, None);
+        let layer = gnu_tar_gz(&[("app.yaml", tar::EntryType::Regular, b"kind: ConfigMap\n")]);
+        registry.upload_flux_artifact("tls/app", "latest", &layer);
+        let url = registry.oci_url("tls/app");
+        let client_cert = ca.client("flux");
+        for (name, data) in [
+            ("registry-ca", json!({"ca.crt": ca.cert_pem()})),
+            ("other-ca", json!({"ca.crt": other.cert_pem()})),
+            ("client-cert", json!({"ca.crt": ca.cert_pem(), "tls.crt": client_cert.cert_pem, "tls.key": client_cert.key_pem})),
+        ] {
+            let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data});
+            apply_secret(&client, &ns, secret).await;
+        }
+        let fetch_failed = |s: &OCIRepositoryStatus| is(s, "FetchFailed", ConditionStatus::True);
+
+        // A CA that did not issue the registry's certificate: refused by TLS, nothing stored.
+        let api = apply_repo(&client, &ns, "untrusted", json!({"url": url, "interval": "10m", "certSecretRef": {"name": "other-ca"}})).await;
+        let status = status_where(&api, "untrusted", "FetchFailed", fetch_failed).await;
+        let message = &condition(&status, "FetchFailed").unwrap().message;
+        assert!(message.to_lowercase().contains("certificate"), "{message}");
+        assert!(status.artifact.is_none());
+
+        // The registry's CA: pulled over HTTPS and stored.
+        apply_repo(&client, &ns, "trusted", json!({"url": url, "interval": "10m", "certSecretRef": {"name": "registry-ca"}})).await;
+        status_where(&api, "trusted", "Ready", ready_at("latest@sha256:")).await;
+
+        // Client certificates cannot be presented to registries yet: said plainly.
+        apply_repo(&client, &ns, "mtls", json!({"url": url, "interval": "10m", "certSecretRef": {"name": "client-cert"}})).await;
+        let status = status_where(&api, "mtls", "FetchFailed", fetch_failed).await;
+        let message = &condition(&status, "FetchFailed").unwrap().message;
+        assert!(message.contains("secret 'client-cert': client certificates (tls.crt/tls.key) for OCI registries are not supported"), "{message}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_registry_is_reached_through_the_proxy_of_proxy_secret_ref() {
+    use e2e::proxy::ForwardProxy;
+    with_temp_ns(|client, ns| async move {
+        let registry = Registry::start();
+        let proxy = ForwardProxy::start(Some(("flux", "pr0xy"))).await;
+        let _source = SourceController::start(&ns, None);
+        let url = registry.oci_url("proxied/app");
+        push_artifact(&format!("{url}:latest"), app_tree("one").path(), &[]);
+        for (name, password) in [("proxy", "pr0xy"), ("wrong-proxy", "nope")] {
+            let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+                "stringData": {"address": proxy.address, "username": "flux", "password": password}});
+            apply_secret(&client, &ns, secret).await;
+        }
+
+        // Wrong proxy credentials: the proxy refuses, the object says why.
+        let api = apply_repo(&client, &ns, "refused", json!({"url": url, "interval": "10m", "proxySecretRef": {"name": "wrong-proxy"}})).await;
+        status_where(&api, "refused", "FetchFailed", |s| is(s, "FetchFailed", ConditionStatus::True)).await;
+        assert!(proxy.refused() > 0);
+        assert!(proxy.forwarded().is_empty());
+
+        // The right ones: every registry request goes through the proxy.
+        apply_repo(&client, &ns, "proxied", json!({"url": url, "interval": "10m", "proxySecretRef": {"name": "proxy"}})).await;
+        status_where(&api, "proxied", "Ready", ready_at("latest@sha256:")).await;
+        let forwarded = proxy.forwarded();
+        assert!(forwarded.iter().any(|u| u.contains("/v2/proxied/app/manifests/")), "{forwarded:?}");
+        assert!(forwarded.iter().any(|u| u.contains("/v2/proxied/app/blobs/sha256:")), "{forwarded:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn only_the_leader_reconciles_and_a_standby_takes_over() {
     with_temp_ns(|client, ns| async move {
         let registry = Registry::start();

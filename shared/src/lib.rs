@@ -12,3 +12,4 @@ pub mod oci;
 pub mod runtime;
 pub mod sourceignore;
 pub mod storage;
+pub mod transport;

@@ -7,6 +7,7 @@ use kube::Client;
 use kube::api::Api;
 use shared::api::source::v1::OCIRepositorySpec;
 use shared::oci::Credentials;
+use shared::transport::{Proxy, TlsMaterial, TransportError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
@@ -16,6 +17,8 @@ pub enum CredentialsError {
     ServiceAccountNotFound(String),
     #[error("secret '{name}': {reason}")]
     Invalid { name: String, reason: String },
+    #[error(transparent)]
+    Transport(#[from] TransportError),
     #[error("reading secret '{name}': {source}")]
     Api { name: String, source: kube::Error },
 }
@@ -102,30 +105,20 @@ pub async fn resolve(
     }
     if let Some(reference) = &spec.cert_secret_ref {
         let secret = secret(&secrets, &reference.name).await?;
-        if key(&secret, "tls.crt").is_some() || key(&secret, "certFile").is_some() {
+        let tls = TlsMaterial::from_secret(&reference.name, &secret.data.unwrap_or_default())?;
+        if tls.client.is_some() {
+            // oci-client builds its own HTTP client and takes no client identity.
             return Err(CredentialsError::Invalid {
                 name: reference.name.clone(),
-                reason: "client certificates (tls.crt/tls.key) are not supported by flux-rs yet; only ca.crt is".to_owned(),
+                reason: "client certificates (tls.crt/tls.key) for OCI registries are not supported by flux-rs yet; only ca.crt is".to_owned(),
             });
         }
-        access.ca_pem = key(&secret, "ca.crt")
-            .or_else(|| key(&secret, "caFile"))
-            .map(<[u8]>::to_vec);
+        access.ca_pem = tls.ca_pem;
     }
     if let Some(reference) = &spec.proxy_secret_ref {
         let secret = secret(&secrets, &reference.name).await?;
-        let text = |k| key(&secret, k).map(|v| String::from_utf8_lossy(v).into_owned());
-        let address = text("address").ok_or_else(|| CredentialsError::Invalid {
-            name: reference.name.clone(),
-            reason: "has no 'address' key".to_owned(),
-        })?;
-        access.proxy = Some(match (text("username"), text("password")) {
-            (Some(user), Some(password)) => match address.split_once("://") {
-                Some((scheme, rest)) => format!("{scheme}://{user}:{password}@{rest}"),
-                None => format!("http://{user}:{password}@{address}"),
-            },
-            _ => address,
-        });
+        let proxy = Proxy::from_secret(&reference.name, &secret.data.unwrap_or_default())?;
+        access.proxy = Some(proxy.url_with_credentials());
     }
     Ok(access)
 }

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use regex::Regex;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use shared::oci::{ArtifactUrl, Credentials, is_local_registry};
+use shared::oci::{ArtifactUrl, Credentials, plain_http};
 use sigstore::cosign::bundle_content::BundleContent;
 use sigstore::cosign::signature_layers::{CertificateSubject, SignatureLayer};
 use sigstore::cosign::verification_constraint::{PublicKeyVerifier, VerificationConstraint};
@@ -84,10 +84,8 @@ async fn signature_layers(
         image.reference().repository().to_owned(),
         digest.to_owned(),
     );
-    let protocol = if access.insecure {
+    let protocol = if plain_http(image.registry(), access.insecure, access.ca_pem.is_some()) {
         ClientProtocol::Http
-    } else if is_local_registry(image.registry()) {
-        ClientProtocol::HttpsExcept(vec![image.registry().to_owned()])
     } else {
         ClientProtocol::Https
     };

@@ -133,13 +133,10 @@ const RETRY_DELAYS: [Duration; 3] = [
 ];
 
 impl RegistryClient {
-    /// A client for `registry` (`host[:port]`). As go-containerregistry does, loopback and
-    /// private-network registries are reached over plain HTTP without `insecure`.
+    /// A client for `registry` (`host[:port]`), over plain HTTP when [`plain_http`] says so.
     pub fn new(registry: &str, options: ClientOptions) -> Self {
-        let protocol = if options.insecure {
+        let protocol = if plain_http(registry, options.insecure, options.ca_pem.is_some()) {
             ClientProtocol::Http
-        } else if is_local_registry(registry) {
-            ClientProtocol::HttpsExcept(vec![registry.to_owned()])
         } else {
             ClientProtocol::Https
         };
@@ -161,12 +158,22 @@ impl RegistryClient {
             http_proxy: options.proxy.clone(),
             ..ClientConfig::default()
         };
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .danger_accept_invalid_certs(options.insecure)
             .connect_timeout(Duration::from_secs(15))
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("TLS backend initialises");
+            .timeout(Duration::from_secs(30));
+        if let Some(pem) = &options.ca_pem {
+            http = http
+                .tls_certs_merge(reqwest::Certificate::from_pem_bundle(pem).unwrap_or_default());
+        }
+        if let Some(proxy) = options
+            .proxy
+            .as_deref()
+            .and_then(|p| reqwest::Proxy::all(p).ok())
+        {
+            http = http.proxy(proxy);
+        }
+        let http = http.build().expect("TLS backend initialises");
         Self {
             client: Client::new(config),
             auth: options.credentials.registry_auth(),
@@ -545,7 +552,11 @@ impl RegistryClient {
     /// manifest endpoint is asked once more to read it.
     async fn registry_message(&self, target: &str) -> Option<String> {
         let url: ArtifactUrl = format!("oci://{target}").parse().ok()?;
-        let plain = self.options.insecure || is_local_registry(url.registry());
+        let plain = plain_http(
+            url.registry(),
+            self.options.insecure,
+            self.options.ca_pem.is_some(),
+        );
         let scheme = if plain { "http" } else { "https" };
         let reference = url.reference();
         let tag_or_digest = reference.digest().or(reference.tag()).unwrap_or("latest");
@@ -568,8 +579,15 @@ impl RegistryClient {
     }
 }
 
+/// Whether to speak plain HTTP to `registry`: with `insecure`, and, as go-containerregistry
+/// does by default, to registries on this machine or a private network, unless a CA
+/// (`certSecretRef`) says the registry speaks TLS.
+pub fn plain_http(registry: &str, insecure: bool, has_ca: bool) -> bool {
+    insecure || (is_local_registry(registry) && !has_ca)
+}
+
 /// Whether a registry is on this machine or a private network (RFC 1918, `*.local`).
-pub fn is_local_registry(registry: &str) -> bool {
+fn is_local_registry(registry: &str) -> bool {
     let host = match registry.rsplit_once(':') {
         Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
         _ => registry,
