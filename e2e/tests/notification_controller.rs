@@ -412,3 +412,59 @@ async fn only_the_leader_serves_events_and_a_standby_takes_over_without_duplicat
     })
     .await;
 }
+
+#[tokio::test]
+async fn providers_reach_endpoints_through_their_proxy_and_with_client_certificates() {
+    use e2e::proxy::ForwardProxy;
+    use e2e::tls::TestCa;
+    with_temp_ns(|client, ns| async move {
+        let ca = TestCa::generate("hook ca");
+        let secure = Webhook::start_tls(&ca.server(), Some(&ca.cert_pem()), None).await;
+        let plain = Webhook::start(None).await;
+        let proxy = ForwardProxy::start(Some(("flux", "pr0xy"))).await;
+        let notification = NotificationController::start(&ns);
+        let certificate = ca.client("notification-controller");
+        let secrets = [
+            ("hook-ca", json!({"ca.crt": ca.cert_pem()})),
+            ("hook-mtls", json!({"ca.crt": ca.cert_pem(), "tls.crt": certificate.cert_pem, "tls.key": certificate.key_pem})),
+            ("proxy", json!({"address": proxy.address, "username": "flux", "password": "pr0xy"})),
+        ];
+        for (name, data) in secrets {
+            apply(&client, &ns, json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data})).await;
+        }
+        let providers = [
+            ("ca-only", format!("{}/ca-only", secure.base), json!({"certSecretRef": {"name": "hook-ca"}})),
+            ("mtls", format!("{}/mtls", secure.base), json!({"certSecretRef": {"name": "hook-mtls"}})),
+            ("proxied", format!("{}/proxied", plain.base), json!({"proxySecretRef": {"name": "proxy"}})),
+        ];
+        for (name, address, extra) in providers {
+            let mut object = provider(name, "generic", &address, None);
+            for (key, value) in extra.as_object().unwrap() {
+                object["spec"][key] = value.clone();
+            }
+            apply(&client, &ns, object).await;
+            apply(&client, &ns, alert(name, name, "info", "Kustomization")).await;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let body = event(&ns, "app", "info", "applied").to_string();
+        assert_eq!(post(&notification.events_url(), body.as_bytes()), 202);
+
+        // The client certificate opens the mutual-TLS endpoint; the CA alone does not.
+        let delivered = secure.wait_for(1, WAIT, |r| r.path == "/mtls").await;
+        assert_eq!(delivered.len(), 1);
+        assert_eq!(delivered[0].body["message"], "applied");
+        let warnings = warnings_on_alert(&client, &ns, "ca-only", "NotificationDispatchFailed").await;
+        assert!(warnings[0].contains(&format!("{}/***", secure.base)), "{warnings:?}");
+        assert!(warnings[0].to_lowercase().contains("certificate"), "{warnings:?}");
+        assert!(!warnings[0].contains("/ca-only"), "the address is redacted: {warnings:?}");
+        assert!(secure.refused_handshakes() > 0);
+        assert!(secure.received().iter().all(|r| r.path == "/mtls"));
+
+        // The proxy of proxySecretRef carried the other one, with its credentials.
+        let delivered = plain.wait_for(1, WAIT, |r| r.path == "/proxied").await;
+        assert_eq!(delivered.len(), 1);
+        assert_eq!(proxy.forwarded(), vec![format!("{}/proxied", plain.base)]);
+        assert_eq!(proxy.refused(), 0);
+    })
+    .await;
+}

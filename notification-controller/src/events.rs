@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
+use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -17,6 +18,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use shared::api::notification::v1beta3::{Alert, Provider};
 use shared::events::{EventPayload, EventRecord, Recorder, Severity};
+use shared::transport::{self, Proxy, TlsMaterial};
 
 use crate::matching::{self, MessageFilters};
 use crate::notifiers::{self, Target};
@@ -218,14 +220,15 @@ async fn notify(
             .and_then(|t| shared::duration::parse(t).ok()),
         ..Target::default()
     };
+    // Flux's precedence: proxySecretRef, then the Secret's `proxy`, then `spec.proxy`.
+    let mut proxy = spec
+        .proxy
+        .as_deref()
+        .map(|url| Proxy::from_url("spec.proxy", url))
+        .transpose()
+        .map_err(|e| e.to_string())?;
     if let Some(reference) = &spec.secret_ref {
-        let secrets: Api<Secret> = Api::namespaced(server.client.clone(), &namespace);
-        let secret = secrets
-            .get_opt(&reference.name)
-            .await
-            .map_err(|e| format!("failed to read secret '{}': {e}", reference.name))?
-            .ok_or_else(|| format!("secret '{}' not found", reference.name))?;
-        let data = secret.data.unwrap_or_default();
+        let data = secret_data(server, &namespace, &reference.name).await?;
         let text = |key: &str| {
             data.get(key)
                 .map(|v| String::from_utf8_lossy(&v.0).trim().to_owned())
@@ -242,16 +245,51 @@ async fn notify(
             target.username = Some(user);
         }
         target.password = text("password");
+        if let Some(url) = text("proxy") {
+            let field = format!("secret '{}' key 'proxy'", reference.name);
+            proxy = Some(Proxy::from_url(&field, &url).map_err(|e| e.to_string())?);
+        }
     }
+    if let Some(reference) = &spec.proxy_secret_ref {
+        let data = secret_data(server, &namespace, &reference.name).await?;
+        proxy = Some(Proxy::from_secret(&reference.name, &data).map_err(|e| e.to_string())?);
+    }
+    let tls = match &spec.cert_secret_ref {
+        Some(reference) => {
+            let data = secret_data(server, &namespace, &reference.name).await?;
+            Some(TlsMaterial::from_secret(&reference.name, &data).map_err(|e| e.to_string())?)
+        }
+        None => None,
+    };
+    let http = if tls.is_none() && proxy.is_none() {
+        server.http.clone()
+    } else {
+        transport::http_client(tls.as_ref(), proxy.as_ref()).map_err(|e| e.to_string())?
+    };
     target.provider_uid = provider.uid().unwrap_or_default();
     let requests = notifiers::requests(spec.type_, &target, event).map_err(|e| e.to_string())?;
     let timeout = target.timeout.unwrap_or(Duration::from_secs(15));
     for request in &requests {
-        notifiers::send(&server.http, request, timeout)
+        notifiers::send(&http, request, timeout)
             .await
             .map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// The data of the Secret `name` in `namespace`.
+async fn secret_data(
+    server: &EventServer,
+    namespace: &str,
+    name: &str,
+) -> Result<BTreeMap<String, ByteString>, String> {
+    let secrets: Api<Secret> = Api::namespaced(server.client.clone(), namespace);
+    let secret = secrets
+        .get_opt(name)
+        .await
+        .map_err(|e| format!("failed to read secret '{name}': {e}"))?
+        .ok_or_else(|| format!("secret '{name}' not found"))?;
+    Ok(secret.data.unwrap_or_default())
 }
 
 /// The labels of the event's object (for `matchLabels`), or `None` if it cannot be read.

@@ -676,7 +676,8 @@ pub async fn send(
                 return Err(failure(format!("HTTP {status}: {}", text.trim())));
             }
             Ok(response) => last = format!("HTTP {}", response.status()),
-            Err(e) => last = shared::oci::error_chain(&e),
+            // The URL may carry a secret (Slack webhook paths): keep it out of the message.
+            Err(e) => last = shared::oci::error_chain(&e.without_url()),
         }
     }
     Err(failure(format!("{last} (after 5 attempts)")))
