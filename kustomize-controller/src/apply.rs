@@ -405,18 +405,35 @@ impl Applier<'_> {
             .try_collect()
             .await
             .map_err(|e| (e, Vec::new()))?;
-        let listed = self.list_live(&prepared).await;
-        let planned: Vec<(Prepared, Plan)> = futures::stream::iter(prepared)
-            .map(|prepared| self.plan_owned(prepared, &listed))
-            .buffered(concurrency)
-            .try_collect()
-            .await
+        let listed = &self.list_live(&prepared).await;
+        // Unordered, so one slow request does not idle the other slots; results are put back
+        // in apply order afterwards.
+        let mut planned: Vec<(usize, Result<(Prepared, Plan), ApplyError>)> =
+            futures::stream::iter(prepared)
+                .enumerate()
+                .map(|(index, prepared)| async move {
+                    (index, self.plan_owned(prepared, listed).await)
+                })
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
+        planned.sort_by_key(|(index, _)| *index);
+        // The first failure in apply order is the one reported, whatever finished first.
+        let planned = planned
+            .into_iter()
+            .map(|(index, plan)| plan.map(|plan| (index, plan)))
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|e| (e, Vec::new()))?;
-        let results: Vec<Result<Change, ApplyError>> = futures::stream::iter(planned)
-            .map(|(prepared, plan)| self.execute(prepared, plan))
-            .buffered(concurrency)
-            .collect()
-            .await;
+        let mut results: Vec<(usize, Result<Change, ApplyError>)> =
+            futures::stream::iter(planned)
+                .map(|(index, (prepared, plan))| async move {
+                    (index, self.execute(prepared, plan).await)
+                })
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
+        results.sort_by_key(|(index, _)| *index);
+        let results = results.into_iter().map(|(_, result)| result);
         let mut changes = Vec::with_capacity(results.len());
         let mut first_error = None;
         for result in results {
