@@ -408,15 +408,14 @@ impl Applier<'_> {
         let listed = &self.list_live(&prepared).await;
         // Unordered, so one slow request does not idle the other slots; results are put back
         // in apply order afterwards.
-        let mut planned: Vec<(usize, Result<(Prepared, Plan), ApplyError>)> =
-            futures::stream::iter(prepared)
-                .enumerate()
-                .map(|(index, prepared)| async move {
-                    (index, self.plan_owned(prepared, listed).await)
-                })
-                .buffer_unordered(concurrency)
-                .collect()
-                .await;
+        let mut planned: Vec<_> = futures::stream::iter(prepared)
+            .enumerate()
+            .map(
+                |(index, prepared)| async move { (index, self.plan_owned(prepared, listed).await) },
+            )
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
         planned.sort_by_key(|(index, _)| *index);
         // The first failure in apply order is the one reported, whatever finished first.
         let planned = planned
