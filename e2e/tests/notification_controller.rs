@@ -357,6 +357,22 @@ async fn a_signed_webhook_triggers_an_immediate_reconcile() {
         let after = wait_for("lastHandledReconcileAt to change", WAIT, handled, |h| h.is_some() && *h != before).await.unwrap();
         let annotation = repos.get("hooked").await.unwrap().metadata.annotations.unwrap()["reconcile.fluxcd.io/requestedAt"].clone();
         assert_eq!(after.as_deref(), Some(annotation.as_str()));
+
+        // A CEL resourceFilter is not evaluated: the Receiver says so and takes no calls,
+        // rather than reconciling what the filter would exclude.
+        apply(&client, &ns, json!({
+            "apiVersion": "notification.toolkit.fluxcd.io/v1", "kind": "Receiver", "metadata": {"name": "filtered"},
+            "spec": {"type": "generic", "secretRef": {"name": "webhook-token"}, "resourceFilter": "res.metadata.name == 'other'",
+                "resources": [{"kind": "OCIRepository", "name": "*"}]}
+        }))
+        .await;
+        let get = || async { Ok(receivers.get("filtered").await?.status.unwrap_or_default()) };
+        let status = wait_for("the filtered Receiver's status", WAIT, get, |s| s.webhook_path.is_some()).await.unwrap();
+        let ready = status.conditions.unwrap().into_iter().find(|c| c.type_ == "Ready").unwrap();
+        assert_eq!((ready.status, ready.reason.as_str()), (shared::api::meta::ConditionStatus::False, "UnsupportedField"));
+        assert!(ready.message.contains("spec.resourceFilter"), "{}", ready.message);
+        let filtered = format!("http://{}{}", notification.receiver_addr, status.webhook_path.unwrap());
+        assert_eq!(post_with(&filtered, body, &[]), 503);
     })
     .await;
 }

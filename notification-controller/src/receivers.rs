@@ -315,6 +315,17 @@ pub async fn reconcile_receiver(
         now_rfc3339(),
     );
     let retry = match receiver_token(&ctx.client, &receiver).await {
+        Ok(token) if has_resource_filter(&receiver) => {
+            // Ignoring the filter would request reconciles of resources it excludes; the
+            // Receiver answers 503 until the filter is removed.
+            status.webhook_path = Some(webhook_path(&token, &name, &namespace));
+            conditions.mark_false(
+                READY,
+                "UnsupportedField",
+                "spec.resourceFilter (CEL) is not supported by flux-rs yet: remove it or list the resources by name",
+            );
+            None
+        }
         Ok(token) => {
             let path = webhook_path(&token, &name, &namespace);
             conditions.mark_true(
@@ -350,6 +361,14 @@ pub async fn reconcile_receiver(
     let interval =
         shared::duration::parse(&receiver.spec.interval).unwrap_or(Duration::from_secs(600));
     Ok(Action::requeue(retry.unwrap_or(interval)))
+}
+
+fn has_resource_filter(receiver: &Receiver) -> bool {
+    receiver
+        .spec
+        .resource_filter
+        .as_deref()
+        .is_some_and(|filter| !filter.trim().is_empty())
 }
 
 pub fn receiver_error_policy(
