@@ -51,7 +51,7 @@ impl RegistryArgs {
             timeout,
             ..ClientOptions::default()
         };
-        Ok(RegistryClient::new(url.registry(), options))
+        Ok(RegistryClient::new(url.registry(), options)?)
     }
 }
 

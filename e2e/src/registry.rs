@@ -20,6 +20,8 @@ pub struct Registry {
     pub credentials: Option<(String, String)>,
     /// The CA of the registry's TLS certificate, when it serves HTTPS.
     ca_file: Option<PathBuf>,
+    /// The certificate and key uploads present, when the registry requires one.
+    client_files: Option<(PathBuf, PathBuf)>,
 }
 
 impl Registry {
@@ -35,14 +37,20 @@ impl Registry {
 
     /// An anonymous registry serving HTTPS with a certificate for 127.0.0.1 issued by `ca`.
     pub fn start_tls(ca: &TestCa) -> Self {
-        Self::launch(None, Some(ca))
+        Self::launch(None, Some((ca, false)))
     }
 
-    fn launch(credentials: Option<(String, String)>, ca: Option<&TestCa>) -> Self {
+    /// As [`Registry::start_tls`], and clients must present a certificate `ca` issued.
+    pub fn start_mutual_tls(ca: &TestCa) -> Self {
+        Self::launch(None, Some((ca, true)))
+    }
+
+    fn launch(credentials: Option<(String, String)>, tls_ca: Option<(&TestCa, bool)>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut tls = String::new();
         let mut ca_file = None;
-        if let Some(ca) = ca {
+        let mut client_files = None;
+        if let Some((ca, mutual)) = tls_ca {
             let server = ca.server();
             let (cert, key, ca_path) = (
                 dir.path().join("server.crt"),
@@ -57,6 +65,15 @@ impl Registry {
                 cert.display(),
                 key.display()
             );
+            if mutual {
+                tls.push_str(&format!("    clientcas:\n      - {}\n", ca_path.display()));
+                // The test's own uploads present a certificate too.
+                let client = ca.client("e2e-uploader");
+                let (cert, key) = (dir.path().join("client.crt"), dir.path().join("client.key"));
+                std::fs::write(&cert, client.cert_pem).unwrap();
+                std::fs::write(&key, client.key_pem).unwrap();
+                client_files = Some((cert, key));
+            }
             ca_file = Some(ca_path);
         }
         let mut auth = String::new();
@@ -79,6 +96,7 @@ impl Registry {
             addr: String::new(),
             credentials,
             ca_file,
+            client_files,
         };
         // A free port is only free until someone binds it: another test may win the race.
         for _ in 0..3 {
@@ -148,6 +166,9 @@ impl Registry {
         let mut curl = Command::new("curl");
         if let Some(ca) = &self.ca_file {
             curl.arg("--cacert").arg(ca);
+        }
+        if let Some((cert, key)) = &self.client_files {
+            curl.arg("--cert").arg(cert).arg("--key").arg(key);
         }
         curl
     }
@@ -231,6 +252,31 @@ impl Registry {
             "blob upload"
         );
         digest
+    }
+
+    /// The digest the registry gives the manifest at `tag` (`Docker-Content-Digest`).
+    pub fn manifest_digest(&self, repo: &str, tag: &str) -> String {
+        let out = self
+            .curl()
+            .args([
+                "-sf",
+                "-I",
+                "-H",
+                "Accept: application/vnd.oci.image.manifest.v1+json",
+            ])
+            .arg(format!("{}/v2/{repo}/manifests/{tag}", self.http_base()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "HEAD manifest");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("docker-content-digest")
+                    .then(|| value.trim().to_owned())
+            })
+            .expect("Docker-Content-Digest header")
     }
 
     pub fn upload_manifest(&self, repo: &str, tag: &str, manifest: &serde_json::Value) {

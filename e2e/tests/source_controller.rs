@@ -736,11 +736,9 @@ async fn a_tls_registry_is_trusted_through_cert_secret_ref() {
         let layer = gnu_tar_gz(&[("app.yaml", tar::EntryType::Regular, b"kind: ConfigMap\n")]);
         registry.upload_flux_artifact("tls/app", "latest", &layer);
         let url = registry.oci_url("tls/app");
-        let client_cert = ca.client("flux");
         for (name, data) in [
             ("registry-ca", json!({"ca.crt": ca.cert_pem()})),
             ("other-ca", json!({"ca.crt": other.cert_pem()})),
-            ("client-cert", json!({"ca.crt": ca.cert_pem(), "tls.crt": client_cert.cert_pem, "tls.key": client_cert.key_pem})),
         ] {
             let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data});
             apply_secret(&client, &ns, secret).await;
@@ -758,11 +756,52 @@ async fn a_tls_registry_is_trusted_through_cert_secret_ref() {
         apply_repo(&client, &ns, "trusted", json!({"url": url, "interval": "10m", "certSecretRef": {"name": "registry-ca"}})).await;
         status_where(&api, "trusted", "Ready", ready_at("latest@sha256:")).await;
 
-        // Client certificates cannot be presented to registries yet: said plainly.
-        apply_repo(&client, &ns, "mtls", json!({"url": url, "interval": "10m", "certSecretRef": {"name": "client-cert"}})).await;
-        let status = status_where(&api, "mtls", "FetchFailed", fetch_failed).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_registry_requiring_client_certificates_gets_the_one_of_cert_secret_ref() {
+    use e2e::cosign::{Signer, attach_signature};
+    use e2e::tls::TestCa;
+    with_temp_ns(|client, ns| async move {
+        let ca = TestCa::generate("registry ca");
+        let registry = Registry::start_mutual_tls(&ca);
+        let _source = SourceController::start(&ns, None);
+        let repo = "mtls/app";
+        let layer = gnu_tar_gz(&[("app.yaml", tar::EntryType::Regular, b"kind: ConfigMap\n")]);
+        registry.upload_flux_artifact(repo, "latest", &layer);
+        let url = registry.oci_url(repo);
+        let certificate = ca.client("source-controller");
+        let signer = Signer::generate();
+        for (name, data) in [
+            ("registry-ca", json!({"ca.crt": ca.cert_pem()})),
+            ("client-cert", json!({"ca.crt": ca.cert_pem(), "tls.crt": certificate.cert_pem, "tls.key": certificate.key_pem})),
+            ("cosign-pub", json!({"cosign.pub": signer.public_pem()})),
+        ] {
+            let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data});
+            apply_secret(&client, &ns, secret).await;
+        }
+
+        // Trusting the registry is not enough: it wants a certificate.
+        let api = apply_repo(&client, &ns, "anonymous", json!({"url": url, "interval": "10m", "certSecretRef": {"name": "registry-ca"}})).await;
+        let status = status_where(&api, "anonymous", "FetchFailed", |s| is(s, "FetchFailed", ConditionStatus::True)).await;
         let message = &condition(&status, "FetchFailed").unwrap().message;
-        assert!(message.contains("secret 'client-cert': client certificates (tls.crt/tls.key) for OCI registries are not supported"), "{message}");
+        assert!(message.to_lowercase().contains("certificate"), "{message}");
+        assert!(status.artifact.is_none());
+
+        // With the client certificate: pulled, and its signature (read from the same registry)
+        // verified.
+        let digest = registry.manifest_digest(repo, "latest");
+        let payload = Signer::payload(&registry, repo, &digest);
+        attach_signature(&registry, repo, &digest, &payload, &signer.sign(&payload));
+        apply_repo(&client, &ns, "mtls", json!({
+            "url": url, "interval": "10m", "certSecretRef": {"name": "client-cert"},
+            "verify": {"provider": "cosign", "secretRef": {"name": "cosign-pub"}}
+        }))
+        .await;
+        let status = status_where(&api, "mtls", "Ready", ready_at(&format!("latest@{digest}"))).await;
+        assert!(is(&status, "SourceVerified", ConditionStatus::True));
     })
     .await;
 }

@@ -30,7 +30,7 @@ pub struct TlsMaterial {
     pub client: Option<ClientCertificate>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ClientCertificate {
     pub cert_pem: Vec<u8>,
     pub key_pem: Vec<u8>,
@@ -155,6 +155,14 @@ impl Proxy {
     }
 }
 
+/// Equality that takes the same time wherever the inputs differ (tokens, passwords).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// An HTTP client that trusts `tls`'s CA, presents its client certificate, and goes through
 /// `proxy` (instead of the environment's proxies).
 pub fn http_client(
@@ -217,6 +225,13 @@ mod tests {
                 .to_string()
                 .contains("invalid proxy address")
         );
+    }
+
+    #[test]
+    fn constant_time_equality() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! What an OCIRepository's Secrets say about reaching its registry: credentials
-//! (`secretRef`, the ServiceAccount's image pull secrets), CA certificates (`certSecretRef`)
-//! and a proxy (`proxySecretRef`).
+//! (`secretRef`, the ServiceAccount's image pull secrets), CA and client certificates
+//! (`certSecretRef`) and a proxy (`proxySecretRef`).
 
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::Client;
 use kube::api::Api;
 use shared::api::source::v1::OCIRepositorySpec;
 use shared::oci::Credentials;
-use shared::transport::{Proxy, TlsMaterial, TransportError};
+use shared::transport::{ClientCertificate, Proxy, TlsMaterial, TransportError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
@@ -29,6 +29,7 @@ pub struct Access {
     pub credentials: Credentials,
     pub ca_pem: Option<Vec<u8>>,
     pub proxy: Option<String>,
+    pub client_certificate: Option<ClientCertificate>,
 }
 
 async fn secret(api: &Api<Secret>, name: &str) -> Result<Secret, CredentialsError> {
@@ -106,14 +107,8 @@ pub async fn resolve(
     if let Some(reference) = &spec.cert_secret_ref {
         let secret = secret(&secrets, &reference.name).await?;
         let tls = TlsMaterial::from_secret(&reference.name, &secret.data.unwrap_or_default())?;
-        if tls.client.is_some() {
-            // oci-client builds its own HTTP client and takes no client identity.
-            return Err(CredentialsError::Invalid {
-                name: reference.name.clone(),
-                reason: "client certificates (tls.crt/tls.key) for OCI registries are not supported by flux-rs yet; only ca.crt is".to_owned(),
-            });
-        }
         access.ca_pem = tls.ca_pem;
+        access.client_certificate = tls.client;
     }
     if let Some(reference) = &spec.proxy_secret_ref {
         let secret = secret(&secrets, &reference.name).await?;

@@ -80,15 +80,22 @@ pub struct Context {
 }
 
 impl Context {
-    fn registry_client(&self, registry: &str, options: ClientOptions) -> Arc<RegistryClient> {
+    fn registry_client(
+        &self,
+        registry: &str,
+        options: ClientOptions,
+    ) -> Result<Arc<RegistryClient>, OciError> {
         let mut clients = self.registry_clients.lock().expect("registry client cache");
+        let key = (registry.to_owned(), options);
+        if let Some(client) = clients.get(&key) {
+            return Ok(client.clone());
+        }
         if clients.len() >= 256 {
             clients.clear();
         }
-        clients
-            .entry((registry.to_owned(), options.clone()))
-            .or_insert_with(|| Arc::new(RegistryClient::new(registry, options)))
-            .clone()
+        let client = Arc::new(RegistryClient::new(registry, key.1.clone())?);
+        clients.insert(key, client.clone());
+        Ok(client)
     }
 }
 
@@ -472,23 +479,33 @@ async fn reconcile_source(
         }
     };
     let timeout = shared::duration::parse(&spec.timeout).unwrap_or(Duration::from_secs(60));
+    let client = ctx
+        .registry_client(
+            url.registry(),
+            ClientOptions {
+                credentials: access.credentials.clone(),
+                insecure: spec.insecure,
+                timeout,
+                ca_pem: access.ca_pem.clone(),
+                proxy: access.proxy.clone(),
+                client_certificate: access.client_certificate,
+                ..ClientOptions::default()
+            },
+        )
+        .map_err(|e| {
+            Failure::retry(
+                condition::FETCH_FAILED,
+                reasons::AUTHENTICATION_FAILED,
+                e.to_string(),
+            )
+        })?;
     let registry_access = RegistryAccess {
-        credentials: access.credentials.clone(),
+        credentials: access.credentials,
         insecure: spec.insecure,
-        ca_pem: access.ca_pem.clone(),
-        proxy: access.proxy.clone(),
+        ca_pem: access.ca_pem,
+        proxy: access.proxy,
+        bridge: client.bridge_proxy().map(str::to_owned),
     };
-    let client = ctx.registry_client(
-        url.registry(),
-        ClientOptions {
-            credentials: access.credentials,
-            insecure: spec.insecure,
-            timeout,
-            ca_pem: access.ca_pem,
-            proxy: access.proxy,
-            ..ClientOptions::default()
-        },
-    );
 
     let (tag, digest) = resolve_reference(&client, &url, spec).await?;
     let revision = match &tag {
@@ -730,7 +747,8 @@ async fn verify_signature(
                 trust_root,
                 identities,
             };
-            // As in Flux, the proxy is not used for keyless verification.
+            // As in Flux, the proxy is not used for keyless verification (a client-certificate
+            // bridge still is: it is how the registry is reached at all).
             let access = RegistryAccess {
                 proxy: None,
                 ..access.clone()

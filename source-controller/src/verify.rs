@@ -67,6 +67,8 @@ pub struct RegistryAccess {
     pub insecure: bool,
     pub ca_pem: Option<Vec<u8>>,
     pub proxy: Option<String>,
+    /// The registry client's client-certificate bridge (a proxy URL), when it has one.
+    pub bridge: Option<String>,
 }
 
 /// The signature layers of `image` that sigstore could parse and, with a trust root, whose
@@ -84,7 +86,9 @@ async fn signature_layers(
         image.reference().repository().to_owned(),
         digest.to_owned(),
     );
-    let protocol = if plain_http(image.registry(), access.insecure, access.ca_pem.is_some()) {
+    let plain = access.bridge.is_some()
+        || plain_http(image.registry(), access.insecure, access.ca_pem.is_some());
+    let protocol = if plain {
         ClientProtocol::Http
     } else {
         ClientProtocol::Https
@@ -101,7 +105,7 @@ async fn signature_layers(
             })
             .collect(),
         https_proxy: access.proxy.clone(),
-        http_proxy: access.proxy.clone(),
+        http_proxy: access.bridge.clone().or_else(|| access.proxy.clone()),
         ..ClientConfig::default()
     };
     let mut builder = ClientBuilder::default().with_oci_client_config(config);

@@ -13,6 +13,9 @@ use oci_client::secrets::RegistryAuth;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+use crate::transport::{ClientCertificate, Proxy, TlsMaterial};
+
+use super::bridge::IdentityBridge;
 use super::format::{ArtifactMetadata, Descriptor, Manifest, config_blob, manifest_bytes};
 use super::{
     ArtifactUrl, CONTENT_MEDIA_TYPE, Credentials, DOCKER_MANIFEST_MEDIA_TYPE, MANIFEST_MEDIA_TYPE,
@@ -34,6 +37,8 @@ pub struct ClientOptions {
     pub ca_pem: Option<Vec<u8>>,
     /// Proxy URL, credentials included (`proxySecretRef`).
     pub proxy: Option<String>,
+    /// A TLS client certificate to present (`certSecretRef`'s `tls.crt` and `tls.key`).
+    pub client_certificate: Option<ClientCertificate>,
 }
 
 impl Default for ClientOptions {
@@ -45,6 +50,7 @@ impl Default for ClientOptions {
             max_blob_size: 4 << 30,
             ca_pem: None,
             proxy: None,
+            client_certificate: None,
         }
     }
 }
@@ -82,6 +88,8 @@ pub enum OciError {
         target: String,
         after: Duration,
     },
+    #[error("presenting the client certificate to '{registry}': {reason}")]
+    ClientCertificate { registry: String, reason: String },
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -123,6 +131,8 @@ pub struct RegistryClient {
     auth: RegistryAuth,
     options: ClientOptions,
     http: reqwest::Client,
+    /// Carries the registry requests when a client certificate is needed.
+    bridge: Option<IdentityBridge>,
 }
 
 const ACCEPTED_MANIFESTS: &[&str] = &[MANIFEST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE];
@@ -134,14 +144,30 @@ const RETRY_DELAYS: [Duration; 3] = [
 
 impl RegistryClient {
     /// A client for `registry` (`host[:port]`), over plain HTTP when [`plain_http`] says so.
-    pub fn new(registry: &str, options: ClientOptions) -> Self {
-        let protocol = if plain_http(registry, options.insecure, options.ca_pem.is_some()) {
-            ClientProtocol::Http
-        } else {
-            ClientProtocol::Https
+    /// With a client certificate, requests go through an [`IdentityBridge`] (which needs a
+    /// Tokio runtime).
+    pub fn new(registry: &str, options: ClientOptions) -> Result<Self, OciError> {
+        let bridge = match &options.client_certificate {
+            Some(certificate) => Some(
+                upstream_client(&options, certificate)
+                    .and_then(|http| {
+                        IdentityBridge::start(registry, http).map_err(|e| e.to_string())
+                    })
+                    .map_err(|reason| OciError::ClientCertificate {
+                        registry: registry.to_owned(),
+                        reason,
+                    })?,
+            ),
+            None => None,
         };
+        let plain =
+            bridge.is_some() || plain_http(registry, options.insecure, options.ca_pem.is_some());
         let config = ClientConfig {
-            protocol,
+            protocol: if plain {
+                ClientProtocol::Http
+            } else {
+                ClientProtocol::Https
+            },
             accept_invalid_certificates: options.insecure,
             use_monolithic_push: true,
             connect_timeout: Some(Duration::from_secs(15)),
@@ -155,7 +181,10 @@ impl RegistryClient {
                 })
                 .collect(),
             https_proxy: options.proxy.clone(),
-            http_proxy: options.proxy.clone(),
+            http_proxy: bridge
+                .as_ref()
+                .map(|b| b.proxy_url().to_owned())
+                .or_else(|| options.proxy.clone()),
             ..ClientConfig::default()
         };
         let mut http = reqwest::Client::builder()
@@ -166,20 +195,27 @@ impl RegistryClient {
             http = http
                 .tls_certs_merge(reqwest::Certificate::from_pem_bundle(pem).unwrap_or_default());
         }
-        if let Some(proxy) = options
-            .proxy
-            .as_deref()
-            .and_then(|p| reqwest::Proxy::all(p).ok())
-        {
+        let proxy = bridge
+            .as_ref()
+            .map(IdentityBridge::proxy_url)
+            .or(options.proxy.as_deref());
+        if let Some(proxy) = proxy.and_then(|p| reqwest::Proxy::all(p).ok()) {
             http = http.proxy(proxy);
         }
         let http = http.build().expect("TLS backend initialises");
-        Self {
+        Ok(Self {
             client: Client::new(config),
             auth: options.credentials.registry_auth(),
             options,
             http,
-        }
+            bridge,
+        })
+    }
+
+    /// The proxy URL that carries this client's registry requests with its client
+    /// certificate (for other clients of the same registry, such as signature checks).
+    pub fn bridge_proxy(&self) -> Option<&str> {
+        self.bridge.as_ref().map(IdentityBridge::proxy_url)
     }
 
     /// Uploads the artifact's layer (a tar.gz file), its config and its manifest, tagging the
@@ -552,11 +588,12 @@ impl RegistryClient {
     /// manifest endpoint is asked once more to read it.
     async fn registry_message(&self, target: &str) -> Option<String> {
         let url: ArtifactUrl = format!("oci://{target}").parse().ok()?;
-        let plain = plain_http(
-            url.registry(),
-            self.options.insecure,
-            self.options.ca_pem.is_some(),
-        );
+        let plain = self.bridge.is_some()
+            || plain_http(
+                url.registry(),
+                self.options.insecure,
+                self.options.ca_pem.is_some(),
+            );
         let scheme = if plain { "http" } else { "https" };
         let reference = url.reference();
         let tag_or_digest = reference.digest().or(reference.tag()).unwrap_or("latest");
@@ -577,6 +614,24 @@ impl RegistryClient {
             .collect();
         (!messages.is_empty()).then(|| messages.join("; "))
     }
+}
+
+/// The client the bridge uses towards the registry: the identity, the CA, the proxy.
+fn upstream_client(
+    options: &ClientOptions,
+    certificate: &ClientCertificate,
+) -> Result<reqwest::Client, String> {
+    let tls = TlsMaterial {
+        ca_pem: options.ca_pem.clone(),
+        client: Some(certificate.clone()),
+    };
+    let proxy = options
+        .proxy
+        .as_deref()
+        .map(|url| Proxy::from_url("proxySecretRef", url))
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    crate::transport::http_client(Some(&tls), proxy.as_ref()).map_err(|e| e.to_string())
 }
 
 /// Whether to speak plain HTTP to `registry`: with `insecure`, and, as go-containerregistry

@@ -1,6 +1,7 @@
 //! Flux's OCI artifact format and a registry client for it (`fluxcd/pkg/oci`).
 
 mod auth;
+mod bridge;
 mod client;
 mod format;
 pub mod semver;
