@@ -358,21 +358,47 @@ async fn a_signed_webhook_triggers_an_immediate_reconcile() {
         let annotation = repos.get("hooked").await.unwrap().metadata.annotations.unwrap()["reconcile.fluxcd.io/requestedAt"].clone();
         assert_eq!(after.as_deref(), Some(annotation.as_str()));
 
-        // A CEL resourceFilter is not evaluated: the Receiver says so and takes no calls,
-        // rather than reconciling what the filter would exclude.
+        // A CEL resourceFilter picks, among the matched resources, those the call names.
+        apply(&client, &ns, json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository", "metadata": {"name": "other"},
+            "spec": {"url": url, "interval": "60m", "suspend": true}
+        }))
+        .await;
         apply(&client, &ns, json!({
             "apiVersion": "notification.toolkit.fluxcd.io/v1", "kind": "Receiver", "metadata": {"name": "filtered"},
-            "spec": {"type": "generic", "secretRef": {"name": "webhook-token"}, "resourceFilter": "res.metadata.name == 'other'",
+            "spec": {"type": "generic", "secretRef": {"name": "webhook-token"}, "resourceFilter": "res.metadata.name == req.repository",
                 "resources": [{"kind": "OCIRepository", "name": "*"}]}
         }))
         .await;
         let get = || async { Ok(receivers.get("filtered").await?.status.unwrap_or_default()) };
-        let status = wait_for("the filtered Receiver's status", WAIT, get, |s| s.webhook_path.is_some()).await.unwrap();
-        let ready = status.conditions.unwrap().into_iter().find(|c| c.type_ == "Ready").unwrap();
-        assert_eq!((ready.status, ready.reason.as_str()), (shared::api::meta::ConditionStatus::False, "UnsupportedField"));
-        assert!(ready.message.contains("spec.resourceFilter"), "{}", ready.message);
+        let status = wait_for("the filtered Receiver", WAIT, get, |s| s.webhook_path.is_some()).await.unwrap();
         let filtered = format!("http://{}{}", notification.receiver_addr, status.webhook_path.unwrap());
-        assert_eq!(post_with(&filtered, body, &[]), 503);
+        let requested_at = |name: &'static str| {
+            let repos = repos.clone();
+            async move {
+                repos.get(name).await.unwrap().metadata.annotations.unwrap_or_default().get("reconcile.fluxcd.io/requestedAt").cloned()
+            }
+        };
+        let (hooked_before, other_before) = (requested_at("hooked").await, requested_at("other").await);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(post_with(&filtered, br#"{"repository":"hooked"}"#, &[]), 200);
+        assert_ne!(requested_at("hooked").await, hooked_before, "the named one is requested");
+        assert_eq!(requested_at("other").await, other_before, "the other one is not");
+
+        // An expression that does not compile: the Receiver says so and takes no calls.
+        apply(&client, &ns, json!({
+            "apiVersion": "notification.toolkit.fluxcd.io/v1", "kind": "Receiver", "metadata": {"name": "broken"},
+            "spec": {"type": "generic", "secretRef": {"name": "webhook-token"}, "resourceFilter": "res.metadata.name ==",
+                "resources": [{"kind": "OCIRepository", "name": "*"}]}
+        }))
+        .await;
+        let get = || async { Ok(receivers.get("broken").await?.status.unwrap_or_default()) };
+        let status = wait_for("the broken Receiver", WAIT, get, |s| s.webhook_path.is_some()).await.unwrap();
+        let ready = status.conditions.unwrap().into_iter().find(|c| c.type_ == "Ready").unwrap();
+        assert_eq!((ready.status, ready.reason.as_str()), (shared::api::meta::ConditionStatus::False, "InvalidCELExpression"));
+        assert!(ready.message.starts_with("invalid spec.resourceFilter"), "{}", ready.message);
+        let broken = format!("http://{}{}", notification.receiver_addr, status.webhook_path.unwrap());
+        assert_eq!(post_with(&broken, body, &[]), 503);
     })
     .await;
 }

@@ -2,6 +2,7 @@
 //! of matching Alerts.
 
 mod events;
+mod filter;
 mod matching;
 mod notifiers;
 mod receivers;

@@ -22,6 +22,7 @@ use shared::conditions::{Conditions, READY, reason};
 use shared::runtime::now_rfc3339;
 use shared::transport::constant_time_eq;
 
+use crate::filter::ResourceFilter;
 use crate::notifiers::hmac_sha256;
 
 /// Webhook bodies beyond this are refused.
@@ -185,15 +186,55 @@ async fn receive(
             return (StatusCode::BAD_REQUEST, format!("{message}\n"));
         }
     }
-    let requested = go_time_string(jiff::Timestamp::now());
+    let filter = match compiled_filter(&receiver) {
+        Ok(filter) => filter,
+        Err(message) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{message}\n")),
+    };
+    // The request body as `req` for the filter; a body that is not JSON is an empty object.
+    let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_else(|_| json!({}));
+    let mut targets = Vec::new();
     let mut failures = Vec::new();
     for resource in &receiver.spec.resources {
-        if let Err(e) = request_reconcile(&server.client, resource, &namespace, &requested).await {
-            failures.push(e);
+        match resolve_targets(&server.client, resource, &namespace, filter.is_some()).await {
+            Ok(found) => targets.extend(found),
+            Err(e) => failures.push(e),
+        }
+    }
+    if let Some(filter) = &filter {
+        // Every verdict first: a filter error requests nothing rather than half the set.
+        let mut accepted = Vec::new();
+        for target in targets {
+            let object = serde_json::to_value(&target.object).unwrap_or_default();
+            match filter.accepts(&object, &request) {
+                Ok(true) => accepted.push(target),
+                Ok(false) => {}
+                Err(e) => {
+                    let message = format!(
+                        "{} '{}/{}': {e}",
+                        target.kind, target.namespace, target.name
+                    );
+                    return (StatusCode::BAD_REQUEST, format!("{message}\n"));
+                }
+            }
+        }
+        targets = accepted;
+    }
+    let requested = go_time_string(jiff::Timestamp::now());
+    let patch = json!({"metadata": {"annotations": {RECONCILE_REQUEST_ANNOTATION: requested}}});
+    for target in &targets {
+        if let Err(e) = target
+            .api
+            .patch(&target.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            failures.push(format!(
+                "failed to annotate {} '{}/{}': {e}",
+                target.kind, target.namespace, target.name
+            ));
         }
     }
     if failures.is_empty() {
-        tracing::info!(receiver = %receiver.name_any(), namespace, "reconcile requested");
+        tracing::info!(receiver = %receiver.name_any(), namespace, requested = targets.len(), "reconcile requested");
         (StatusCode::OK, "ok\n".to_owned())
     } else {
         (
@@ -227,13 +268,24 @@ async fn receiver_token(client: &Client, receiver: &Receiver) -> Result<String, 
         .ok_or_else(|| format!("secret '{}' has no 'token' key", reference.name))
 }
 
-/// Annotates the named object (or every object of the kind matching `matchLabels` for `*`).
-async fn request_reconcile(
+/// One object a webhook call may request a reconcile of.
+struct Target {
+    api: Api<DynamicObject>,
+    kind: String,
+    namespace: String,
+    name: String,
+    /// The object itself, when a filter needs to see it.
+    object: Option<DynamicObject>,
+}
+
+/// The named object (or every object of the kind matching `matchLabels` for `*`); read from
+/// the API when `with_objects` (listed objects always come with their content).
+async fn resolve_targets(
     client: &Client,
     resource: &CrossNamespaceObjectReference,
     receiver_ns: &str,
-    requested: &str,
-) -> Result<(), String> {
+    with_objects: bool,
+) -> Result<Vec<Target>, String> {
     let kind = resource.kind.as_str();
     let api_version = resource
         .api_version
@@ -245,7 +297,14 @@ async fn request_reconcile(
         namespace,
         &shared::api::api_resource(&api_version, kind),
     );
-    let names: Vec<String> = if resource.name == "*" {
+    let target = |name: String, object: Option<DynamicObject>| Target {
+        api: api.clone(),
+        kind: kind.to_owned(),
+        namespace: namespace.to_owned(),
+        name,
+        object,
+    };
+    if resource.name == "*" {
         let selector = resource
             .match_labels
             .clone()
@@ -258,17 +317,22 @@ async fn request_reconcile(
             .list(&ListParams::default().labels(&selector))
             .await
             .map_err(|e| format!("listing {kind}: {e}"))?;
-        list.items.iter().map(ResourceExt::name_any).collect()
-    } else {
-        vec![resource.name.clone()]
-    };
-    let patch = json!({"metadata": {"annotations": {RECONCILE_REQUEST_ANNOTATION: requested}}});
-    for name in names {
-        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(|e| format!("failed to annotate {kind} '{namespace}/{name}': {e}"))?;
+        return Ok(list
+            .items
+            .into_iter()
+            .map(|object| target(object.name_any(), Some(object)))
+            .collect());
     }
-    Ok(())
+    let object = if with_objects {
+        let object = api
+            .get(&resource.name)
+            .await
+            .map_err(|e| format!("failed to get {kind} '{namespace}/{}': {e}", resource.name))?;
+        Some(object)
+    } else {
+        None
+    };
+    Ok(vec![target(resource.name.clone(), object)])
 }
 
 fn default_api_version(kind: &str) -> &'static str {
@@ -308,15 +372,10 @@ pub async fn reconcile_receiver(
         now_rfc3339(),
     );
     let retry = match receiver_token(&ctx.client, &receiver).await {
-        Ok(token) if has_resource_filter(&receiver) => {
-            // Ignoring the filter would request reconciles of resources it excludes; the
-            // Receiver answers 503 until the filter is removed.
+        Ok(token) if let Err(message) = compiled_filter(&receiver) => {
+            // A filter that does not compile would fail every call: say so, take none.
             status.webhook_path = Some(webhook_path(&token, &name, &namespace));
-            conditions.mark_false(
-                READY,
-                "UnsupportedField",
-                "spec.resourceFilter (CEL) is not supported by flux-rs yet: remove it or list the resources by name",
-            );
+            conditions.mark_false(READY, "InvalidCELExpression", message);
             None
         }
         Ok(token) => {
@@ -356,12 +415,12 @@ pub async fn reconcile_receiver(
     Ok(Action::requeue(retry.unwrap_or(interval)))
 }
 
-fn has_resource_filter(receiver: &Receiver) -> bool {
-    receiver
-        .spec
-        .resource_filter
-        .as_deref()
-        .is_some_and(|filter| !filter.trim().is_empty())
+/// The Receiver's `resourceFilter`, compiled, if it has one.
+fn compiled_filter(receiver: &Receiver) -> Result<Option<ResourceFilter>, String> {
+    match receiver.spec.resource_filter.as_deref().map(str::trim) {
+        Some(expression) if !expression.is_empty() => ResourceFilter::compile(expression).map(Some),
+        _ => Ok(None),
+    }
 }
 
 pub fn receiver_error_policy(
