@@ -779,3 +779,69 @@ async fn shards_reconcile_only_their_own_kustomizations() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn cel_health_checks_and_dependency_expressions() {
+    with_temp_ns(|client, ns| async move {
+        let stack = stack(&ns);
+        let url = stack.registry.oci_url("apps/cel");
+        let group = format!("{ns}.e2e.flux-rs.test");
+        let widget = format!("apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: gadget\n  namespace: {ns}\nspec:\n  size: 3\n");
+        let files = tree(&[
+            ("widgets/crd.yaml", &crd(&group)),
+            ("widgets/widget.yaml", &widget),
+            ("extra/config.yaml", &config_map("extra", "1")),
+        ]);
+        let digest = push_artifact(&format!("{url}:latest"), files.path(), &[]);
+        let revision = format!("latest@{digest}");
+        oci_repository(&client, &ns, "cel", &url, json!({"tag": "latest"})).await;
+        let source = json!({"kind": "OCIRepository", "name": "cel"});
+
+        // The Widget is healthy when the expression says so, not by kstatus' generic rules.
+        let exprs = json!([{"apiVersion": format!("{group}/v1"), "kind": "Widget",
+            "current": "status.phase == 'Ready'", "failed": "status.phase == 'Broken'"}]);
+        let api = kustomization(&client, &ns, "widgets", json!({
+            "interval": "10m", "prune": true, "wait": true, "timeout": "90s", "path": "./widgets",
+            "sourceRef": source, "healthCheckExprs": exprs,
+        }))
+        .await;
+        let gvk = GroupVersionKind::gvk(&group, "v1", "Widget");
+        let widgets: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ApiResource::from_gvk(&gvk));
+        wait_for("the Widget applied", WAIT, || async { Ok(widgets.get_opt("gadget").await?) }, Option::is_some).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let status = api.get("widgets").await.unwrap().status.unwrap_or_default();
+        assert!(ready(&status).is_none_or(|c| c.status != ConditionStatus::True), "not healthy before its phase: {status:?}");
+        let phase = json!({"status": {"phase": "Ready"}});
+        widgets.patch("gadget", &PatchParams::default(), &Patch::Merge(&phase)).await.unwrap();
+        let status = ks_status(&api, "widgets", "healthy by CEL", applied(&revision)).await;
+        let healthy = status.conditions.iter().flatten().find(|c| c.type_ == "Healthy").unwrap();
+        assert_eq!(healthy.status, ConditionStatus::True);
+
+        // readyExpr replaces the built-in readiness: the dependency is never Ready (suspended
+        // before its first reconcile), and the expression lets the dependent go ahead.
+        kustomization(&client, &ns, "never", json!({
+            "interval": "10m", "prune": true, "suspend": true, "path": "./extra", "sourceRef": source,
+        }))
+        .await;
+        let dependent = kustomization(&client, &ns, "dependent", json!({
+            "interval": "10m", "prune": true, "path": "./extra", "targetNamespace": ns, "sourceRef": source,
+            "dependsOn": [{"name": "never", "readyExpr": "dep.spec.suspend == true && self.metadata.name == 'dependent'"}],
+        }))
+        .await;
+        ks_status(&dependent, "dependent", "applied through readyExpr", applied(&revision)).await;
+
+        // An expression that does not parse stops the Kustomization before anything is done.
+        let broken = kustomization(&client, &ns, "broken", json!({
+            "interval": "10m", "prune": true, "path": "./extra", "targetNamespace": ns, "sourceRef": source,
+            "healthCheckExprs": [{"apiVersion": "v1", "kind": "ConfigMap", "current": "status.phase =="}],
+        }))
+        .await;
+        let status = ks_status(&broken, "broken", "InvalidCELExpression", |s| {
+            ready_is(s, ConditionStatus::False, "InvalidCELExpression")
+        })
+        .await;
+        assert!(ready(&status).unwrap().message.starts_with("failed to parse the CEL expression 'status.phase =='"));
+        assert!(status.conditions.iter().flatten().any(|c| c.type_ == "Stalled" && c.status == ConditionStatus::True));
+    })
+    .await;
+}

@@ -161,6 +161,8 @@ pub struct Applier<'a> {
     /// `spec.force`: recreate objects whose immutable fields changed.
     pub force: bool,
     pub applied: &'a AppliedCache,
+    /// `spec.healthCheckExprs`, used instead of kstatus for the kinds they name.
+    pub custom_checks: &'a [health::CustomCheck],
 }
 
 /// What this process last applied to each object, and the object's resourceVersion then: an
@@ -751,7 +753,16 @@ impl Applier<'_> {
         match api.get_opt(&reference.name).await {
             Ok(Some(object)) => {
                 let value = serde_json::to_value(&object).unwrap_or_default();
-                health::compute(&value)
+                let type_of = |field: &str| value.get(field).and_then(|v| v.as_str()).unwrap_or("");
+                let custom = self
+                    .custom_checks
+                    .iter()
+                    .find(|check| check.applies_to(type_of("apiVersion"), type_of("kind")));
+                match custom.map(|check| check.evaluate(&value)) {
+                    Some(Ok(status)) => (status, String::new()),
+                    Some(Err(e)) => (health::Status::InProgress, e.to_string()),
+                    None => health::compute(&value),
+                }
             }
             Ok(None) => (health::Status::NotFound, "not found".into()),
             Err(e) => (health::Status::InProgress, e.to_string()),

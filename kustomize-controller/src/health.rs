@@ -3,6 +3,8 @@
 //! `observedGeneration` + Ready/Reconciling/Stalled conditions convention for everything else.
 
 use serde_json::Value;
+use shared::api::kustomize::CustomHealthCheck;
+use shared::cel::{CelError, Expression};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -259,6 +261,41 @@ fn pod(object: &Value) -> (Status, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn custom_checks_follow_fluxs_order() {
+        let check = CustomCheck::parse(&CustomHealthCheck {
+            api_version: "example.com/v1".into(),
+            kind: Some("Widget".into()),
+            current: "status.phase == 'Ready'".into(),
+            in_progress: Some("status.phase == 'Starting'".into()),
+            failed: Some("status.phase == 'Broken' || status.phase == 'Starting'".into()),
+        })
+        .unwrap();
+        assert!(check.applies_to("example.com/v1", "Widget"));
+        assert!(!check.applies_to("example.com/v2", "Widget"));
+        let widget = |phase: &str, observed: i64| {
+            serde_json::json!({"metadata": {"generation": 2},
+                "status": {"phase": phase, "observedGeneration": observed}})
+        };
+        assert_eq!(check.evaluate(&widget("Ready", 2)), Ok(Status::Current));
+        assert_eq!(check.evaluate(&widget("Ready", 1)), Ok(Status::InProgress));
+        assert_eq!(check.evaluate(&widget("Broken", 2)), Ok(Status::Failed));
+        // inProgress wins over failed.
+        assert_eq!(
+            check.evaluate(&widget("Starting", 2)),
+            Ok(Status::InProgress)
+        );
+        assert_eq!(check.evaluate(&widget("Other", 2)), Ok(Status::InProgress));
+        let broken = CustomHealthCheck {
+            api_version: "v1".into(),
+            kind: None,
+            current: "status ==".into(),
+            in_progress: None,
+            failed: None,
+        };
+        assert!(CustomCheck::parse(&broken).is_err());
+    }
     use serde_json::json;
 
     #[test]
@@ -313,5 +350,64 @@ mod tests {
         assert_eq!(compute(&job).0, Status::InProgress);
         let pvc = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "status": {"phase": "Bound"}});
         assert_eq!(compute(&pvc).0, Status::Current);
+    }
+}
+
+/// `spec.healthCheckExprs`: CEL over the object's fields for the objects of one kind.
+#[derive(Debug)]
+pub struct CustomCheck {
+    api_version: String,
+    kind: Option<String>,
+    in_progress: Option<Expression>,
+    failed: Option<Expression>,
+    current: Expression,
+}
+
+impl CustomCheck {
+    /// Parses the expressions of one entry; the error names the expression.
+    pub fn parse(check: &CustomHealthCheck) -> Result<Self, CelError> {
+        let optional = |source: &Option<String>| {
+            source
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .map(Expression::parse)
+                .transpose()
+        };
+        Ok(Self {
+            api_version: check.api_version.clone(),
+            kind: check.kind.clone(),
+            in_progress: optional(&check.in_progress)?,
+            failed: optional(&check.failed)?,
+            current: Expression::parse(&check.current)?,
+        })
+    }
+
+    pub fn applies_to(&self, api_version: &str, kind: &str) -> bool {
+        self.api_version == api_version && self.kind.as_deref().is_none_or(|k| k == kind)
+    }
+
+    /// Flux's order: an observedGeneration behind the generation is InProgress; then the
+    /// first of inProgress, failed, current that holds; InProgress when none does.
+    pub fn evaluate(&self, object: &Value) -> Result<Status, CelError> {
+        if let (Some(observed), Some(generation)) = (
+            int(object, &["status", "observedGeneration"]),
+            int(object, &["metadata", "generation"]),
+        ) && observed != generation
+        {
+            return Ok(Status::InProgress);
+        }
+        let checks = [
+            (self.in_progress.as_ref(), Status::InProgress),
+            (self.failed.as_ref(), Status::Failed),
+            (Some(&self.current), Status::Current),
+        ];
+        for (expression, status) in checks {
+            if let Some(expression) = expression
+                && expression.evaluate_bool_on_fields(object)?
+            {
+                return Ok(status);
+            }
+        }
+        Ok(Status::InProgress)
     }
 }

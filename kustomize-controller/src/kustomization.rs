@@ -19,6 +19,7 @@ use shared::api::kustomize::{
 };
 use shared::api::meta::FINALIZER;
 use shared::api::source::v1::OCIRepository;
+use shared::cel::Expression;
 use shared::conditions::{Conditions, HEALTHY, READY, RECONCILING, STALLED, reason};
 use shared::events::{EventRecord, Recorder, Severity};
 use shared::fetch::{FetchOptions, fetch_and_extract};
@@ -27,7 +28,7 @@ use shared::runtime::requeue::{Backoff, jittered};
 use shared::runtime::{now_rfc3339, requested_at};
 
 use crate::apply::{self, Action as Applied, Applier, Change, Discovery, Impersonation};
-use crate::health::Status;
+use crate::health::{CustomCheck, Status};
 use crate::inventory::{self, ObjectRef};
 
 pub const KIND: &str = "Kustomization";
@@ -45,6 +46,7 @@ pub mod reasons {
     pub const HEALTH_CHECK_FAILED: &str = "HealthCheckFailed";
     pub const DEPENDENCY_NOT_READY: &str = "DependencyNotReady";
     pub const PRUNE_FAILED: &str = "PruneFailed";
+    pub const INVALID_CEL_EXPRESSION: &str = "InvalidCELExpression";
 }
 
 pub struct Context {
@@ -336,8 +338,14 @@ fn apply_client(object: &Kustomization, ctx: &Context) -> Result<Client, String>
     }
 }
 
-fn applier<'a>(object: &Kustomization, ctx: &'a Context, client: Client) -> Applier<'a> {
+fn applier<'a>(
+    object: &Kustomization,
+    ctx: &'a Context,
+    client: Client,
+    custom_checks: &'a [CustomCheck],
+) -> Applier<'a> {
     Applier {
+        custom_checks,
         client,
         discovery_client: ctx.client.clone(),
         discovery: &ctx.discovery,
@@ -376,6 +384,29 @@ async fn run(
     let namespace = object.namespace().unwrap_or_default();
     let name = object.name_any();
     let retry = retry_interval(object);
+
+    // CEL is checked before anything else: a typo would otherwise surface as a health check
+    // or dependency that never passes.
+    let invalid_cel = |e: shared::cel::CelError| Failure {
+        stalled: true,
+        ..Failure::new(reasons::INVALID_CEL_EXPRESSION, e.to_string(), retry)
+    };
+    let custom_checks = object
+        .spec
+        .health_check_exprs
+        .iter()
+        .flatten()
+        .map(CustomCheck::parse)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(invalid_cel)?;
+    let ready_exprs = object
+        .spec
+        .depends_on
+        .iter()
+        .flatten()
+        .map(|d| d.ready_expr.as_deref().map(Expression::parse).transpose())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(invalid_cel)?;
 
     // The source and its artifact.
     let source_ref = &object.spec.source_ref;
@@ -438,13 +469,20 @@ async fn run(
 
     // Dependencies.
     if let Some(dependencies) = &object.spec.depends_on {
-        for dependency in dependencies {
+        for (dependency, ready_expr) in dependencies.iter().zip(&ready_exprs) {
             let dep_namespace = dependency
                 .namespace
                 .clone()
                 .unwrap_or_else(|| namespace.clone());
-            if let Err(message) =
-                dependency_ready(ctx, &dep_namespace, &dependency.name, object, &revision).await
+            if let Err(message) = dependency_ready(
+                ctx,
+                &dep_namespace,
+                &dependency.name,
+                ready_expr.as_ref(),
+                object,
+                &revision,
+            )
+            .await
             {
                 let message = format!(
                     "dependency '{dep_namespace}/{}' is not ready: {message}",
@@ -553,7 +591,7 @@ async fn run(
     // Apply.
     let client = apply_client(object, ctx)
         .map_err(|message| Failure::new(reasons::FAILED, message, retry))?;
-    let applier = applier(object, ctx, client);
+    let applier = applier(object, ctx, client, &custom_checks);
     let old_entries = status
         .inventory
         .as_ref()
@@ -721,11 +759,14 @@ async fn record_changes(
 }
 
 /// A dependency is ready when Ready is True at its current generation and, if it shares
-/// this Kustomization's source, it has applied the same revision.
+/// this Kustomization's source, it has applied the same revision; or, with a `readyExpr`,
+/// when that expression holds over `self` (the dependent) and `dep` (the dependency), as
+/// Flux does without its `AdditiveCELDependencyCheck` gate.
 async fn dependency_ready(
     ctx: &Context,
     namespace: &str,
     name: &str,
+    ready_expr: Option<&Expression>,
     dependent: &Kustomization,
     revision: &str,
 ) -> Result<(), String> {
@@ -735,6 +776,15 @@ async fn dependency_ready(
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| "not found".to_string())?;
+    if let Some(expression) = ready_expr {
+        let this = serde_json::to_value(dependent).unwrap_or_default();
+        let dep = serde_json::to_value(&dependency).unwrap_or_default();
+        return match expression.evaluate_bool([("self", &this), ("dep", &dep)]) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("readyExpr is false".into()),
+            Err(e) => Err(e.to_string()),
+        };
+    }
     let status = dependency.status.clone().unwrap_or_default();
     let ready = status
         .conditions
@@ -960,7 +1010,7 @@ async fn finalize(object: &Kustomization, ctx: &Context) {
             return;
         }
     };
-    let applier = applier(object, ctx, client);
+    let applier = applier(object, ctx, client, &[]);
     let (deleted, failed) = applier.prune(&stale).await;
     for (reference, error) in &failed {
         tracing::error!(kind = KIND, object = %reference.display(), error = %error, "garbage collection failed");

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod archive;
+pub mod cel;
 pub mod conditions;
 pub mod duration;
 pub mod events;
