@@ -845,3 +845,80 @@ async fn cel_health_checks_and_dependency_expressions() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn applies_to_the_cluster_its_kube_config_names_as_its_credentials() {
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    with_temp_ns(|client, ns| async move {
+        let registry = Registry::start();
+        let _source = SourceController::start(&ns, None);
+        // The local control plane serves a self-signed certificate.
+        let _kustomize = KustomizeController::start_with(&ns, None, &["--insecure-kubeconfig-tls"]);
+        // The "remote" cluster is this one reached with another identity: what gets applied
+        // shows which credentials were used.
+        apply(&client, &ns, json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "remote-applier", "namespace": ns}})).await;
+        let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
+        let request: TokenRequest = serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 3600}})).unwrap();
+        let issued: TokenRequest = accounts
+            .create_subresource("token", "remote-applier", &Default::default(), &request)
+            .await
+            .unwrap();
+        let token = issued.status.unwrap().token;
+        let local: Value = serde_saphyr::from_str(&std::fs::read_to_string(std::env::var("KUBECONFIG").unwrap()).unwrap()).unwrap();
+        let cluster = local["clusters"][0]["cluster"].clone();
+        let kubeconfig = json!({
+            "apiVersion": "v1", "kind": "Config",
+            "clusters": [{"name": "remote", "cluster": cluster}],
+            "users": [{"name": "remote-applier", "user": {"token": token}}],
+            "contexts": [{"name": "remote", "context": {"cluster": "remote", "user": "remote-applier"}}],
+            "current-context": "remote"
+        });
+        apply(&client, &ns, json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "remote-kubeconfig", "namespace": ns},
+            "stringData": {"value": kubeconfig.to_string()}})).await;
+
+        let url = registry.oci_url("apps/remote");
+        let digest = push_artifact(&format!("{url}:latest"), tree(&[("config.yaml", &config_map("remote", "1"))]).path(), &[]);
+        oci_repository(&client, &ns, "remote", &url, json!({"tag": "latest"})).await;
+        let api = kustomization(&client, &ns, "remote", json!({
+            "interval": "10m", "prune": true, "targetNamespace": ns, "kubeConfig": {"secretRef": {"name": "remote-kubeconfig"}},
+            "sourceRef": {"kind": "OCIRepository", "name": "remote"},
+        }))
+        .await;
+        // The kubeconfig's identity may do nothing yet: refused, in its name.
+        let status = ks_status(&api, "remote", "refused as the kubeconfig's user", |s| ready_is(s, ConditionStatus::False, "ReconciliationFailed")).await;
+        let message = &ready(&status).unwrap().message;
+        assert!(message.contains(&format!("system:serviceaccount:{ns}:remote-applier")), "{message}");
+        let configs = Api::<ConfigMap>::namespaced(client.clone(), &ns);
+        assert!(configs.get_opt("remote").await.unwrap().is_none());
+
+        // Allowed: applied through the kubeconfig.
+        apply(&client, &ns, json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "configmaps", "namespace": ns},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}]})).await;
+        apply(&client, &ns, json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "remote-applier", "namespace": ns},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "configmaps"},
+            "subjects": [{"kind": "ServiceAccount", "name": "remote-applier", "namespace": ns}]})).await;
+        request_reconcile(&api, "remote").await;
+        ks_status(&api, "remote", "applied through the kubeconfig", applied(&format!("latest@{digest}"))).await;
+        assert_eq!(configs.get("remote").await.unwrap().data.unwrap()["value"], "1");
+
+        // A kubeconfig that would run a command is refused before anything is done.
+        let exec = json!({
+            "apiVersion": "v1", "kind": "Config",
+            "clusters": [{"name": "remote", "cluster": {"server": "https://127.0.0.1:1"}}],
+            "users": [{"name": "plugin", "user": {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "/bin/true"}}}],
+            "contexts": [{"name": "remote", "context": {"cluster": "remote", "user": "plugin"}}],
+            "current-context": "remote"
+        });
+        apply(&client, &ns, json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "exec-kubeconfig", "namespace": ns},
+            "stringData": {"value.yaml": exec.to_string()}})).await;
+        let refused = kustomization(&client, &ns, "exec", json!({
+            "interval": "10m", "prune": true, "targetNamespace": ns, "kubeConfig": {"secretRef": {"name": "exec-kubeconfig"}},
+            "sourceRef": {"kind": "OCIRepository", "name": "remote"},
+        }))
+        .await;
+        let status = ks_status(&refused, "exec", "exec refused", |s| ready_is(s, ConditionStatus::False, "ReconciliationFailed")).await;
+        assert!(ready(&status).unwrap().message.contains("users[plugin].user.exec is not allowed"), "{:?}", ready(&status));
+    })
+    .await;
+}

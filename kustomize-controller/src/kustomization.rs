@@ -63,6 +63,8 @@ pub struct Context {
     pub requeue_dependency: Duration,
     pub http_retry: u32,
     pub default_service_account: Option<String>,
+    /// `--insecure-kubeconfig-tls`: kubeConfig Secrets may skip TLS verification.
+    pub insecure_kubeconfig_tls: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -320,35 +322,70 @@ pub fn error_policy(object: Arc<Kustomization>, error: &Error, ctx: Arc<Context>
     Action::requeue(ctx.backoff.next_delay(&key))
 }
 
-/// The client objects are applied with: impersonating `serviceAccountName` (or the default
-/// service account flag), else the controller's own.
-fn apply_client(object: &Kustomization, ctx: &Context) -> Result<Client, String> {
+/// The clients objects are applied (and discovered) with: this cluster's or, with
+/// `kubeConfig`, the remote one's, impersonating `serviceAccountName` (or the default
+/// service account flag) when set.
+async fn apply_clients(object: &Kustomization, ctx: &Context) -> Result<Clients, String> {
     let namespace = object.namespace().unwrap_or_default();
-    match object
+    let service_account = object
         .spec
         .service_account_name
         .as_ref()
-        .or(ctx.default_service_account.as_ref())
-    {
+        .or(ctx.default_service_account.as_ref());
+    if let Some(reference) = &object.spec.kube_config {
+        let impersonate =
+            service_account.map(|sa| format!("system:serviceaccount:{namespace}:{sa}"));
+        let client = crate::remote::client(
+            &ctx.client,
+            &namespace,
+            reference,
+            impersonate,
+            ctx.insecure_kubeconfig_tls,
+        )
+        .await?;
+        return Ok(Clients {
+            apply: client.clone(),
+            discovery: client,
+            remote: true,
+        });
+    }
+    let apply = match service_account {
         Some(sa) => ctx
             .impersonation
             .client_for(&namespace, sa)
-            .map_err(|e| format!("failed to impersonate service account {namespace}/{sa}: {e}")),
-        None => Ok(ctx.client.clone()),
-    }
+            .map_err(|e| format!("failed to impersonate service account {namespace}/{sa}: {e}"))?,
+        None => ctx.client.clone(),
+    };
+    Ok(Clients {
+        apply,
+        discovery: ctx.client.clone(),
+        remote: false,
+    })
+}
+
+struct Clients {
+    apply: Client,
+    discovery: Client,
+    /// A remote cluster's kinds are discovered afresh, not from this cluster's cache.
+    remote: bool,
 }
 
 fn applier<'a>(
     object: &Kustomization,
     ctx: &'a Context,
-    client: Client,
+    clients: Clients,
+    remote_discovery: &'a Discovery,
     custom_checks: &'a [CustomCheck],
 ) -> Applier<'a> {
     Applier {
         custom_checks,
-        client,
-        discovery_client: ctx.client.clone(),
-        discovery: &ctx.discovery,
+        client: clients.apply,
+        discovery_client: clients.discovery,
+        discovery: if clients.remote {
+            remote_discovery
+        } else {
+            &ctx.discovery
+        },
         owner_name: object.name_any(),
         owner_namespace: object.namespace().unwrap_or_default(),
         concurrency: ctx.concurrent_ssa,
@@ -589,9 +626,11 @@ async fn run(
     }
 
     // Apply.
-    let client = apply_client(object, ctx)
+    let clients = apply_clients(object, ctx)
+        .await
         .map_err(|message| Failure::new(reasons::FAILED, message, retry))?;
-    let applier = applier(object, ctx, client, &custom_checks);
+    let remote_discovery = Discovery::default();
+    let applier = applier(object, ctx, clients, &remote_discovery, &custom_checks);
     let old_entries = status
         .inventory
         .as_ref()
@@ -1003,14 +1042,15 @@ async fn finalize(object: &Kustomization, ctx: &Context) {
         .map(|i| i.entries.clone())
         .unwrap_or_default();
     let stale = inventory::stale(&entries, &[]);
-    let client = match apply_client(object, ctx) {
-        Ok(client) => client,
+    let clients = match apply_clients(object, ctx).await {
+        Ok(clients) => clients,
         Err(e) => {
             tracing::error!(kind = KIND, error = %e, "cannot delete the applied objects");
             return;
         }
     };
-    let applier = applier(object, ctx, client, &[]);
+    let remote_discovery = Discovery::default();
+    let applier = applier(object, ctx, clients, &remote_discovery, &[]);
     let (deleted, failed) = applier.prune(&stale).await;
     for (reference, error) in &failed {
         tracing::error!(kind = KIND, object = %reference.display(), error = %error, "garbage collection failed");

@@ -6,6 +6,7 @@ mod health;
 mod inventory;
 mod kustomization;
 mod order;
+mod remote;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +49,9 @@ struct Args {
     /// The service account applies impersonate when a Kustomization names none.
     #[arg(long, default_value = "")]
     default_service_account: String,
+    /// Allow kubeConfig Secrets that skip TLS verification (`insecure-skip-tls-verify`).
+    #[arg(long, default_value_t = false)]
+    insecure_kubeconfig_tls: bool,
 }
 
 /// The Kustomizations whose source is this OCIRepository.
@@ -112,6 +116,7 @@ async fn main() -> Result<()> {
         http_retry: args.http_retry,
         default_service_account: Some(args.default_service_account.clone())
             .filter(|s| !s.is_empty()),
+        insecure_kubeconfig_tls: args.insecure_kubeconfig_tls,
     });
 
     let kustomizations: Api<Kustomization> = shared::runtime::watched_api(&client, &args.common);
