@@ -505,6 +505,7 @@ async fn reconcile_source(
         ca_pem: access.ca_pem,
         proxy: access.proxy,
         bridge: client.bridge_proxy().map(str::to_owned),
+        plain_http: client.plain_http(),
     };
 
     let (tag, digest) = resolve_reference(&client, &url, spec).await?;

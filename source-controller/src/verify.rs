@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use regex::Regex;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use shared::oci::{ArtifactUrl, Credentials, plain_http};
+use shared::oci::{ArtifactUrl, Credentials};
 use sigstore::cosign::bundle_content::BundleContent;
 use sigstore::cosign::signature_layers::{CertificateSubject, SignatureLayer};
 use sigstore::cosign::verification_constraint::{PublicKeyVerifier, VerificationConstraint};
@@ -69,6 +69,8 @@ pub struct RegistryAccess {
     pub proxy: Option<String>,
     /// The registry client's client-certificate bridge (a proxy URL), when it has one.
     pub bridge: Option<String>,
+    /// Plain HTTP to the registry (or the bridge), as the registry client decided.
+    pub plain_http: bool,
 }
 
 /// The signature layers of `image` that sigstore could parse and, with a trust root, whose
@@ -86,9 +88,7 @@ async fn signature_layers(
         image.reference().repository().to_owned(),
         digest.to_owned(),
     );
-    let plain = access.bridge.is_some()
-        || plain_http(image.registry(), access.insecure, access.ca_pem.is_some());
-    let protocol = if plain {
+    let protocol = if access.plain_http {
         ClientProtocol::Http
     } else {
         ClientProtocol::Https

@@ -133,6 +133,8 @@ pub struct RegistryClient {
     http: reqwest::Client,
     /// Carries the registry requests when a client certificate is needed.
     bridge: Option<IdentityBridge>,
+    /// Whether requests to the registry are plain HTTP (to it, or to the bridge).
+    plain: bool,
 }
 
 const ACCEPTED_MANIFESTS: &[&str] = &[MANIFEST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE];
@@ -162,6 +164,7 @@ impl RegistryClient {
         };
         let plain =
             bridge.is_some() || plain_http(registry, options.insecure, options.ca_pem.is_some());
+
         let config = ClientConfig {
             protocol: if plain {
                 ClientProtocol::Http
@@ -209,6 +212,7 @@ impl RegistryClient {
             options,
             http,
             bridge,
+            plain,
         })
     }
 
@@ -216,6 +220,12 @@ impl RegistryClient {
     /// certificate (for other clients of the same registry, such as signature checks).
     pub fn bridge_proxy(&self) -> Option<&str> {
         self.bridge.as_ref().map(IdentityBridge::proxy_url)
+    }
+
+    /// Whether this client speaks plain HTTP to its registry (or to its bridge), for other
+    /// clients of the same registry.
+    pub fn plain_http(&self) -> bool {
+        self.plain
     }
 
     /// Uploads the artifact's layer (a tar.gz file), its config and its manifest, tagging the
@@ -588,13 +598,7 @@ impl RegistryClient {
     /// manifest endpoint is asked once more to read it.
     async fn registry_message(&self, target: &str) -> Option<String> {
         let url: ArtifactUrl = format!("oci://{target}").parse().ok()?;
-        let plain = self.bridge.is_some()
-            || plain_http(
-                url.registry(),
-                self.options.insecure,
-                self.options.ca_pem.is_some(),
-            );
-        let scheme = if plain { "http" } else { "https" };
+        let scheme = if self.plain { "http" } else { "https" };
         let reference = url.reference();
         let tag_or_digest = reference.digest().or(reference.tag()).unwrap_or("latest");
         let endpoint = format!(
@@ -637,7 +641,7 @@ fn upstream_client(
 /// Whether to speak plain HTTP to `registry`: with `insecure`, and, as go-containerregistry
 /// does by default, to registries on this machine or a private network, unless a CA
 /// (`certSecretRef`) says the registry speaks TLS.
-pub fn plain_http(registry: &str, insecure: bool, has_ca: bool) -> bool {
+fn plain_http(registry: &str, insecure: bool, has_ca: bool) -> bool {
     insecure || (is_local_registry(registry) && !has_ca)
 }
 

@@ -10,7 +10,6 @@ mod url;
 pub use auth::Credentials;
 pub use client::{
     ClientOptions, OciError, Progress, PulledLayer, PushedArtifact, RegistryClient, error_chain,
-    plain_http,
 };
 pub use format::{ArtifactMetadata, Descriptor, Manifest, config_blob, manifest_bytes};
 pub use url::{ArtifactUrl, UrlError};
