@@ -3,9 +3,7 @@
 //! read the controller's own files) are refused, and `insecure-skip-tls-verify` needs
 //! `--insecure-kubeconfig-tls`.
 
-use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
-use kube::api::Api;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use shared::api::meta::KubeConfigReference;
 
@@ -24,13 +22,10 @@ pub async fn client(
         );
     };
     let name = &secret_ref.name;
-    let secrets: Api<Secret> = Api::namespaced(local.clone(), namespace);
-    let secret = secrets
-        .get_opt(name)
+    let data = shared::runtime::secret_data(local, namespace, name)
         .await
         .map_err(|e| format!("failed to get kubeconfig secret '{namespace}/{name}': {e}"))?
         .ok_or_else(|| format!("kubeconfig secret '{namespace}/{name}' not found"))?;
-    let data = secret.data.unwrap_or_default();
     let keys: Vec<&str> = match &secret_ref.key {
         Some(key) => vec![key.as_str()],
         None => vec!["value", "value.yaml"],

@@ -9,7 +9,6 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
@@ -228,7 +227,7 @@ async fn notify(
         .transpose()
         .map_err(|e| e.to_string())?;
     if let Some(reference) = &spec.secret_ref {
-        let data = secret_data(server, &namespace, &reference.name).await?;
+        let data = secret_data(&server.client, &namespace, &reference.name).await?;
         let text = |key: &str| {
             data.get(key)
                 .map(|v| String::from_utf8_lossy(&v.0).trim().to_owned())
@@ -251,12 +250,12 @@ async fn notify(
         }
     }
     if let Some(reference) = &spec.proxy_secret_ref {
-        let data = secret_data(server, &namespace, &reference.name).await?;
+        let data = secret_data(&server.client, &namespace, &reference.name).await?;
         proxy = Some(Proxy::from_secret(&reference.name, &data).map_err(|e| e.to_string())?);
     }
     let tls = match &spec.cert_secret_ref {
         Some(reference) => {
-            let data = secret_data(server, &namespace, &reference.name).await?;
+            let data = secret_data(&server.client, &namespace, &reference.name).await?;
             Some(TlsMaterial::from_secret(&reference.name, &data).map_err(|e| e.to_string())?)
         }
         None => None,
@@ -277,19 +276,17 @@ async fn notify(
     Ok(())
 }
 
-/// The data of the Secret `name` in `namespace`.
-async fn secret_data(
-    server: &EventServer,
+/// The data of the Secret `name` in `namespace`, with the messages Provider and Receiver
+/// failures carry.
+pub async fn secret_data(
+    client: &Client,
     namespace: &str,
     name: &str,
 ) -> Result<BTreeMap<String, ByteString>, String> {
-    let secrets: Api<Secret> = Api::namespaced(server.client.clone(), namespace);
-    let secret = secrets
-        .get_opt(name)
+    shared::runtime::secret_data(client, namespace, name)
         .await
         .map_err(|e| format!("failed to read secret '{name}': {e}"))?
-        .ok_or_else(|| format!("secret '{name}' not found"))?;
-    Ok(secret.data.unwrap_or_default())
+        .ok_or_else(|| format!("secret '{name}' not found"))
 }
 
 /// The labels of the event's object (for `matchLabels`), or `None` if it cannot be read.

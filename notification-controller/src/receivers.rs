@@ -8,7 +8,6 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::Store;
@@ -253,16 +252,9 @@ async fn receiver_token(client: &Client, receiver: &Receiver) -> Result<String, 
     let Some(reference) = &receiver.spec.secret_ref else {
         return Ok(String::new());
     };
-    let secrets: Api<Secret> =
-        Api::namespaced(client.clone(), &receiver.namespace().unwrap_or_default());
-    let secret = secrets
-        .get_opt(&reference.name)
-        .await
-        .map_err(|e| format!("failed to read secret '{}': {e}", reference.name))?
-        .ok_or_else(|| format!("secret '{}' not found", reference.name))?;
-    secret
-        .data
-        .unwrap_or_default()
+    let namespace = receiver.namespace().unwrap_or_default();
+    crate::events::secret_data(client, &namespace, &reference.name)
+        .await?
         .get("token")
         .map(|t| String::from_utf8_lossy(&t.0).trim().to_owned())
         .ok_or_else(|| format!("secret '{}' has no 'token' key", reference.name))

@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Client, ResourceExt};
@@ -692,32 +691,20 @@ async fn verify_signature(
             message,
         )
     };
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-    let secret_data = |name: String, provider: &'static str| {
-        let secrets = secrets.clone();
+    let secret_data = |name: &str, provider: &'static str| {
+        let name = name.to_owned();
         async move {
-            let secret = secrets
-                .get_opt(&name)
+            shared::runtime::secret_data(&ctx.client, namespace, &name)
                 .await
                 .map_err(|e| failed(provider, format!("reading secret '{name}': {e}")))?
-                .ok_or_else(|| failed(provider, format!("secret '{name}' not found")))?;
-            Ok::<_, Failure>(
-                secret
-                    .data
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, v)| (k, v.0))
-                    .collect::<Vec<(String, Vec<u8>)>>(),
-            )
+                .ok_or_else(|| failed(provider, format!("secret '{name}' not found")))
         }
     };
     match (&verify.secret_ref, &verify.trusted_root_secret_ref) {
         (Some(keys), _) => {
-            let verifier = CosignKeys::from_secret(
-                &keys.name,
-                &secret_data(keys.name.clone(), "cosign").await?,
-            )
-            .map_err(|e| failed("cosign", e.to_string()))?;
+            let verifier =
+                CosignKeys::from_secret(&keys.name, &secret_data(&keys.name, "cosign").await?)
+                    .map_err(|e| failed("cosign", e.to_string()))?;
             verifier
                 .verify(pinned, access)
                 .await
@@ -731,11 +718,9 @@ async fn verify_signature(
                     "spec.verify.trustedRootSecretRef is not set".to_owned(),
                 )
             })?;
-            let trust_root = TrustRoot::from_secret(
-                &root.name,
-                &secret_data(root.name.clone(), provider).await?,
-            )
-            .map_err(|e| failed(provider, e.to_string()))?;
+            let trust_root =
+                TrustRoot::from_secret(&root.name, &secret_data(&root.name, provider).await?)
+                    .map_err(|e| failed(provider, e.to_string()))?;
             let matches: Vec<(String, String)> = verify
                 .match_oidc_identity
                 .iter()

@@ -9,6 +9,7 @@ use std::future::Future;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use k8s_openapi::ByteString;
 use regex::Regex;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -145,14 +146,17 @@ pub struct CosignKeys {
 
 impl CosignKeys {
     /// Parses every `*.pub` entry of a Secret's data.
-    pub fn from_secret(secret_name: &str, data: &[(String, Vec<u8>)]) -> Result<Self, VerifyError> {
+    pub fn from_secret(
+        secret_name: &str,
+        data: &BTreeMap<String, ByteString>,
+    ) -> Result<Self, VerifyError> {
         let mut keys = Vec::new();
         for (name, pem) in data.iter().filter(|(name, _)| name.ends_with(".pub")) {
-            PublicKeyVerifier::try_from(pem).map_err(|e| VerifyError::InvalidKey {
+            PublicKeyVerifier::try_from(&pem.0).map_err(|e| VerifyError::InvalidKey {
                 name: name.clone(),
                 reason: e.to_string(),
             })?;
-            keys.push((name.clone(), pem.clone()));
+            keys.push((name.clone(), pem.0.clone()));
         }
         if keys.is_empty() {
             return Err(VerifyError::NoKeys(secret_name.to_owned()));
@@ -242,15 +246,16 @@ pub struct TrustRoot {
 
 impl TrustRoot {
     /// Reads the `trusted_root.json` of a Secret (Sigstore's trusted-root format).
-    pub fn from_secret(secret_name: &str, data: &[(String, Vec<u8>)]) -> Result<Self, VerifyError> {
+    pub fn from_secret(
+        secret_name: &str,
+        data: &BTreeMap<String, ByteString>,
+    ) -> Result<Self, VerifyError> {
         let json = data
-            .iter()
-            .find(|(key, _)| key == "trusted_root.json")
-            .map(|(_, value)| value)
+            .get("trusted_root.json")
             .ok_or_else(|| VerifyError::NoTrustedRoot {
                 secret: secret_name.to_owned(),
             })?;
-        Self::parse(json).map_err(|reason| VerifyError::InvalidTrustedRoot {
+        Self::parse(&json.0).map_err(|reason| VerifyError::InvalidTrustedRoot {
             secret: secret_name.to_owned(),
             reason,
         })
@@ -457,7 +462,7 @@ mod tests {
                 .unwrap_err()
                 .contains("certificateAuthorities")
         );
-        let err = TrustRoot::from_secret("root", &[]).unwrap_err();
+        let err = TrustRoot::from_secret("root", &BTreeMap::new()).unwrap_err();
         assert_eq!(
             err.to_string(),
             "secret 'root' has no 'trusted_root.json' key"

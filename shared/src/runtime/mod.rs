@@ -96,6 +96,21 @@ pub async fn run_controller(
     Ok(())
 }
 
+/// The data of the Secret `name` in `namespace`, or `None` when it does not exist; callers
+/// word the errors as Flux does for their field.
+pub async fn secret_data(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<std::collections::BTreeMap<String, k8s_openapi::ByteString>>, kube::Error> {
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(client.clone(), namespace);
+    Ok(secrets
+        .get_opt(name)
+        .await?
+        .map(|secret| secret.data.unwrap_or_default()))
+}
+
 /// A typed Kubernetes object the finalizer helpers can patch.
 pub trait Object: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug {}
 impl<K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug> Object for K {}
