@@ -856,10 +856,13 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over() {
             .await
             .unwrap();
         let first_holder = lease.spec.unwrap().holder_identity.unwrap();
-        // The standby neither serves artifacts nor reconciles.
+        // The standby neither serves artifacts nor reconciles, and says it is not ready, so a
+        // Service routes no artifact download to it.
         assert!(
             e2e::process::wait_for_port(&standby.storage_addr, Duration::from_secs(2)).is_err()
         );
+        assert!(leader.process.ready(), "the leader serves and is ready");
+        assert!(!standby.process.ready(), "a standby is not ready");
 
         let url = registry.oci_url("apps/ha");
         push_artifact(&format!("{url}:latest"), app_tree("one").path(), &[]);
@@ -872,6 +875,10 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over() {
 
         leader.process.kill();
         standby.wait_serving(WAIT).unwrap();
+        assert!(
+            standby.process.ready(),
+            "the new leader serves and is ready"
+        );
         let lease = leases
             .get("source-controller-leader-election")
             .await

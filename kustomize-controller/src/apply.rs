@@ -94,6 +94,10 @@ pub enum ApplyError {
     Wait(String),
 }
 
+/// How long an object deleted to be recreated (an immutable field changed, with `force`)
+/// may take to go away.
+const RECREATE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// API resources by group/version/kind, looked up on first use; a miss is looked up again,
 /// since a revision may have just created the CRD.
 #[derive(Default)]
@@ -642,7 +646,13 @@ impl Applier<'_> {
                         Err(e) if is_not_found(&e) => {}
                         Err(e) => return Err(failed(e)),
                     }
-                    wait_gone(&api, &reference.name).await.map_err(failed)?;
+                    self.wait_terminated(
+                        std::slice::from_ref(&reference),
+                        RECREATE_TIMEOUT,
+                        Duration::from_millis(500),
+                    )
+                    .await
+                    .map_err(ApplyError::Wait)?;
                 }
                 if let Some(patch) = cleanup {
                     api.patch(
@@ -743,6 +753,34 @@ impl Applier<'_> {
         } else {
             Api::all_with(self.client.clone(), &resource)
         })
+    }
+
+    /// Waits until none of `refs` exists any more; past `timeout`, fails naming those left.
+    pub async fn wait_terminated(
+        &self,
+        refs: &[ObjectRef],
+        timeout: Duration,
+        poll: Duration,
+    ) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let mut left = Vec::new();
+            for reference in refs {
+                if self.status_of(reference).await.0 != health::Status::NotFound {
+                    left.push(reference.display());
+                }
+            }
+            if left.is_empty() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "timeout waiting for termination of: [{}]",
+                    left.join(", ")
+                ));
+            }
+            tokio::time::sleep(poll).await;
+        }
     }
 
     /// The kstatus of one live object.
@@ -852,16 +890,6 @@ fn forced(object: &Value) -> bool {
 fn is_immutable_error(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(s) if s.code == 422
         && (s.message.contains("immutable") || s.message.contains("Forbidden: updates to")))
-}
-
-async fn wait_gone(api: &Api<DynamicObject>, name: &str) -> Result<(), kube::Error> {
-    for _ in 0..120 {
-        if api.get_opt(name).await?.is_none() {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    Ok(())
 }
 
 /// Removes what `kubectl` (client-side apply, edits) left on an object that is now ours:

@@ -130,24 +130,31 @@ fn generic(object: &Value, generation: Option<i64>, observed: Option<i64>) -> (S
         return (Status::InProgress, format!("{reason}: {message}"));
     }
     match condition(object, "Ready") {
-        Some(("True", _, _)) => {
-            // A Ready condition from an older generation says nothing about this one.
-            if generation.is_some() && observed.is_none() && has_conditions_with_generation(object)
-            {
-                return (Status::Current, String::new());
-            }
-            (Status::Current, String::new())
-        }
+        Some(("True", _, _)) => match (generation, observed, ready_generation(object)) {
+            // Without `status.observedGeneration`, a Ready condition stamped with an older
+            // generation says nothing about this one: the object has not caught up yet.
+            (Some(generation), None, Some(stamped)) if stamped < generation => (
+                Status::InProgress,
+                format!(
+                    "Ready condition is for generation {stamped}, but the generation is {generation}"
+                ),
+            ),
+            _ => (Status::Current, String::new()),
+        },
         Some((_, reason, message)) => (Status::InProgress, format!("{reason}: {message}")),
         None => (Status::Current, String::new()),
     }
 }
 
-fn has_conditions_with_generation(object: &Value) -> bool {
+/// The `observedGeneration` the Ready condition carries, if any.
+fn ready_generation(object: &Value) -> Option<i64> {
     object
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|c| c.iter().any(|c| c.get("observedGeneration").is_some()))
+        .pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))?
+        .get("observedGeneration")?
+        .as_i64()
 }
 
 fn deployment(object: &Value, generation: Option<i64>, observed: Option<i64>) -> (Status, String) {
@@ -319,6 +326,27 @@ mod tests {
             "status": {"observedGeneration": 1, "conditions": [
                 {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]}});
         assert_eq!(compute(&stuck).0, Status::Failed);
+    }
+
+    #[test]
+    fn a_ready_condition_from_an_older_generation_is_in_progress() {
+        let widget = |stamped: i64| {
+            json!({"apiVersion": "example.com/v1", "kind": "Widget",
+                "metadata": {"generation": 3}, "status": {"conditions": [
+                    {"type": "Ready", "status": "True", "observedGeneration": stamped}]}})
+        };
+        assert_eq!(
+            compute(&widget(2)),
+            (
+                Status::InProgress,
+                "Ready condition is for generation 2, but the generation is 3".into()
+            )
+        );
+        assert_eq!(compute(&widget(3)).0, Status::Current);
+        let unstamped = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"generation": 3},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}});
+        assert_eq!(compute(&unstamped).0, Status::Current);
     }
 
     #[test]

@@ -7,28 +7,29 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Client, ResourceExt};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use shared::api::kustomize::v1::{Kustomization, KustomizationStatus};
 use shared::api::kustomize::{
     DeletionPolicy, ResourceInventory, ResourceRef, Snapshot, SourceKind, SubstituteKind,
-    SubstituteStrategy,
+    SubstituteStrategy, reason as reasons,
 };
-use shared::api::meta::FINALIZER;
+use shared::api::meta::{Artifact, FINALIZER, HEALTHY, READY, RECONCILING, reason};
 use shared::api::source::v1::OCIRepository;
 use shared::cel::Expression;
-use shared::conditions::{Conditions, HEALTHY, READY, RECONCILING, STALLED, reason};
+use shared::conditions::Conditions;
 use shared::events::{EventRecord, Recorder, Severity};
 use shared::fetch::{FetchOptions, fetch_and_extract};
 use shared::runtime::metrics::{Metrics, ObjectLabels};
-use shared::runtime::requeue::{Backoff, jittered};
-use shared::runtime::{now_rfc3339, requested_at};
+use shared::runtime::outcome::{self, Failure, Marks, Requeue};
+use shared::runtime::requeue::Backoff;
+use shared::runtime::{StatusWriter, now_rfc3339, requested_at};
+use tracing::Instrument;
 
 use crate::apply::{self, Action as Applied, Applier, Change, Discovery, Impersonation};
-use crate::health::{CustomCheck, Status};
+use crate::health::CustomCheck;
 use crate::inventory::{self, ObjectRef};
 
 pub const KIND: &str = "Kustomization";
@@ -36,18 +37,6 @@ const REVISION_KEY: &str = "kustomize.toolkit.fluxcd.io/revision";
 const ORIGIN_REVISION_KEY: &str = "kustomize.toolkit.fluxcd.io/originRevision";
 const OCI_REVISION_ANNOTATION: &str = "org.opencontainers.image.revision";
 const HISTORY_LIMIT: usize = 5;
-
-/// Ready reasons (`kustomize-controller/api/v1`).
-pub mod reasons {
-    pub const SUCCEEDED: &str = "ReconciliationSucceeded";
-    pub const FAILED: &str = "ReconciliationFailed";
-    pub const ARTIFACT_FAILED: &str = "ArtifactFailed";
-    pub const BUILD_FAILED: &str = "BuildFailed";
-    pub const HEALTH_CHECK_FAILED: &str = "HealthCheckFailed";
-    pub const DEPENDENCY_NOT_READY: &str = "DependencyNotReady";
-    pub const PRUNE_FAILED: &str = "PruneFailed";
-    pub const INVALID_CEL_EXPRESSION: &str = "InvalidCELExpression";
-}
 
 pub struct Context {
     pub client: Client,
@@ -111,37 +100,25 @@ fn retry_interval(object: &Kustomization) -> Duration {
     duration(object.spec.retry_interval.as_deref(), interval(object))
 }
 
-/// How one attempt ended short of success.
-struct Failure {
-    reason: &'static str,
-    message: String,
-    requeue: Duration,
-    stalled: bool,
-    /// Objects that must stay (or come into) the inventory despite the failure.
+/// A failed attempt: how it failed, and the objects that must stay in (or join) the
+/// inventory despite it (applied before an error, or failing to be pruned).
+struct Failed {
+    failure: Failure,
     inventory: Option<Vec<ResourceRef>>,
-    /// Waiting on something else (a source's first artifact, a dependency): logged and in
-    /// the Ready condition, but no error event, as in Flux.
-    waiting: bool,
 }
 
-impl Failure {
-    fn new(reason: &'static str, message: impl Into<String>, requeue: Duration) -> Self {
-        Failure {
-            reason,
-            message: message.into(),
-            requeue,
-            stalled: false,
+impl From<Failure> for Failed {
+    fn from(failure: Failure) -> Self {
+        Failed {
+            failure,
             inventory: None,
-            waiting: false,
         }
     }
+}
 
-    fn waiting(reason: &'static str, message: impl Into<String>, requeue: Duration) -> Self {
-        Failure {
-            waiting: true,
-            ..Failure::new(reason, message, requeue)
-        }
-    }
+/// A failure retried after `retryInterval`, with a warning event.
+fn retry(object: &Kustomization, reason: &'static str, message: impl Into<String>) -> Failure {
+    Failure::retryable(reason, message).retry_after(retry_interval(object))
 }
 
 /// What a successful apply produced.
@@ -154,6 +131,11 @@ struct Outcome {
 }
 
 pub async fn reconcile(object: Arc<Kustomization>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let span = shared::runtime::reconcile_span(KIND, object.as_ref());
+    reconcile_object(object, ctx).instrument(span).await
+}
+
+async fn reconcile_object(object: Arc<Kustomization>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let namespace = object.namespace().unwrap_or_default();
     let name = object.name_any();
@@ -171,7 +153,17 @@ pub async fn reconcile(object: Arc<Kustomization>, ctx: Arc<Context>) -> Result<
 
     if object.metadata.deletion_timestamp.is_some() {
         if object.finalizers().iter().any(|f| f == FINALIZER) {
-            finalize(&object, &ctx).await;
+            if let Err(message) = finalize(&object, &ctx).await {
+                // The finalizer stays: the objects are deleted and waited for again.
+                tracing::error!(error = %message, "finalization failed");
+                ctx.recorder
+                    .record(
+                        object.as_ref(),
+                        EventRecord::new(Severity::Error, reasons::FAILED, &message),
+                    )
+                    .await;
+                return Ok(Action::requeue(retry_interval(&object)));
+            }
             shared::runtime::remove_finalizer(&api, object.as_ref(), FINALIZER)
                 .await
                 .map_err(kube_err)?;
@@ -184,128 +176,130 @@ pub async fn reconcile(object: Arc<Kustomization>, ctx: Arc<Context>) -> Result<
         .map_err(kube_err)?;
     ctx.metrics.record_suspend(&labels, object.spec.suspend);
     if object.spec.suspend {
-        tracing::info!(
-            kind = KIND,
-            namespace,
-            name,
-            "reconciliation is suspended for this object"
-        );
+        tracing::info!("reconciliation is suspended for this object");
         return Ok(Action::await_change());
     }
 
-    let previous = object.status.clone().unwrap_or_default();
-    let mut status = previous.clone();
+    let mut writer = StatusWriter::new(&object.status);
+    let mut status = object.status.clone().unwrap_or_default();
     let mut conditions = Conditions::new(
         status.conditions.take(),
         object.metadata.generation,
         now_rfc3339(),
     );
-    let outcome = run(&object, &ctx, &api, &mut status, &mut conditions).await;
+    let mut progress = Progress {
+        api: &api,
+        name: &name,
+        writer: &mut writer,
+    };
+    let outcome = run(&object, &ctx, &mut progress, &mut status, &mut conditions).await;
     // Only once the request is handled: `flux reconcile` waits for this field.
     if let Some(requested) = requested_at(object.as_ref()) {
         status.last_handled_reconcile_at = Some(requested);
     }
-    let key = format!("{namespace}/{name}");
-    let elapsed = started.elapsed();
-    let action = match outcome {
+    let requeue = match outcome {
         Ok(applied) => {
-            let message = format!("Applied revision: {}", applied.revision);
-            conditions.mark_true(READY, reasons::SUCCEEDED, &message);
-            conditions.delete(RECONCILING);
-            conditions.delete(STALLED);
-            if applied.health_checked {
-                conditions.mark_true(HEALTHY, reasons::SUCCEEDED, "Health check passed");
-            } else {
-                conditions.delete(HEALTHY);
-            }
-            status.last_applied_revision = Some(applied.revision.clone());
-            status.last_applied_origin_revision = applied.origin_revision.clone();
-            status.inventory = Some(ResourceInventory {
-                entries: applied.inventory,
-            });
-            status.observed_generation = object.metadata.generation;
-            record_history(
-                &mut status,
-                &applied.digest,
-                reasons::SUCCEEDED,
+            let elapsed = started.elapsed();
+            succeeded(
+                &object,
+                &ctx,
+                applied,
                 elapsed,
-                &applied.revision,
-                applied.origin_revision.as_deref(),
-            );
-            ctx.backoff.reset(&key);
-            let next = interval(&object);
-            let mut event = EventRecord::new(
-                Severity::Info,
-                reasons::SUCCEEDED,
-                format!(
-                    "Reconciliation finished in {}, next run in {}",
-                    shared::duration::format(round_ms(elapsed)),
-                    shared::duration::format(next)
-                ),
+                &mut status,
+                &mut conditions,
             )
-            .with_metadata(REVISION_KEY, &applied.revision)
-            .with_metadata(
-                format!("{}/commit_status", shared::api::kustomize::GROUP),
-                "update",
-            );
-            if let Some(origin) = &applied.origin_revision {
-                event = event.with_metadata(ORIGIN_REVISION_KEY, origin);
-            }
-            ctx.recorder.record(object.as_ref(), event).await;
-            tracing::info!(kind = KIND, namespace, name, revision = %applied.revision, "reconciliation finished in {}", shared::duration::format(round_ms(elapsed)));
-            Action::requeue(jittered(next, ctx.jitter_percent))
+            .await
         }
-        Err(failure) => {
-            conditions.mark_false(READY, failure.reason, &failure.message);
-            conditions.delete(RECONCILING);
-            if failure.reason == reasons::HEALTH_CHECK_FAILED {
-                conditions.mark_false(HEALTHY, failure.reason, &failure.message);
-            }
-            if let Some(entries) = failure.inventory {
-                status.inventory = Some(ResourceInventory { entries });
-            }
-            if failure.stalled {
-                conditions.mark_true(STALLED, failure.reason, &failure.message);
-                status.observed_generation = object.metadata.generation;
-            } else {
-                conditions.delete(STALLED);
-            }
-            let revision = status.last_attempted_revision.clone().unwrap_or_default();
-            if failure.waiting {
-                tracing::info!(
-                    kind = KIND,
-                    namespace,
-                    name,
-                    reason = failure.reason,
-                    "{}",
-                    failure.message
-                );
-            } else {
-                tracing::error!(kind = KIND, namespace, name, revision, reason = failure.reason, error = %failure.message, "reconciliation failed");
-                let mut event = EventRecord::new(Severity::Error, failure.reason, &failure.message);
-                if !revision.is_empty() {
-                    event = event.with_metadata(REVISION_KEY, &revision);
-                }
-                ctx.recorder.record(object.as_ref(), event).await;
-            }
-            if failure.stalled {
-                Action::await_change()
-            } else {
-                Action::requeue(failure.requeue)
-            }
-        }
+        Err(failed) => fail(&object, &ctx, failed, &mut status, &mut conditions).await,
     };
     status.conditions = Some(conditions.into_vec());
     ctx.metrics
         .record_conditions(&labels, status.conditions.as_deref().unwrap_or_default());
-    if status != previous {
-        let patch = json!({"status": status});
-        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(kube_err)?;
-    }
+    writer.write(&api, &name, &status).await.map_err(kube_err)?;
     ctx.metrics.record_duration(&labels, started.elapsed());
-    Ok(action)
+    let key = format!("{namespace}/{name}");
+    Ok(requeue.action(interval(&object), ctx.jitter_percent, &ctx.backoff, &key))
+}
+
+/// Records a successful apply: Ready, Healthy, the applied revision, inventory and history,
+/// and the "Reconciliation finished" event.
+async fn succeeded(
+    object: &Kustomization,
+    ctx: &Context,
+    applied: Outcome,
+    elapsed: Duration,
+    status: &mut KustomizationStatus,
+    conditions: &mut Conditions,
+) -> Requeue {
+    let conclusion = outcome::succeeded(conditions, &[]);
+    let message = format!("Applied revision: {}", applied.revision);
+    conditions.mark_true(READY, reasons::SUCCEEDED, &message);
+    if applied.health_checked {
+        conditions.mark_true(HEALTHY, reasons::SUCCEEDED, "Health check passed");
+    } else {
+        conditions.delete(HEALTHY);
+    }
+    status.last_applied_revision = Some(applied.revision.clone());
+    status.last_applied_origin_revision = applied.origin_revision.clone();
+    status.inventory = Some(ResourceInventory {
+        entries: applied.inventory,
+    });
+    status.observed_generation = object.metadata.generation;
+    record_history(
+        status,
+        &applied.digest,
+        reasons::SUCCEEDED,
+        elapsed,
+        &applied.revision,
+        applied.origin_revision.as_deref(),
+    );
+    let took = shared::duration::format(round_ms(elapsed));
+    let mut event = EventRecord::new(
+        Severity::Info,
+        reasons::SUCCEEDED,
+        format!(
+            "Reconciliation finished in {took}, next run in {}",
+            shared::duration::format(interval(object))
+        ),
+    )
+    .with_metadata(REVISION_KEY, &applied.revision)
+    .with_metadata(
+        format!("{}/commit_status", shared::api::kustomize::GROUP),
+        "update",
+    );
+    if let Some(origin) = &applied.origin_revision {
+        event = event.with_metadata(ORIGIN_REVISION_KEY, origin);
+    }
+    ctx.recorder.record(object, event).await;
+    tracing::info!("reconciliation finished in {took}");
+    conclusion.requeue
+}
+
+/// Records a failed attempt: conditions and event by the shared mapping (the event carries
+/// the attempted revision), and what must stay in the inventory.
+async fn fail(
+    object: &Kustomization,
+    ctx: &Context,
+    failed: Failed,
+    status: &mut KustomizationStatus,
+    conditions: &mut Conditions,
+) -> Requeue {
+    let Failed { failure, inventory } = failed;
+    outcome::log_failure(&failure);
+    let conclusion = outcome::failed(conditions, &failure);
+    if let Some(entries) = inventory {
+        status.inventory = Some(ResourceInventory { entries });
+    }
+    if conclusion.observed {
+        status.observed_generation = object.metadata.generation;
+    }
+    if let Some(mut event) = conclusion.event {
+        if let Some(revision) = status.last_attempted_revision.as_deref() {
+            event = event.with_metadata(REVISION_KEY, revision);
+        }
+        ctx.recorder.record(object, event).await;
+    }
+    conclusion.requeue
 }
 
 fn round_ms(d: Duration) -> Duration {
@@ -394,40 +388,115 @@ fn applier<'a>(
     }
 }
 
+/// Records progress (the Reconciling condition, the attempted revision) while a reconcile
+/// runs; a failure to write it is logged, the reconcile goes on.
 async fn set_progress(
-    api: &Api<Kustomization>,
-    name: &str,
+    progress: &mut Progress<'_>,
     status: &KustomizationStatus,
     conditions: &Conditions,
 ) {
     let mut snapshot = status.clone();
     snapshot.conditions = Some(conditions.items.clone());
-    let patch = json!({"status": snapshot});
-    if let Err(e) = api
-        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+    if let Err(e) = progress
+        .writer
+        .write(progress.api, progress.name, &snapshot)
         .await
     {
-        tracing::warn!(kind = KIND, name, error = %e, "failed to record progress");
+        tracing::warn!(kind = KIND, name = progress.name, error = %e, "failed to record progress");
     }
 }
 
+/// Where a reconcile writes its progress.
+struct Progress<'a> {
+    api: &'a Api<Kustomization>,
+    name: &'a str,
+    writer: &'a mut shared::runtime::StatusWriter,
+}
+
+/// The phases of one attempt, in order; the first failure ends it.
 async fn run(
     object: &Kustomization,
     ctx: &Context,
-    api: &Api<Kustomization>,
+    progress: &mut Progress<'_>,
     status: &mut KustomizationStatus,
     conditions: &mut Conditions,
-) -> Result<Outcome, Failure> {
-    let namespace = object.namespace().unwrap_or_default();
-    let name = object.name_any();
-    let retry = retry_interval(object);
+) -> Result<Outcome, Failed> {
+    let (custom_checks, ready_exprs) = parse_expressions(object)?;
+    let artifact = source_artifact(object, ctx).await?;
+    let revision = artifact.revision.clone();
+    shared::runtime::record_revision(&revision);
+    let origin_revision = artifact
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get(OCI_REVISION_ANNOTATION))
+        .cloned();
+    check_dependencies(object, ctx, &ready_exprs, &revision).await?;
 
-    // CEL is checked before anything else: a typo would otherwise surface as a health check
-    // or dependency that never passes.
-    let invalid_cel = |e: shared::cel::CelError| Failure {
-        stalled: true,
-        ..Failure::new(reasons::INVALID_CEL_EXPRESSION, e.to_string(), retry)
-    };
+    let timeout = timeout(object);
+    status.last_attempted_revision = Some(revision.clone());
+    conditions.mark_true(
+        RECONCILING,
+        reason::PROGRESSING,
+        format!(
+            "Fetching manifests for revision {revision} with a timeout of {}",
+            shared::duration::format(timeout)
+        ),
+    );
+    set_progress(progress, status, conditions).await;
+    let resources = fetch_and_build(object, ctx, &artifact, conditions, timeout).await?;
+    let digest = format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(kustomize::to_yaml(&resources).as_bytes()))
+    );
+
+    let clients = apply_clients(object, ctx)
+        .await
+        .map_err(|message| retry(object, reasons::FAILED, message))?;
+    let remote_discovery = Discovery::default();
+    let applier = applier(object, ctx, clients, &remote_discovery, &custom_checks);
+    let changes = apply_and_prune(object, ctx, &applier, resources, status, &revision).await?;
+    let inventory = changes.inventory;
+    let to_check = health_check_targets(object, &changes.applied);
+    let health_checked = !to_check.is_empty();
+    if health_checked {
+        conditions.mark_true(
+            RECONCILING,
+            reason::PROGRESSING,
+            format!(
+                "Running health checks for revision {revision} with a timeout of {}",
+                shared::duration::format(timeout)
+            ),
+        );
+        status.inventory = Some(ResourceInventory {
+            entries: inventory.clone(),
+        });
+        set_progress(progress, status, conditions).await;
+        if let Err(failure) =
+            check_health(object, ctx, &applier, &to_check, timeout, &revision).await
+        {
+            return Err(Failed {
+                failure,
+                inventory: Some(inventory),
+            });
+        }
+    }
+    Ok(Outcome {
+        revision,
+        origin_revision,
+        inventory,
+        digest,
+        health_checked,
+    })
+}
+
+/// The health-check CEL expressions and the dependencies' `readyExpr`s, compiled. Checked
+/// before anything else: a typo would otherwise surface as a health check or dependency
+/// that never passes. Stalls until fixed.
+fn parse_expressions(
+    object: &Kustomization,
+) -> Result<(Vec<CustomCheck>, Vec<Option<Expression>>), Failure> {
+    let invalid_cel =
+        |e: shared::cel::CelError| Failure::stalled(reasons::INVALID_CEL_EXPRESSION, e.to_string());
     let custom_checks = object
         .spec
         .health_check_exprs
@@ -444,127 +513,125 @@ async fn run(
         .map(|d| d.ready_expr.as_deref().map(Expression::parse).transpose())
         .collect::<Result<Vec<_>, _>>()
         .map_err(invalid_cel)?;
+    Ok((custom_checks, ready_exprs))
+}
 
-    // The source and its artifact.
+/// The source's artifact: a missing source is retried after `retryInterval`, one without an
+/// artifact yet is waited for (`--requeue-dependency`).
+async fn source_artifact(object: &Kustomization, ctx: &Context) -> Result<Artifact, Failure> {
     let source_ref = &object.spec.source_ref;
     let source_namespace = source_ref
         .namespace
         .clone()
-        .unwrap_or_else(|| namespace.clone());
+        .unwrap_or_else(|| object.namespace().unwrap_or_default());
     if source_ref.kind != SourceKind::OCIRepository {
-        let mut failure = Failure::new(
+        return Err(Failure::stalled(
             reasons::ARTIFACT_FAILED,
             format!(
                 "source kind '{:?}' is not supported by flux-rs (only OCIRepository)",
                 source_ref.kind
             ),
-            retry,
-        );
-        failure.stalled = true;
-        return Err(failure);
+        ));
     }
     let sources: Api<OCIRepository> = Api::namespaced(ctx.client.clone(), &source_namespace);
     let source = match sources.get_opt(&source_ref.name).await {
         Ok(Some(source)) => source,
         Ok(None) => {
-            return Err(Failure::new(
+            return Err(retry(
+                object,
                 reasons::ARTIFACT_FAILED,
                 format!(
                     "OCIRepository.source.toolkit.fluxcd.io \"{}\" not found",
                     source_ref.name
                 ),
-                retry,
             ));
         }
         Err(e) => {
-            return Err(Failure::new(
+            return Err(retry(
+                object,
                 reasons::ARTIFACT_FAILED,
                 format!(
                     "failed to get source '{source_namespace}/{}': {e}",
                     source_ref.name
                 ),
-                retry,
             ));
         }
     };
-    let Some(artifact) = source.status.as_ref().and_then(|s| s.artifact.clone()) else {
-        return Err(Failure::waiting(
+    source.status.and_then(|s| s.artifact).ok_or_else(|| {
+        Failure::waiting(
             reasons::ARTIFACT_FAILED,
             format!(
                 "Source artifact not found, retrying in {}",
                 shared::duration::format(ctx.requeue_dependency)
             ),
             ctx.requeue_dependency,
-        ));
-    };
-    let revision = artifact.revision.clone();
-    let origin_revision = artifact
-        .metadata
-        .as_ref()
-        .and_then(|m| m.get(OCI_REVISION_ANNOTATION))
-        .cloned();
+        )
+    })
+}
 
-    // Dependencies.
-    if let Some(dependencies) = &object.spec.depends_on {
-        for (dependency, ready_expr) in dependencies.iter().zip(&ready_exprs) {
-            let dep_namespace = dependency
-                .namespace
-                .clone()
-                .unwrap_or_else(|| namespace.clone());
-            if let Err(message) = dependency_ready(
-                ctx,
-                &dep_namespace,
-                &dependency.name,
-                ready_expr.as_ref(),
+/// Every dependency must be ready (`dependency_ready`); the first that is not makes this
+/// attempt wait for `--requeue-dependency`.
+async fn check_dependencies(
+    object: &Kustomization,
+    ctx: &Context,
+    ready_exprs: &[Option<Expression>],
+    revision: &str,
+) -> Result<(), Failure> {
+    let namespace = object.namespace().unwrap_or_default();
+    for (dependency, ready_expr) in object.spec.depends_on.iter().flatten().zip(ready_exprs) {
+        let dep_namespace = dependency
+            .namespace
+            .clone()
+            .unwrap_or_else(|| namespace.clone());
+        let Err(message) = dependency_ready(
+            ctx,
+            &dep_namespace,
+            &dependency.name,
+            ready_expr.as_ref(),
+            object,
+            revision,
+        )
+        .await
+        else {
+            continue;
+        };
+        let retrying = shared::duration::format(ctx.requeue_dependency);
+        ctx.recorder
+            .record(
                 object,
-                &revision,
-            )
-            .await
-            {
-                let message = format!(
-                    "dependency '{dep_namespace}/{}' is not ready: {message}",
-                    dependency.name
-                );
-                ctx.recorder
-                    .record(
-                        object,
-                        EventRecord::new(
-                            Severity::Info,
-                            reasons::DEPENDENCY_NOT_READY,
-                            format!(
-                                "Dependencies do not meet ready condition, retrying in {}",
-                                shared::duration::format(ctx.requeue_dependency)
-                            ),
-                        ),
-                    )
-                    .await;
-                return Err(Failure::waiting(
+                EventRecord::new(
+                    Severity::Info,
                     reasons::DEPENDENCY_NOT_READY,
-                    message,
-                    ctx.requeue_dependency,
-                ));
-            }
-        }
+                    format!("Dependencies do not meet ready condition, retrying in {retrying}"),
+                ),
+            )
+            .await;
+        return Err(Failure::waiting(
+            reasons::DEPENDENCY_NOT_READY,
+            format!(
+                "dependency '{dep_namespace}/{}' is not ready: {message}",
+                dependency.name
+            ),
+            ctx.requeue_dependency,
+        ));
     }
+    Ok(())
+}
 
-    let timeout = timeout(object);
-    status.last_attempted_revision = Some(revision.clone());
-    conditions.mark_true(
-        RECONCILING,
-        reason::PROGRESSING,
-        format!(
-            "Fetching manifests for revision {revision} with a timeout of {}",
-            shared::duration::format(timeout)
-        ),
-    );
-    set_progress(api, &name, status, conditions).await;
-
-    // Fetch.
+/// Downloads and verifies the artifact, builds it (kustomize, Flux's transforms, postBuild),
+/// refuses SOPS-encrypted Secrets, and adds `commonMetadata`.
+async fn fetch_and_build(
+    object: &Kustomization,
+    ctx: &Context,
+    artifact: &Artifact,
+    conditions: &mut Conditions,
+    timeout: Duration,
+) -> Result<Vec<kustomize::Resource>, Failure> {
     let workdir = tempfile::tempdir().map_err(|e| {
-        Failure::new(
+        retry(
+            object,
             reasons::ARTIFACT_FAILED,
             format!("failed to create a working directory: {e}"),
-            retry,
         )
     })?;
     let digest = artifact.digest.clone().unwrap_or_default();
@@ -575,47 +642,43 @@ async fn run(
     match fetch_and_extract(&ctx.http, &artifact.url, &digest, workdir.path(), options).await {
         Ok(()) => {}
         Err(shared::fetch::FetchError::NotFound(url)) => {
-            return Err(Failure::new(
+            return Err(retry(
+                object,
                 reasons::ARTIFACT_FAILED,
                 format!(
                     "Source artifact not found at '{url}', retrying in {}",
                     shared::duration::format(ctx.requeue_dependency)
                 ),
-                ctx.requeue_dependency,
-            ));
+            )
+            .retry_after(ctx.requeue_dependency));
         }
-        Err(e) => return Err(Failure::new(reasons::ARTIFACT_FAILED, e.to_string(), retry)),
+        Err(e) => return Err(retry(object, reasons::ARTIFACT_FAILED, e.to_string())),
     }
 
-    // Build.
     conditions.mark_true(
         RECONCILING,
         reason::PROGRESSING,
         format!(
-            "Building manifests for revision {revision} with a timeout of {}",
+            "Building manifests for revision {} with a timeout of {}",
+            artifact.revision,
             shared::duration::format(timeout)
         ),
     );
     let mut resources = build(object, ctx, workdir.path())
         .await
-        .map_err(|message| Failure::new(reasons::BUILD_FAILED, message, retry))?;
-    drop(workdir);
-    let built_yaml = kustomize::to_yaml(&resources);
-    let digest = format!(
-        "sha256:{}",
-        hex::encode(Sha256::digest(built_yaml.as_bytes()))
-    );
-    for resource in &resources {
-        if resource.kind() == "Secret" && resource.object.get("sops").is_some() {
-            return Err(Failure::new(
-                reasons::BUILD_FAILED,
-                format!(
-                    "{} is SOPS-encrypted, which flux-rs does not decrypt (spec.decryption is not supported)",
-                    ObjectRef::of(resource).display()
-                ),
-                retry,
-            ));
-        }
+        .map_err(|message| retry(object, reasons::BUILD_FAILED, message))?;
+    if let Some(secret) = resources
+        .iter()
+        .find(|r| r.kind() == "Secret" && r.object.get("sops").is_some())
+    {
+        return Err(retry(
+            object,
+            reasons::BUILD_FAILED,
+            format!(
+                "{} is SOPS-encrypted, which flux-rs does not decrypt (spec.decryption is not supported)",
+                ObjectRef::of(secret).display()
+            ),
+        ));
     }
     if let Some(metadata) = &object.spec.common_metadata {
         kustomize::flux::set_common_metadata(
@@ -624,23 +687,34 @@ async fn run(
             &metadata.annotations.clone().unwrap_or_default(),
         );
     }
+    Ok(resources)
+}
 
-    // Apply.
-    let clients = apply_clients(object, ctx)
-        .await
-        .map_err(|message| Failure::new(reasons::FAILED, message, retry))?;
-    let remote_discovery = Discovery::default();
-    let applier = applier(object, ctx, clients, &remote_discovery, &custom_checks);
+/// What the apply and prune phase left: the changes, and the new inventory.
+struct AppliedSet {
+    applied: Vec<Change>,
+    inventory: Vec<ResourceRef>,
+}
+
+/// Applies the objects in stages, then prunes what the old inventory has and the revision no
+/// longer does. On failure, what was applied (or could not be pruned) stays in the inventory,
+/// so nothing is orphaned.
+async fn apply_and_prune(
+    object: &Kustomization,
+    ctx: &Context,
+    applier: &Applier<'_>,
+    resources: Vec<kustomize::Resource>,
+    status: &KustomizationStatus,
+    revision: &str,
+) -> Result<AppliedSet, Failed> {
     let old_entries = status
         .inventory
         .as_ref()
         .map(|i| i.entries.clone())
         .unwrap_or_default();
-    let applied = applier.apply_all(resources).await;
-    let changes = match applied {
+    let changes = match applier.apply_all(resources).await {
         Ok(changes) => changes,
         Err((error, partial)) => {
-            // What was applied before the failure joins the old inventory: nothing is orphaned.
             let mut entries = old_entries.clone();
             merge_entries(&mut entries, &partial);
             let mut message = error.to_string();
@@ -648,14 +722,13 @@ async fn run(
             if !lines.is_empty() {
                 message = format!("{message}\n{}", lines.join("\n"));
             }
-            let mut failure = Failure::new(reasons::FAILED, message, retry);
-            failure.inventory = Some(entries);
-            return Err(failure);
+            return Err(Failed {
+                failure: retry(object, reasons::FAILED, message),
+                inventory: Some(entries),
+            });
         }
     };
     let mut inventory: Vec<ResourceRef> = changes.iter().map(|c| c.object.entry()).collect();
-
-    // Prune.
     let mut pruned = Vec::new();
     if object.spec.prune {
         let current: Vec<ObjectRef> = changes.iter().map(|c| c.object.clone()).collect();
@@ -663,106 +736,92 @@ async fn run(
         let (deleted, failed) = applier.prune(&stale).await;
         pruned = deleted;
         if !failed.is_empty() {
-            for (reference, _) in &failed {
-                inventory.push(reference.entry());
-            }
+            inventory.extend(failed.iter().map(|(reference, _)| reference.entry()));
             let message = failed
                 .iter()
                 .map(|(_, e)| e.clone())
                 .collect::<Vec<_>>()
                 .join("; ");
-            record_changes(ctx, object, &changes, &pruned, &revision).await;
-            let mut failure = Failure::new(reasons::PRUNE_FAILED, message, retry);
-            failure.inventory = Some(inventory);
-            return Err(failure);
+            record_changes(ctx, object, &changes, &pruned, revision).await;
+            return Err(Failed {
+                failure: retry(object, reasons::PRUNE_FAILED, message),
+                inventory: Some(inventory),
+            });
         }
     }
-    record_changes(ctx, object, &changes, &pruned, &revision).await;
+    record_changes(ctx, object, &changes, &pruned, revision).await;
+    Ok(AppliedSet {
+        applied: changes,
+        inventory,
+    })
+}
 
-    // Health.
-    let to_check: Vec<ObjectRef> = if object.spec.wait {
-        changes
+/// With `wait`, every applied object but the skipped ones; otherwise `healthChecks`.
+fn health_check_targets(object: &Kustomization, changes: &[Change]) -> Vec<ObjectRef> {
+    if object.spec.wait {
+        return changes
             .iter()
             .filter(|c| c.action != Applied::Skipped)
             .map(|c| c.object.clone())
-            .collect()
-    } else {
-        object
-            .spec
-            .health_checks
-            .iter()
-            .flatten()
-            .map(|h| {
-                let (group, version) =
-                    match h.api_version.as_deref().unwrap_or("v1").split_once('/') {
-                        Some((g, v)) => (g.to_string(), v.to_string()),
-                        None => (
-                            String::new(),
-                            h.api_version.clone().unwrap_or_else(|| "v1".into()),
-                        ),
-                    };
-                ObjectRef {
-                    group,
-                    version,
-                    kind: h.kind.clone(),
-                    namespace: h.namespace.clone().unwrap_or_else(|| namespace.clone()),
-                    name: h.name.clone(),
-                }
-            })
-            .collect()
-    };
-    let health_checked = !to_check.is_empty();
-    if health_checked {
-        conditions.mark_true(
-            RECONCILING,
-            reason::PROGRESSING,
-            format!(
-                "Running health checks for revision {revision} with a timeout of {}",
-                shared::duration::format(timeout)
-            ),
-        );
-        status.inventory = Some(ResourceInventory {
-            entries: inventory.clone(),
-        });
-        set_progress(api, &name, status, conditions).await;
-        let checked = Instant::now();
-        if let Err(message) = applier
-            .wait_healthy(&to_check, timeout, Duration::from_secs(2))
-            .await
-        {
-            let mut failure = Failure::new(
-                reasons::HEALTH_CHECK_FAILED,
-                format!(
-                    "health check failed after {}: {message}",
-                    shared::duration::format(round_ms(checked.elapsed()))
-                ),
-                retry,
-            );
-            failure.inventory = Some(inventory);
-            return Err(failure);
-        }
-        ctx.recorder
-            .record(
-                object,
-                EventRecord::new(
-                    Severity::Info,
-                    reasons::SUCCEEDED,
-                    format!(
-                        "Health check passed in {}",
-                        shared::duration::format(round_ms(checked.elapsed()))
-                    ),
-                )
-                .with_metadata(REVISION_KEY, &revision),
-            )
-            .await;
+            .collect();
     }
-    Ok(Outcome {
-        revision,
-        origin_revision,
-        inventory,
-        digest,
-        health_checked,
-    })
+    let namespace = object.namespace().unwrap_or_default();
+    object
+        .spec
+        .health_checks
+        .iter()
+        .flatten()
+        .map(|h| {
+            let api_version = h.api_version.as_deref().unwrap_or("v1");
+            let (group, version) = match api_version.split_once('/') {
+                Some((g, v)) => (g.to_string(), v.to_string()),
+                None => (String::new(), api_version.to_string()),
+            };
+            ObjectRef {
+                group,
+                version,
+                kind: h.kind.clone(),
+                namespace: h.namespace.clone().unwrap_or_else(|| namespace.clone()),
+                name: h.name.clone(),
+            }
+        })
+        .collect()
+}
+
+/// Waits until the objects are healthy; says so in an event, or fails with Healthy False.
+async fn check_health(
+    object: &Kustomization,
+    ctx: &Context,
+    applier: &Applier<'_>,
+    to_check: &[ObjectRef],
+    timeout: Duration,
+    revision: &str,
+) -> Result<(), Failure> {
+    let checked = Instant::now();
+    let took = || shared::duration::format(round_ms(checked.elapsed()));
+    if let Err(message) = applier
+        .wait_healthy(to_check, timeout, Duration::from_secs(2))
+        .await
+    {
+        return Err(retry(
+            object,
+            reasons::HEALTH_CHECK_FAILED,
+            format!("health check failed after {}: {message}", took()),
+        )
+        .marking(Marks::Normal(HEALTHY)));
+    }
+    ctx.recorder
+        .record(
+            object,
+            EventRecord::new(
+                Severity::Info,
+                reasons::SUCCEEDED,
+                format!("Health check passed in {}", took()),
+            )
+            .with_metadata(REVISION_KEY, revision),
+        )
+        .await;
+    Ok(())
 }
 
 /// Adds applied objects to an inventory without duplicating ids.
@@ -1018,10 +1077,11 @@ fn record_history(
 }
 
 /// On deletion: `deletionPolicy` decides what happens to the applied objects (never for a
-/// suspended Kustomization).
-async fn finalize(object: &Kustomization, ctx: &Context) {
+/// suspended Kustomization). With WaitForTermination, fails while any of them is still there
+/// after the timeout.
+async fn finalize(object: &Kustomization, ctx: &Context) -> Result<(), String> {
     if object.spec.suspend {
-        return;
+        return Ok(());
     }
     let policy = object
         .spec
@@ -1033,7 +1093,7 @@ async fn finalize(object: &Kustomization, ctx: &Context) {
         DeletionPolicy::Orphan => false,
     };
     if !delete {
-        return;
+        return Ok(());
     }
     let entries = object
         .status
@@ -1046,7 +1106,7 @@ async fn finalize(object: &Kustomization, ctx: &Context) {
         Ok(clients) => clients,
         Err(e) => {
             tracing::error!(kind = KIND, error = %e, "cannot delete the applied objects");
-            return;
+            return Ok(());
         }
     };
     let remote_discovery = Discovery::default();
@@ -1054,16 +1114,6 @@ async fn finalize(object: &Kustomization, ctx: &Context) {
     let (deleted, failed) = applier.prune(&stale).await;
     for (reference, error) in &failed {
         tracing::error!(kind = KIND, object = %reference.display(), error = %error, "garbage collection failed");
-    }
-    if policy == DeletionPolicy::WaitForTermination {
-        let deadline = tokio::time::Instant::now() + timeout(object);
-        for change in &deleted {
-            while tokio::time::Instant::now() < deadline
-                && applier.status_of(&change.object).await.0 != Status::NotFound
-            {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
     }
     let lines = apply::change_lines(&deleted);
     if !lines.is_empty() {
@@ -1074,6 +1124,14 @@ async fn finalize(object: &Kustomization, ctx: &Context) {
             )
             .await;
     }
+    if policy == DeletionPolicy::WaitForTermination {
+        let deleted: Vec<ObjectRef> = deleted.into_iter().map(|c| c.object).collect();
+        applier
+            .wait_terminated(&deleted, timeout(object), Duration::from_secs(1))
+            .await
+            .map_err(|e| format!("failed to wait for objects deletion: {e}"))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

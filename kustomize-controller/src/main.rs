@@ -141,7 +141,7 @@ async fn main() -> Result<()> {
         .with_config(controller::Config::default().concurrency(args.concurrent))
         .graceful_shutdown_on(shutdown_signal())
         .run(kustomization::reconcile, kustomization::error_policy, ctx)
-        .for_each(|_| std::future::ready(()));
+        .for_each(shared::runtime::log_result);
     tracing::info!(
         controller = CONTROLLER,
         "starting the Kustomization controller"

@@ -57,7 +57,12 @@ where
         .default_backoff()
         .modify(|o: &mut K| o.meta_mut().managed_fields = None)
         .reflect(writer)
-        .for_each(|_| std::future::ready(()));
+        .for_each(|event| {
+            if let Err(error) = event {
+                tracing::warn!(error = %error, "watch error");
+            }
+            std::future::ready(())
+        });
     tokio::spawn(stream);
     let _ = reader.wait_until_ready().await;
     reader
@@ -111,9 +116,10 @@ async fn main() -> Result<()> {
             receivers::receiver_error_policy,
             Arc::new(receivers::ReceiverContext {
                 client: client.clone(),
+                recorder: Recorder::new(client.clone(), CONTROLLER, None),
             }),
         )
-        .for_each(|_| std::future::ready(()));
+        .for_each(shared::runtime::log_result);
     let receiver_addr = listen_addr(&args.receiver_addr).map_err(anyhow::Error::msg)?;
     let receiver_listener = tokio::net::TcpListener::bind(receiver_addr)
         .await

@@ -14,12 +14,14 @@ use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use shared::api::meta::RECONCILE_REQUEST_ANNOTATION;
+use shared::api::meta::{READY, RECONCILE_REQUEST_ANNOTATION, reason};
 use shared::api::notification::v1::Receiver;
 use shared::api::notification::{CrossNamespaceObjectReference, ReceiverType};
-use shared::conditions::{Conditions, READY, reason};
+use shared::conditions::Conditions;
 use shared::runtime::now_rfc3339;
+use shared::runtime::outcome::{self, Failure, Requeue};
 use shared::transport::constant_time_eq;
+use tracing::Instrument;
 
 use crate::filter::ResourceFilter;
 use crate::notifiers::hmac_sha256;
@@ -340,6 +342,7 @@ fn default_api_version(kind: &str) -> &'static str {
 /// The Receiver reconciler: publishes `status.webhookPath` and Ready.
 pub struct ReceiverContext {
     pub client: Client,
+    pub recorder: shared::events::Recorder,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -354,58 +357,82 @@ pub async fn reconcile_receiver(
     receiver: Arc<Receiver>,
     ctx: Arc<ReceiverContext>,
 ) -> Result<Action, ReceiverError> {
+    let span = shared::runtime::reconcile_span("Receiver", receiver.as_ref());
+    reconcile_receiver_object(receiver, ctx)
+        .instrument(span)
+        .await
+}
+
+async fn reconcile_receiver_object(
+    receiver: Arc<Receiver>,
+    ctx: Arc<ReceiverContext>,
+) -> Result<Action, ReceiverError> {
     let namespace = receiver.namespace().unwrap_or_default();
     let name = receiver.name_any();
-    let previous = receiver.status.clone().unwrap_or_default();
-    let mut status = previous.clone();
+    let mut status = receiver.status.clone().unwrap_or_default();
     let mut conditions = Conditions::new(
         status.conditions.take(),
         receiver.metadata.generation,
         now_rfc3339(),
     );
-    let retry = match receiver_token(&ctx.client, &receiver).await {
-        Ok(token) if let Err(message) = compiled_filter(&receiver) => {
-            // A filter that does not compile would fail every call: say so, take none.
-            status.webhook_path = Some(webhook_path(&token, &name, &namespace));
-            conditions.mark_false(READY, "InvalidCELExpression", message);
-            None
-        }
+    let outcome = match receiver_token(&ctx.client, &receiver).await {
         Ok(token) => {
             let path = webhook_path(&token, &name, &namespace);
+            status.webhook_path = Some(path.clone());
+            match compiled_filter(&receiver) {
+                Ok(_) => Ok(path),
+                // A filter that does not compile would fail every call: say so, take none.
+                Err(message) => Err(Failure::stalled("InvalidCELExpression", message)),
+            }
+        }
+        Err(message) => {
+            status.webhook_path = None;
+            Err(Failure::retryable("TokenNotFound", message).retry_after(TOKEN_RETRY))
+        }
+    };
+    let conclusion = match &outcome {
+        Ok(path) => {
+            let conclusion = outcome::succeeded(&mut conditions, &[]);
             conditions.mark_true(
                 READY,
                 reason::SUCCEEDED,
                 format!("Receiver initialized for path: {path}"),
             );
-            status.webhook_path = Some(path);
-            None
+            conclusion
         }
-        Err(message) => {
-            conditions.mark_false(READY, "TokenNotFound", message);
-            status.webhook_path = None;
-            Some(Duration::from_secs(30))
+        Err(failure) => {
+            outcome::log_failure(failure);
+            outcome::failed(&mut conditions, failure)
         }
     };
+    if let Some(event) = conclusion.event {
+        ctx.recorder.record(receiver.as_ref(), event).await;
+    }
     if let Some(requested) = shared::runtime::requested_at(receiver.as_ref()) {
         status.last_handled_reconcile_at = Some(requested);
     }
     status.observed_generation = receiver.metadata.generation.unwrap_or(-1);
     status.conditions = Some(conditions.into_vec());
-    if status != previous {
-        let api: Api<Receiver> = Api::namespaced(ctx.client.clone(), &namespace);
-        let patch = json!({"status": status});
-        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(|source| ReceiverError {
-                namespace: namespace.clone(),
-                name: name.clone(),
-                source,
-            })?;
-    }
+    let api: Api<Receiver> = Api::namespaced(ctx.client.clone(), &namespace);
+    shared::runtime::StatusWriter::new(&receiver.status)
+        .write(&api, &name, &status)
+        .await
+        .map_err(|source| ReceiverError {
+            namespace: namespace.clone(),
+            name: name.clone(),
+            source,
+        })?;
     let interval =
         shared::duration::parse(&receiver.spec.interval).unwrap_or(Duration::from_secs(600));
-    Ok(Action::requeue(retry.unwrap_or(interval)))
+    Ok(match conclusion.requeue {
+        Requeue::After(delay) => Action::requeue(delay),
+        Requeue::AwaitChange => Action::await_change(),
+        Requeue::Interval | Requeue::Backoff => Action::requeue(interval),
+    })
 }
+
+/// How soon a Receiver whose token Secret is missing looks again.
+const TOKEN_RETRY: Duration = Duration::from_secs(30);
 
 /// The Receiver's `resourceFilter`, compiled, if it has one.
 fn compiled_filter(receiver: &Receiver) -> Result<Option<ResourceFilter>, String> {

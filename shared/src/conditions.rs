@@ -1,21 +1,7 @@
 //! Status conditions as Flux's runtime manages them (`fluxcd/pkg/runtime/conditions`):
 //! set with a stable transition time, delete, and summarise into `Ready`.
 
-use crate::api::meta::{Condition, ConditionStatus};
-
-pub const READY: &str = "Ready";
-pub const RECONCILING: &str = "Reconciling";
-pub const STALLED: &str = "Stalled";
-pub const HEALTHY: &str = "Healthy";
-
-/// Reasons shared by every Flux controller (`fluxcd/pkg/apis/meta`).
-pub mod reason {
-    pub const SUCCEEDED: &str = "Succeeded";
-    pub const FAILED: &str = "Failed";
-    pub const PROGRESSING: &str = "Progressing";
-    pub const PROGRESSING_WITH_RETRY: &str = "ProgressingWithRetry";
-    pub const SUSPENDED: &str = "Suspended";
-}
+use crate::api::meta::{Condition, ConditionStatus, READY, RECONCILING, STALLED, reason};
 
 /// The conditions of one object, with the generation they are observed at.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -71,7 +71,7 @@ pub struct EventPayload {
 }
 
 /// One event about an object.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventRecord {
     pub severity: Severity,
     pub reason: String,

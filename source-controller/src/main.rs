@@ -18,7 +18,7 @@ use shared::events::Recorder;
 use shared::runtime::metrics::Metrics;
 use shared::runtime::requeue::Backoff;
 use shared::runtime::{
-    CommonArgs, init_logging, listen_addr, serve_health, serve_metrics, shutdown_signal,
+    CommonArgs, init_logging, listen_addr, serve_health_with, serve_metrics, shutdown_signal,
 };
 use shared::storage::{Retention, Storage};
 
@@ -80,7 +80,10 @@ async fn main() -> Result<()> {
     let health_addr = listen_addr(&args.common.health_addr).map_err(anyhow::Error::msg)?;
     let metrics_addr = listen_addr(&args.common.metrics_addr).map_err(anyhow::Error::msg)?;
     let storage_addr = listen_addr(&args.storage_addr).map_err(anyhow::Error::msg)?;
-    tokio::spawn(serve_health(health_addr));
+    // Ready only while serving artifacts: a standby stays out of the Service that routes
+    // artifact downloads.
+    let serving_artifacts = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    tokio::spawn(serve_health_with(health_addr, serving_artifacts.clone()));
     tokio::spawn(serve_metrics(metrics_addr, metrics.clone()));
 
     let mut leadership =
@@ -100,6 +103,7 @@ async fn main() -> Result<()> {
         .with_context(|| format!("binding {storage_addr}"))?;
     let router = shared::storage::router(&storage);
     tokio::spawn(async move { axum::serve(listener, router).await });
+    serving_artifacts.store(true, std::sync::atomic::Ordering::Relaxed);
 
     let events_addr = Some(args.common.events_addr.clone());
     let ctx = Arc::new(ocirepository::Context {
@@ -125,7 +129,7 @@ async fn main() -> Result<()> {
         .with_config(controller::Config::default().concurrency(args.concurrent))
         .graceful_shutdown_on(shutdown_signal())
         .run(ocirepository::reconcile, ocirepository::error_policy, ctx)
-        .for_each(|_| std::future::ready(()));
+        .for_each(shared::runtime::log_result);
     tracing::info!(
         controller = CONTROLLER,
         "starting the OCIRepository controller"

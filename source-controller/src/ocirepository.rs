@@ -1,61 +1,41 @@
 //! The OCIRepository reconciler: resolve the reference to a digest, pull the artifact,
 //! store it (extracted and re-archived, or copied), and report it in the status with Flux's
 //! conditions and events.
+//!
+//! A reconcile runs its phases in order (storage, then source: check the spec, reach the
+//! registry, resolve, verify, pull and store); the first failure ends it and is mapped to
+//! conditions, event and requeue by `shared::runtime::outcome`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Client, ResourceExt};
-use serde_json::json;
-use shared::api::meta::{Artifact, ConditionStatus, FINALIZER};
+use shared::api::meta::{Artifact, ConditionStatus, FINALIZER, reason};
 use shared::api::source::v1::{OCIRepository, OCIRepositorySpec, OCIRepositoryStatus};
 use shared::api::source::{
-    CloudProvider, OCILayerOperation, OCIRepositoryVerification, VerificationProvider,
+    CloudProvider, OCILayerOperation, OCIRepositoryVerification, VerificationProvider, condition,
+    reason as reasons,
 };
 use shared::archive::{self, ExtractLimits};
-use shared::conditions::{Conditions, RECONCILING, STALLED, reason};
+use shared::conditions::Conditions;
 use shared::events::{EventRecord, Recorder, Severity};
 use shared::oci::{self, ArtifactUrl, ClientOptions, OciError, RegistryClient};
 use shared::runtime::metrics::{Metrics, ObjectLabels};
-use shared::runtime::requeue::{Backoff, jittered};
-use shared::runtime::{now_rfc3339, requested_at};
+use shared::runtime::outcome::{self, Failure, Marks, Requeue};
+use shared::runtime::requeue::Backoff;
+use shared::runtime::{StatusWriter, now_rfc3339, requested_at};
 use shared::sourceignore::{self, IgnoreRules};
-use shared::storage::{Integrity, Storage};
+use shared::storage::{Integrity, Storage, Stored};
+use tracing::Instrument;
 
 use crate::credentials;
 use crate::verify::{CosignKeyless, CosignKeys, Identity, RegistryAccess, TrustRoot, Verifier};
 
 pub const KIND: &str = "OCIRepository";
 const GROUP: &str = shared::api::source::GROUP;
-
-/// Condition types (`source-controller/api/v1`).
-pub mod condition {
-    pub const ARTIFACT_IN_STORAGE: &str = "ArtifactInStorage";
-    pub const ARTIFACT_OUTDATED: &str = "ArtifactOutdated";
-    pub const FETCH_FAILED: &str = "FetchFailed";
-    pub const STORAGE_OPERATION_FAILED: &str = "StorageOperationFailed";
-    pub const SOURCE_VERIFIED: &str = "SourceVerified";
-}
-
-/// Reasons (`source-controller/api/v1/condition_types.go`).
-pub mod reasons {
-    pub const AUTHENTICATION_FAILED: &str = "AuthenticationFailed";
-    pub const PULL_FAILED: &str = "OCIArtifactPullFailed";
-    pub const LAYER_OPERATION_FAILED: &str = "OCIArtifactLayerOperationFailed";
-    pub const URL_INVALID: &str = "URLInvalid";
-    pub const NEW_REVISION: &str = "NewRevision";
-    pub const ARCHIVE_FAILED: &str = "ArchiveOperationFailed";
-    pub const STAT_FAILED: &str = "StatOperationFailed";
-    pub const VERIFICATION_ERROR: &str = "VerificationError";
-    pub const UNSUPPORTED_PROVIDER: &str = "UnsupportedProvider";
-    pub const NEW_ARTIFACT: &str = "NewArtifact";
-    pub const ARTIFACT_UP_TO_DATE: &str = "ArtifactUpToDate";
-    pub const GARBAGE_COLLECTION_SUCCEEDED: &str = "GarbageCollectionSucceeded";
-    pub const ARTIFACT_VERIFICATION_FAILED: &str = "ArtifactVerificationFailed";
-}
 
 /// Conditions that make Ready False when True, in priority order.
 const NEGATIVE: &[&str] = &[
@@ -115,34 +95,29 @@ pub enum Error {
     },
 }
 
-/// Why a reconcile could not produce an artifact.
-#[derive(Debug)]
-struct Failure {
-    /// Stalled failures wait for a spec change; the others are retried with backoff.
-    stalled: bool,
-    condition: &'static str,
-    reason: &'static str,
-    message: String,
+/// The registry could not be read (or the spec asks for what it cannot give): FetchFailed.
+fn fetch_failed(reason: &'static str, message: impl Into<String>) -> Failure {
+    Failure::retryable(reason, message).marking(Marks::Abnormal(condition::FETCH_FAILED))
 }
 
-impl Failure {
-    fn retry(condition: &'static str, reason: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            stalled: false,
-            condition,
-            reason,
-            message: message.into(),
-        }
-    }
+/// The spec itself is wrong: FetchFailed and Stalled until it changes.
+fn fetch_stalled(reason: &'static str, message: impl Into<String>) -> Failure {
+    Failure::stalled(reason, message).marking(Marks::Abnormal(condition::FETCH_FAILED))
+}
 
-    fn stalled(condition: &'static str, reason: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            stalled: true,
-            condition,
-            reason,
-            message: message.into(),
-        }
-    }
+/// The artifact store failed: StorageOperationFailed.
+fn storage_failed(reason: &'static str, message: impl Into<String>) -> Failure {
+    Failure::retryable(reason, message)
+        .marking(Marks::Abnormal(condition::STORAGE_OPERATION_FAILED))
+}
+
+/// "failed to verify the signature using provider '…': …", SourceVerified False.
+fn verification_failed(provider: &str, detail: impl std::fmt::Display) -> Failure {
+    Failure::retryable(
+        reasons::VERIFICATION_ERROR,
+        format!("failed to verify the signature using provider '{provider}': {detail}"),
+    )
+    .marking(Marks::Normal(condition::SOURCE_VERIFIED))
 }
 
 fn labels(object: &OCIRepository) -> ObjectLabels {
@@ -153,7 +128,28 @@ fn labels(object: &OCIRepository) -> ObjectLabels {
     }
 }
 
+fn backoff_key(object: &OCIRepository) -> String {
+    format!(
+        "{}/{}",
+        object.namespace().unwrap_or_default(),
+        object.name_any()
+    )
+}
+
+/// Runs file and CPU work (hashing, extracting, archiving) on the blocking pool: a large
+/// artifact must not stall the other reconciles or the probes on the async workers.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
 pub async fn reconcile(object: Arc<OCIRepository>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let span = shared::runtime::reconcile_span(KIND, object.as_ref());
+    reconcile_object(object, ctx).instrument(span).await
+}
+
+async fn reconcile_object(object: Arc<OCIRepository>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let namespace = object.namespace().unwrap_or_default();
     let name = object.name_any();
@@ -167,46 +163,20 @@ pub async fn reconcile(object: Arc<OCIRepository>, ctx: Arc<Context>) -> Result<
     let object_labels = labels(&object);
 
     if object.metadata.deletion_timestamp.is_some() {
-        if object.finalizers().iter().any(|f| f == FINALIZER) {
-            ctx.storage
-                .remove_object(KIND, &namespace, &name)
-                .map_err(|source| Error::Cleanup {
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                    source,
-                })?;
-            shared::runtime::remove_finalizer(&api, object.as_ref(), FINALIZER)
-                .await
-                .map_err(kube_err)?;
-            ctx.metrics.forget(&object_labels);
-            tracing::info!(
-                kind = KIND,
-                namespace,
-                name,
-                "artifacts removed, finalizer released"
-            );
-        }
-        return Ok(Action::await_change());
+        return finalize(&object, &ctx, &api).await;
     }
-
     shared::runtime::add_finalizer(&api, object.as_ref(), FINALIZER)
         .await
         .map_err(kube_err)?;
-
     ctx.metrics
         .record_suspend(&object_labels, object.spec.suspend);
     if object.spec.suspend {
-        tracing::info!(
-            kind = KIND,
-            namespace,
-            name,
-            "reconciliation is suspended for this object"
-        );
+        tracing::info!("reconciliation is suspended for this object");
         return Ok(Action::await_change());
     }
 
-    let previous = object.status.clone().unwrap_or_default();
-    let mut status = previous.clone();
+    let mut writer = StatusWriter::new(&object.status);
+    let mut status = object.status.clone().unwrap_or_default();
     let mut conditions = Conditions::new(
         status.conditions.take(),
         object.metadata.generation,
@@ -215,90 +185,115 @@ pub async fn reconcile(object: Arc<OCIRepository>, ctx: Arc<Context>) -> Result<
     if let Some(requested) = requested_at(object.as_ref()) {
         status.last_handled_reconcile_at = Some(requested);
     }
+    let was_failing = [condition::FETCH_FAILED, condition::STORAGE_OPERATION_FAILED]
+        .iter()
+        .any(|t| conditions.is_true(t));
 
     let outcome = match reconcile_storage(&object, &ctx, &mut status, &mut conditions).await {
         Ok(()) => reconcile_source(&object, &ctx, &mut status, &mut conditions).await,
         Err(failure) => Err(failure),
     };
-
-    let was_failing = [condition::FETCH_FAILED, condition::STORAGE_OPERATION_FAILED]
-        .iter()
-        .any(|t| conditions.is_true(t));
-    let action = match outcome {
-        Ok(new_artifact) => {
-            for t in [
-                condition::FETCH_FAILED,
-                condition::STORAGE_OPERATION_FAILED,
-                condition::ARTIFACT_OUTDATED,
-                STALLED,
-                RECONCILING,
-            ] {
-                conditions.delete(t);
-            }
-            status.observed_generation = object.metadata.generation.unwrap_or(-1);
-            if was_failing
-                && !new_artifact
-                && let Some(artifact) = &status.artifact
-            {
-                let message = new_artifact_message(&object.spec, artifact);
-                let event = artifact_event(Severity::Info, reason::SUCCEEDED, message, artifact);
-                ctx.recorder.record(object.as_ref(), event).await;
-            }
-            ctx.backoff.reset(&format!("{namespace}/{name}"));
-            let interval =
-                shared::duration::parse(&object.spec.interval).unwrap_or(Duration::from_secs(600));
-            Action::requeue(jittered(interval, ctx.jitter_percent))
-        }
-        Err(failure) => {
-            if failure.condition == condition::SOURCE_VERIFIED {
-                conditions.mark_false(failure.condition, failure.reason, &failure.message);
-            } else {
-                conditions.mark_true(failure.condition, failure.reason, &failure.message);
-            }
-            conditions.delete(RECONCILING);
-            tracing::error!(kind = KIND, namespace, name, reason = failure.reason, error = %failure.message, "reconciliation failed");
-            ctx.recorder
-                .record(
-                    object.as_ref(),
-                    EventRecord::new(Severity::Error, failure.reason, &failure.message),
-                )
-                .await;
-            if failure.stalled {
-                conditions.mark_true(STALLED, failure.reason, &failure.message);
-                status.observed_generation = object.metadata.generation.unwrap_or(-1);
-                Action::await_change()
-            } else {
-                conditions.delete(STALLED);
-                Action::requeue(ctx.backoff.next_delay(&format!("{namespace}/{name}")))
-            }
-        }
-    };
+    let requeue = conclude(
+        &object,
+        &ctx,
+        outcome,
+        was_failing,
+        &mut status,
+        &mut conditions,
+    )
+    .await;
     conditions.summarize(NEGATIVE, POSITIVE);
     status.conditions = Some(conditions.into_vec());
     ctx.metrics.record_conditions(
         &object_labels,
         status.conditions.as_deref().unwrap_or_default(),
     );
-
-    if status != previous {
-        let patch = json!({"status": status});
-        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(kube_err)?;
-    }
+    writer.write(&api, &name, &status).await.map_err(kube_err)?;
     ctx.metrics
         .record_duration(&object_labels, started.elapsed());
-    Ok(action)
+    let interval =
+        shared::duration::parse(&object.spec.interval).unwrap_or(Duration::from_secs(600));
+    Ok(requeue.action(
+        interval,
+        ctx.jitter_percent,
+        &ctx.backoff,
+        &backoff_key(&object),
+    ))
+}
+
+/// The object is being deleted: its artifacts go, then the finalizer.
+async fn finalize(
+    object: &OCIRepository,
+    ctx: &Context,
+    api: &Api<OCIRepository>,
+) -> Result<Action, Error> {
+    if !object.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    let (namespace, name) = (object.namespace().unwrap_or_default(), object.name_any());
+    let storage = ctx.storage.clone();
+    let (kind_dir, ns_dir, name_dir) = (KIND, namespace.clone(), name.clone());
+    blocking(move || storage.remove_object(kind_dir, &ns_dir, &name_dir))
+        .await
+        .map_err(|source| Error::Cleanup {
+            namespace: namespace.clone(),
+            name: name.clone(),
+            source,
+        })?;
+    shared::runtime::remove_finalizer(api, object, FINALIZER)
+        .await
+        .map_err(|source| Error::Kube {
+            kind: KIND,
+            namespace,
+            name,
+            source,
+        })?;
+    ctx.metrics.forget(&labels(object));
+    tracing::info!("artifacts removed, finalizer released");
+    Ok(Action::await_change())
+}
+
+/// Maps how the phases ended to conditions, the observed generation and events; returns when
+/// to reconcile again.
+async fn conclude(
+    object: &OCIRepository,
+    ctx: &Context,
+    outcome: Result<bool, Failure>,
+    was_failing: bool,
+    status: &mut OCIRepositoryStatus,
+    conditions: &mut Conditions,
+) -> Requeue {
+    let conclusion = match &outcome {
+        Ok(new_artifact) => {
+            // Recovering without a new artifact still tells the alerts it is fine again.
+            if was_failing
+                && !new_artifact
+                && let Some(artifact) = &status.artifact
+            {
+                let message = new_artifact_message(&object.spec, artifact);
+                let event = artifact_event(Severity::Info, reason::SUCCEEDED, message, artifact);
+                ctx.recorder.record(object, event).await;
+            }
+            outcome::succeeded(conditions, NEGATIVE)
+        }
+        Err(failure) => {
+            outcome::log_failure(failure);
+            outcome::failed(conditions, failure)
+        }
+    };
+    if conclusion.observed {
+        status.observed_generation = object.metadata.generation.unwrap_or(-1);
+    }
+    if let Some(event) = conclusion.event {
+        ctx.recorder.record(object, event).await;
+    }
+    conclusion.requeue
 }
 
 /// Unexpected errors (the API server refused a patch): retried with backoff.
 pub fn error_policy(object: Arc<OCIRepository>, error: &Error, ctx: Arc<Context>) -> Action {
     tracing::error!(kind = KIND, namespace = object.namespace().unwrap_or_default(), name = object.name_any(), error = %error, "reconcile error");
-    Action::requeue(ctx.backoff.next_delay(&format!(
-        "{}/{}",
-        object.namespace().unwrap_or_default(),
-        object.name_any()
-    )))
+    Action::requeue(ctx.backoff.next_delay(&backoff_key(&object)))
 }
 
 /// Checks the stored artifact still exists and has its digest, points its URL at the
@@ -314,13 +309,17 @@ async fn reconcile_storage(
         return Ok(());
     };
     let storage_failure = |e: shared::storage::StorageError| {
-        Failure::retry(
-            condition::STORAGE_OPERATION_FAILED,
+        storage_failed(
             reasons::STAT_FAILED,
             format!("failed to check the stored artifact: {e}"),
         )
     };
-    match ctx.storage.verify(artifact).map_err(storage_failure)? {
+    let storage = ctx.storage.clone();
+    let stored = artifact.clone();
+    let integrity = blocking(move || storage.verify(&stored))
+        .await
+        .map_err(storage_failure)?;
+    match integrity {
         Integrity::Ok => {
             ctx.storage.set_url(artifact);
             status.url = Some(
@@ -328,9 +327,10 @@ async fn reconcile_storage(
                     .symlink_latest(&artifact.path)
                     .map_err(storage_failure)?,
             );
-            let deleted = ctx
-                .storage
-                .garbage_collect(&artifact.path)
+            let storage = ctx.storage.clone();
+            let current = artifact.path.clone();
+            let deleted = blocking(move || storage.garbage_collect(&current))
+                .await
                 .map_err(storage_failure)?;
             if !deleted.is_empty() {
                 let message = format!("garbage collected {} artifacts", deleted.len());
@@ -347,7 +347,7 @@ async fn reconcile_storage(
             }
         }
         Integrity::Missing => {
-            tracing::info!(kind = KIND, path = %artifact.path, "stored artifact is missing; rebuilding it");
+            tracing::info!(path = %artifact.path, "stored artifact is missing; rebuilding it");
             status.artifact = None;
             status.url = None;
             conditions.delete(condition::ARTIFACT_IN_STORAGE);
@@ -380,11 +380,7 @@ fn pull_failure(error: OciError, context: &str) -> Failure {
         OciError::Unauthorized { .. } => reasons::AUTHENTICATION_FAILED,
         _ => reasons::PULL_FAILED,
     };
-    Failure::retry(
-        condition::FETCH_FAILED,
-        reason,
-        format!("{context}: {error}"),
-    )
+    fetch_failed(reason, format!("{context}: {error}"))
 }
 
 /// Resolves the reference and, when the revision (or what is stored of it) changed, pulls
@@ -396,159 +392,26 @@ async fn reconcile_source(
     conditions: &mut Conditions,
 ) -> Result<bool, Failure> {
     let spec = &object.spec;
-    let namespace = object.namespace().unwrap_or_default();
-    let name = object.name_any();
-
-    let url: ArtifactUrl = spec.url.parse().map_err(|e: oci::UrlError| {
-        Failure::stalled(condition::FETCH_FAILED, reasons::URL_INVALID, e.to_string())
-    })?;
-    if url.has_explicit_tag() {
-        let tag = url.tag().unwrap_or_default();
-        return Err(Failure::stalled(
-            condition::FETCH_FAILED,
-            reasons::URL_INVALID,
-            format!("URL must not contain a tag; remove ':{tag}'"),
-        ));
-    }
-    if url.digest().is_some() {
-        return Err(Failure::stalled(
-            condition::FETCH_FAILED,
-            reasons::URL_INVALID,
-            "URL must not contain a digest; use spec.ref.digest",
-        ));
-    }
-    if spec.provider != CloudProvider::Generic {
-        let provider = serde_json::to_value(spec.provider)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        return Err(Failure::stalled(
-            condition::FETCH_FAILED,
-            reasons::UNSUPPORTED_PROVIDER,
-            format!(
-                "provider '{provider}' is not supported by flux-rs yet: use provider 'generic' with secretRef or serviceAccountName"
-            ),
-        ));
-    }
-    if let Some(verify) = &spec.verify {
-        let unsupported = match verify.provider {
-            VerificationProvider::Cosign
-                if verify.secret_ref.is_some() || verify.trusted_root_secret_ref.is_some() =>
-            {
-                None
-            }
-            VerificationProvider::Cosign => Some((
-                "cosign keyless",
-                "keyless verification against the public Sigstore trust root is not supported by flux-rs: set spec.verify.trustedRootSecretRef to a Secret with a 'trusted_root.json'",
-            )),
-            VerificationProvider::Notation => Some((
-                "notation",
-                "verification with 'notation' is not supported by flux-rs yet",
-            )),
-        };
-        if let Some((provider, reason)) = unsupported {
-            // Fail closed: nothing unverified is stored or served.
-            return Err(Failure::stalled(
-                condition::SOURCE_VERIFIED,
-                reasons::VERIFICATION_ERROR,
-                format!("failed to verify the signature using provider '{provider}': {reason}"),
-            ));
-        }
-    }
-
-    let access = match credentials::resolve(&ctx.client, &namespace, spec, url.registry()).await {
-        Ok(access) => access,
-        Err(e) => {
-            let message = format!("failed to get credential: {e}");
-            ctx.recorder
-                .record(
-                    object,
-                    EventRecord::new(
-                        Severity::Trace,
-                        reasons::AUTHENTICATION_FAILED,
-                        e.to_string(),
-                    ),
-                )
-                .await;
-            return Err(Failure::retry(
-                condition::FETCH_FAILED,
-                reasons::AUTHENTICATION_FAILED,
-                message,
-            ));
-        }
-    };
-    let timeout = shared::duration::parse(&spec.timeout).unwrap_or(Duration::from_secs(60));
-    let client = ctx
-        .registry_client(
-            url.registry(),
-            ClientOptions {
-                credentials: access.credentials.clone(),
-                insecure: spec.insecure,
-                timeout,
-                ca_pem: access.ca_pem.clone(),
-                proxy: access.proxy.clone(),
-                client_certificate: access.client_certificate,
-                ..ClientOptions::default()
-            },
-        )
-        .map_err(|e| {
-            Failure::retry(
-                condition::FETCH_FAILED,
-                reasons::AUTHENTICATION_FAILED,
-                e.to_string(),
-            )
-        })?;
-    let registry_access = RegistryAccess {
-        credentials: access.credentials,
-        insecure: spec.insecure,
-        ca_pem: access.ca_pem,
-        proxy: access.proxy,
-        bridge: client.bridge_proxy().map(str::to_owned),
-        plain_http: client.plain_http(),
-    };
-
+    let url = check_spec(spec)?;
+    let (client, access) = connect_registry(object, ctx, &url).await?;
     let (tag, digest) = resolve_reference(&client, &url, spec).await?;
     let revision = match &tag {
         Some(tag) => format!("{tag}@{digest}"),
         None => digest.clone(),
     };
-
+    shared::runtime::record_revision(&revision);
     let unchanged = status
         .artifact
         .as_ref()
         .is_some_and(|a| a.revision == revision)
         && status.observed_ignore == spec.ignore
         && status.observed_layer_selector == spec.layer_selector;
+    let pinned = url.with_digest(&digest);
+    reconcile_verification(
+        object, ctx, &pinned, &revision, unchanged, &access, conditions,
+    )
+    .await?;
 
-    // Verification re-runs for a new revision, a new generation, or after a failure.
-    match &spec.verify {
-        Some(verify) => {
-            let verified_now = unchanged
-                && conditions.get(condition::SOURCE_VERIFIED).is_some_and(|c| {
-                    c.status == ConditionStatus::True
-                        && c.observed_generation == object.metadata.generation
-                });
-            if !verified_now {
-                verify_signature(
-                    ctx,
-                    &namespace,
-                    verify,
-                    &url.with_digest(&digest),
-                    &registry_access,
-                )
-                .await?;
-                let message = format!("verified signature of revision {revision}");
-                conditions.mark_true(condition::SOURCE_VERIFIED, reason::SUCCEEDED, &message);
-                ctx.recorder
-                    .record(
-                        object,
-                        EventRecord::new(Severity::Trace, reason::SUCCEEDED, message),
-                    )
-                    .await;
-            }
-        }
-        None => conditions.delete(condition::SOURCE_VERIFIED),
-    }
     if unchanged {
         let artifact = status.artifact.as_ref().expect("checked above");
         let message = format!("stored artifact for digest '{}'", artifact.revision);
@@ -567,83 +430,9 @@ async fn reconcile_source(
         reasons::NEW_REVISION,
         format!("new revision '{revision}' for '{}'", spec.url),
     );
-
-    let pinned = url.with_digest(&digest);
-    let pull_context = format!("failed to pull artifact from '{}'", spec.url);
-    let work = tempfile::tempdir().map_err(|e| {
-        Failure::retry(
-            condition::STORAGE_OPERATION_FAILED,
-            reasons::ARCHIVE_FAILED,
-            format!("creating a temporary directory: {e}"),
-        )
-    })?;
-    let layer_file = work.path().join("layer");
-    let file = tokio::fs::File::create(&layer_file).await.map_err(|e| {
-        Failure::retry(
-            condition::STORAGE_OPERATION_FAILED,
-            reasons::ARCHIVE_FAILED,
-            format!("creating {}: {e}", layer_file.display()),
-        )
-    })?;
-    let selector = spec.layer_selector.as_ref();
-    let media_type = selector.and_then(|s| s.media_type.as_deref());
-    let quiet: oci::Progress = Arc::new(|_| {});
-    let pulled = client
-        .pull_layer(&pinned, media_type, tokio::io::BufWriter::new(file), &quiet)
-        .await
-        .map_err(|e| match e {
-            OciError::NotAnArtifact { reason, .. } => Failure::retry(
-                condition::FETCH_FAILED,
-                reasons::LAYER_OPERATION_FAILED,
-                format!("{pull_context}: {reason}"),
-            ),
-            other => pull_failure(other, &pull_context),
-        })?;
-
-    let file_name = format!("{digest}.tar.gz");
-    let path = Storage::artifact_path(KIND, &namespace, &name, &file_name);
-    let operation = selector
-        .and_then(|s| s.operation)
-        .unwrap_or(OCILayerOperation::Extract);
-    let stored = match operation {
-        OCILayerOperation::Copy => ctx.storage.copy_file(&path, &layer_file),
-        OCILayerOperation::Extract => {
-            let content = work.path().join("content");
-            let limits = ExtractLimits { skip_escaping_entries: true, ..ExtractLimits::default() };
-            let layer = std::fs::File::open(&layer_file).map_err(|e| {
-                Failure::retry(condition::FETCH_FAILED, reasons::LAYER_OPERATION_FAILED, format!("reading the layer: {e}"))
-            })?;
-            let summary = archive::extract_tar_gz(layer, &content, limits).map_err(|e| {
-                let detail = match e {
-                    archive::ArchiveError::NotGzip => "requires gzip-compressed body".to_owned(),
-                    other => other.to_string(),
-                };
-                Failure::retry(condition::FETCH_FAILED, reasons::LAYER_OPERATION_FAILED, format!("failed to extract layer contents from artifact: {detail}"))
-            })?;
-            if !summary.skipped.is_empty() {
-                tracing::info!(kind = KIND, namespace, name, skipped = ?summary.skipped, "left links and unsafe entries out of the artifact");
-            }
-            let rules = ignore_rules(&content, spec.ignore.as_deref()).map_err(|e| {
-                Failure::stalled(condition::FETCH_FAILED, "SourceIgnoreError", format!("invalid spec.ignore: {e}"))
-            })?;
-            ctx.storage.archive_dir(&path, &content, &rules)
-        }
-    }
-    .map_err(|e| Failure::retry(condition::STORAGE_OPERATION_FAILED, reasons::ARCHIVE_FAILED, format!("unable to archive artifact to storage: {e}")))?;
-
-    let annotations = pulled.manifest.annotations.clone();
-    let artifact = Artifact {
-        url: ctx.storage.url_for(&path),
-        path: path.clone(),
-        revision: revision.clone(),
-        digest: Some(stored.digest.clone()),
-        last_update_time: now_rfc3339(),
-        size: Some(stored.size as i64),
-        metadata: (!annotations.is_empty()).then_some(annotations),
-    };
-    status.url = Some(ctx.storage.symlink_latest(&path).map_err(|e| {
-        Failure::retry(
-            condition::STORAGE_OPERATION_FAILED,
+    let artifact = pull_and_store(object, ctx, &client, &pinned, &revision).await?;
+    status.url = Some(ctx.storage.symlink_latest(&artifact.path).map_err(|e| {
+        storage_failed(
             "SymlinkUpdateFailed",
             format!("failed to update the latest symlink: {e}"),
         )
@@ -655,7 +444,6 @@ async fn reconcile_source(
         reason::SUCCEEDED,
         format!("stored artifact for digest '{revision}'"),
     );
-
     let digest_changed =
         status.artifact.as_ref().and_then(|a| a.digest.as_deref()) != artifact.digest.as_deref();
     if digest_changed {
@@ -667,11 +455,277 @@ async fn reconcile_source(
             )
             .await;
     }
+    let storage = ctx.storage.clone();
+    let current = artifact.path.clone();
     status.artifact = Some(artifact);
-    if let Err(e) = ctx.storage.garbage_collect(&path) {
-        tracing::warn!(kind = KIND, namespace, name, error = %e, "garbage collection failed");
+    if let Err(e) = blocking(move || storage.garbage_collect(&current)).await {
+        tracing::warn!(error = %e, "garbage collection failed");
     }
     Ok(true)
+}
+
+/// What the spec asks for that cannot work whatever the registry says: a URL with a tag or
+/// digest, an unsupported provider, a verification flux-rs cannot do. Stalls until changed.
+fn check_spec(spec: &OCIRepositorySpec) -> Result<ArtifactUrl, Failure> {
+    let url: ArtifactUrl = spec
+        .url
+        .parse()
+        .map_err(|e: oci::UrlError| fetch_stalled(reasons::URL_INVALID, e.to_string()))?;
+    if url.has_explicit_tag() {
+        let tag = url.tag().unwrap_or_default();
+        return Err(fetch_stalled(
+            reasons::URL_INVALID,
+            format!("URL must not contain a tag; remove ':{tag}'"),
+        ));
+    }
+    if url.digest().is_some() {
+        return Err(fetch_stalled(
+            reasons::URL_INVALID,
+            "URL must not contain a digest; use spec.ref.digest",
+        ));
+    }
+    if spec.provider != CloudProvider::Generic {
+        let provider = serde_json::to_value(spec.provider)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        return Err(fetch_stalled(
+            reasons::UNSUPPORTED_PROVIDER,
+            format!(
+                "provider '{provider}' is not supported by flux-rs yet: use provider 'generic' with secretRef or serviceAccountName"
+            ),
+        ));
+    }
+    let unsupported = match spec.verify.as_ref().map(|v| (v.provider, v)) {
+        None => None,
+        Some((VerificationProvider::Cosign, verify))
+            if verify.secret_ref.is_some() || verify.trusted_root_secret_ref.is_some() =>
+        {
+            None
+        }
+        Some((VerificationProvider::Cosign, _)) => Some((
+            "cosign keyless",
+            "keyless verification against the public Sigstore trust root is not supported by flux-rs: set spec.verify.trustedRootSecretRef to a Secret with a 'trusted_root.json'",
+        )),
+        Some((VerificationProvider::Notation, _)) => Some((
+            "notation",
+            "verification with 'notation' is not supported by flux-rs yet",
+        )),
+    };
+    if let Some((provider, detail)) = unsupported {
+        // Fail closed: nothing unverified is stored or served.
+        let failure = verification_failed(provider, detail);
+        return Err(Failure {
+            kind: outcome::FailureKind::Stalled,
+            ..failure
+        });
+    }
+    Ok(url)
+}
+
+/// The registry client for the object's credentials, TLS and proxy settings, and the same
+/// access for signature checks.
+async fn connect_registry(
+    object: &OCIRepository,
+    ctx: &Context,
+    url: &ArtifactUrl,
+) -> Result<(Arc<RegistryClient>, RegistryAccess), Failure> {
+    let spec = &object.spec;
+    let namespace = object.namespace().unwrap_or_default();
+    let access = match credentials::resolve(&ctx.client, &namespace, spec, url.registry()).await {
+        Ok(access) => access,
+        Err(e) => {
+            ctx.recorder
+                .record(
+                    object,
+                    EventRecord::new(
+                        Severity::Trace,
+                        reasons::AUTHENTICATION_FAILED,
+                        e.to_string(),
+                    ),
+                )
+                .await;
+            return Err(fetch_failed(
+                reasons::AUTHENTICATION_FAILED,
+                format!("failed to get credential: {e}"),
+            ));
+        }
+    };
+    let timeout = shared::duration::parse(&spec.timeout).unwrap_or(Duration::from_secs(60));
+    let client = ctx
+        .registry_client(
+            url.registry(),
+            ClientOptions {
+                credentials: access.credentials.clone(),
+                insecure: spec.insecure,
+                timeout,
+                ca_pem: access.ca_pem.clone(),
+                proxy: access.proxy.clone(),
+                client_certificate: access.client_certificate,
+                ..ClientOptions::default()
+            },
+        )
+        .map_err(|e| fetch_failed(reasons::AUTHENTICATION_FAILED, e.to_string()))?;
+    let registry_access = RegistryAccess {
+        credentials: access.credentials,
+        insecure: spec.insecure,
+        ca_pem: access.ca_pem,
+        proxy: access.proxy,
+        bridge: client.bridge_proxy().map(str::to_owned),
+        plain_http: client.plain_http(),
+    };
+    Ok((client, registry_access))
+}
+
+/// Verification re-runs for a new revision, a new generation, or after a failure; without
+/// `spec.verify` the condition goes away.
+async fn reconcile_verification(
+    object: &OCIRepository,
+    ctx: &Context,
+    pinned: &ArtifactUrl,
+    revision: &str,
+    unchanged: bool,
+    access: &RegistryAccess,
+    conditions: &mut Conditions,
+) -> Result<(), Failure> {
+    let Some(verify) = &object.spec.verify else {
+        conditions.delete(condition::SOURCE_VERIFIED);
+        return Ok(());
+    };
+    let verified_now = unchanged
+        && conditions.get(condition::SOURCE_VERIFIED).is_some_and(|c| {
+            c.status == ConditionStatus::True && c.observed_generation == object.metadata.generation
+        });
+    if verified_now {
+        return Ok(());
+    }
+    let namespace = object.namespace().unwrap_or_default();
+    verify_signature(ctx, &namespace, verify, pinned, access).await?;
+    let message = format!("verified signature of revision {revision}");
+    conditions.mark_true(condition::SOURCE_VERIFIED, reason::SUCCEEDED, &message);
+    ctx.recorder
+        .record(
+            object,
+            EventRecord::new(Severity::Trace, reason::SUCCEEDED, message),
+        )
+        .await;
+    Ok(())
+}
+
+/// Pulls the pinned artifact's layer and stores it (extracted, filtered and re-archived, or
+/// copied as it is); the file work runs on the blocking pool.
+async fn pull_and_store(
+    object: &OCIRepository,
+    ctx: &Context,
+    client: &RegistryClient,
+    pinned: &ArtifactUrl,
+    revision: &str,
+) -> Result<Artifact, Failure> {
+    let spec = &object.spec;
+    let pull_context = format!("failed to pull artifact from '{}'", spec.url);
+    let work = tempfile::tempdir().map_err(|e| {
+        storage_failed(
+            reasons::ARCHIVE_FAILED,
+            format!("creating a temporary directory: {e}"),
+        )
+    })?;
+    let layer_file = work.path().join("layer");
+    let file = tokio::fs::File::create(&layer_file).await.map_err(|e| {
+        storage_failed(
+            reasons::ARCHIVE_FAILED,
+            format!("creating {}: {e}", layer_file.display()),
+        )
+    })?;
+    let selector = spec.layer_selector.as_ref();
+    let media_type = selector.and_then(|s| s.media_type.as_deref());
+    let quiet: oci::Progress = Arc::new(|_| {});
+    let pulled = client
+        .pull_layer(pinned, media_type, tokio::io::BufWriter::new(file), &quiet)
+        .await
+        .map_err(|e| match e {
+            OciError::NotAnArtifact { reason, .. } => fetch_failed(
+                reasons::LAYER_OPERATION_FAILED,
+                format!("{pull_context}: {reason}"),
+            ),
+            other => pull_failure(other, &pull_context),
+        })?;
+
+    let digest = pinned.digest().unwrap_or_default();
+    let path = Storage::artifact_path(
+        KIND,
+        &object.namespace().unwrap_or_default(),
+        &object.name_any(),
+        &format!("{digest}.tar.gz"),
+    );
+    let operation = selector
+        .and_then(|s| s.operation)
+        .unwrap_or(OCILayerOperation::Extract);
+    let storage = ctx.storage.clone();
+    let (stored_path, ignore) = (path.clone(), spec.ignore.clone());
+    let stored =
+        blocking(move || store_layer(&storage, &stored_path, work, operation, ignore)).await?;
+
+    let annotations = pulled.manifest.annotations.clone();
+    Ok(Artifact {
+        url: ctx.storage.url_for(&path),
+        path,
+        revision: revision.to_owned(),
+        digest: Some(stored.digest.clone()),
+        last_update_time: now_rfc3339(),
+        size: Some(stored.size as i64),
+        metadata: (!annotations.is_empty()).then_some(annotations),
+    })
+}
+
+/// Stores the pulled layer (`work/layer`) at `path`: copied, or extracted (links and escaping
+/// entries left out), filtered by the ignore rules and archived. Blocking.
+fn store_layer(
+    storage: &Storage,
+    path: &str,
+    work: tempfile::TempDir,
+    operation: OCILayerOperation,
+    ignore: Option<String>,
+) -> Result<Stored, Failure> {
+    let layer_file = work.path().join("layer");
+    let stored = match operation {
+        OCILayerOperation::Copy => storage.copy_file(path, &layer_file),
+        OCILayerOperation::Extract => {
+            let content = work.path().join("content");
+            let limits = ExtractLimits {
+                skip_escaping_entries: true,
+                ..ExtractLimits::default()
+            };
+            let layer = std::fs::File::open(&layer_file).map_err(|e| {
+                fetch_failed(
+                    reasons::LAYER_OPERATION_FAILED,
+                    format!("reading the layer: {e}"),
+                )
+            })?;
+            let summary = archive::extract_tar_gz(layer, &content, limits).map_err(|e| {
+                let detail = match e {
+                    archive::ArchiveError::NotGzip => "requires gzip-compressed body".to_owned(),
+                    other => other.to_string(),
+                };
+                fetch_failed(
+                    reasons::LAYER_OPERATION_FAILED,
+                    format!("failed to extract layer contents from artifact: {detail}"),
+                )
+            })?;
+            if !summary.skipped.is_empty() {
+                tracing::info!(skipped = ?summary.skipped, "left links and unsafe entries out of the artifact");
+            }
+            let rules = ignore_rules(&content, ignore.as_deref()).map_err(|e| {
+                fetch_stalled("SourceIgnoreError", format!("invalid spec.ignore: {e}"))
+            })?;
+            storage.archive_dir(path, &content, &rules)
+        }
+    };
+    stored.map_err(|e| {
+        storage_failed(
+            reasons::ARCHIVE_FAILED,
+            format!("unable to archive artifact to storage: {e}"),
+        )
+    })
 }
 
 /// Verifies the pinned artifact with the cosign public keys of `secret_name`.
@@ -682,15 +736,7 @@ async fn verify_signature(
     pinned: &ArtifactUrl,
     access: &RegistryAccess,
 ) -> Result<(), Failure> {
-    let failed = |provider: &str, detail: String| {
-        let message =
-            format!("failed to verify the signature using provider '{provider}': {detail}");
-        Failure::retry(
-            condition::SOURCE_VERIFIED,
-            reasons::VERIFICATION_ERROR,
-            message,
-        )
-    };
+    let failed = |provider: &str, detail: String| verification_failed(provider, detail);
     let secret_data = |name: &str, provider: &'static str| {
         let name = name.to_owned();
         async move {
@@ -757,8 +803,7 @@ async fn resolve_reference(
     let reference = spec.reference.clone().unwrap_or_default();
     if let Some(digest) = reference.digest {
         if !digest.starts_with("sha256:") || digest.len() != 71 {
-            return Err(Failure::stalled(
-                condition::FETCH_FAILED,
+            return Err(fetch_stalled(
                 reasons::URL_INVALID,
                 format!("invalid digest reference '{digest}'"),
             ));
@@ -767,16 +812,14 @@ async fn resolve_reference(
     }
     let tag = if let Some(range) = reference.semver {
         let constraint = oci::semver::Constraint::parse(&range).map_err(|e| {
-            Failure::stalled(
-                condition::FETCH_FAILED,
+            fetch_stalled(
                 reasons::URL_INVALID,
                 format!("semver '{range}' parse error: {e}"),
             )
         })?;
         let filter = match reference.semver_filter.as_deref() {
             Some(pattern) => Some(regex::Regex::new(pattern).map_err(|e| {
-                Failure::stalled(
-                    condition::FETCH_FAILED,
+                fetch_stalled(
                     reasons::URL_INVALID,
                     format!("semverFilter '{pattern}' is not a valid regex: {e}"),
                 )
@@ -795,7 +838,7 @@ async fn resolve_reference(
             .filter(|t| filter.as_ref().is_none_or(|f| f.is_match(t)));
         oci::semver::highest_match(&constraint, candidates)
             .map(|(tag, _)| tag.to_owned())
-            .ok_or_else(|| Failure::retry(condition::FETCH_FAILED, reasons::PULL_FAILED, format!("failed to determine the artifact tag for '{}': no match found for semver: {range}", spec.url)))?
+            .ok_or_else(|| fetch_failed(reasons::PULL_FAILED, format!("failed to determine the artifact tag for '{}': no match found for semver: {range}", spec.url)))?
     } else {
         reference.tag.unwrap_or_else(|| "latest".to_owned())
     };
@@ -870,6 +913,8 @@ fn artifact_event(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+    use shared::runtime::outcome::FailureKind;
 
     fn spec(url: &str) -> OCIRepositorySpec {
         serde_json::from_value(json!({"url": url, "interval": "1m"})).unwrap()
@@ -901,6 +946,72 @@ mod tests {
         assert_eq!(
             new_artifact_message(&spec("oci://r/app"), &artifact),
             "stored artifact with revision 'latest@sha256:1' from 'oci://r/app', origin source 'https://git/x', origin revision 'main@sha1:2'"
+        );
+    }
+
+    #[test]
+    fn specs_that_cannot_work_stall_with_flux_reasons() {
+        let with = |extra: serde_json::Value| {
+            let mut spec = json!({"url": "oci://r/app", "interval": "1m"});
+            spec.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            serde_json::from_value::<OCIRepositorySpec>(spec).unwrap()
+        };
+        assert!(check_spec(&with(json!({}))).is_ok());
+        let cases = [
+            (
+                json!({"url": "oci://r/app:v1"}),
+                condition::FETCH_FAILED,
+                reasons::URL_INVALID,
+                "URL must not contain a tag; remove ':v1'",
+            ),
+            (
+                json!({"url": "oci://r/app@sha256:0123456789012345678901234567890123456789012345678901234567890123"}),
+                condition::FETCH_FAILED,
+                reasons::URL_INVALID,
+                "URL must not contain a digest",
+            ),
+            (
+                json!({"provider": "aws"}),
+                condition::FETCH_FAILED,
+                reasons::UNSUPPORTED_PROVIDER,
+                "provider 'aws'",
+            ),
+            (
+                json!({"verify": {"provider": "notation"}}),
+                condition::SOURCE_VERIFIED,
+                reasons::VERIFICATION_ERROR,
+                "provider 'notation'",
+            ),
+            (
+                json!({"verify": {"provider": "cosign"}}),
+                condition::SOURCE_VERIFIED,
+                reasons::VERIFICATION_ERROR,
+                "trustedRootSecretRef",
+            ),
+        ];
+        for (extra, marked, reason, message) in cases {
+            let failure = check_spec(&with(extra.clone())).unwrap_err();
+            assert_eq!(failure.kind, FailureKind::Stalled, "{extra}");
+            assert_eq!(failure.reason, reason, "{extra}");
+            assert!(
+                failure.message.contains(message),
+                "{extra}: {}",
+                failure.message
+            );
+            let marks = failure.marks.unwrap();
+            assert!(
+                matches!(marks, Marks::Abnormal(t) | Marks::Normal(t) if t == marked),
+                "{extra}"
+            );
+        }
+        let verify_marks = check_spec(&with(json!({"verify": {"provider": "notation"}})))
+            .unwrap_err()
+            .marks;
+        assert_eq!(
+            verify_marks,
+            Some(Marks::Normal(condition::SOURCE_VERIFIED))
         );
     }
 

@@ -14,6 +14,18 @@ use super::meta::{
 
 pub const GROUP: &str = "kustomize.toolkit.fluxcd.io";
 
+/// Ready reasons (`kustomize-controller/api/v1`).
+pub mod reason {
+    pub const SUCCEEDED: &str = "ReconciliationSucceeded";
+    pub const FAILED: &str = "ReconciliationFailed";
+    pub const ARTIFACT_FAILED: &str = "ArtifactFailed";
+    pub const BUILD_FAILED: &str = "BuildFailed";
+    pub const HEALTH_CHECK_FAILED: &str = "HealthCheckFailed";
+    pub const DEPENDENCY_NOT_READY: &str = "DependencyNotReady";
+    pub const PRUNE_FAILED: &str = "PruneFailed";
+    pub const INVALID_CEL_EXPRESSION: &str = "InvalidCELExpression";
+}
+
 /// Where the manifests come from.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -13,6 +13,21 @@ pub const TIMEOUT_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m))+$";
 /// An OCI digest as in `meta.Artifact.digest`.
 pub const DIGEST_PATTERN: &str = r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$";
 
+/// Condition types every Flux object may have (`fluxcd/pkg/apis/meta`).
+pub const READY: &str = "Ready";
+pub const RECONCILING: &str = "Reconciling";
+pub const STALLED: &str = "Stalled";
+pub const HEALTHY: &str = "Healthy";
+
+/// Reasons shared by every Flux controller (`fluxcd/pkg/apis/meta`).
+pub mod reason {
+    pub const SUCCEEDED: &str = "Succeeded";
+    pub const FAILED: &str = "Failed";
+    pub const PROGRESSING: &str = "Progressing";
+    pub const PROGRESSING_WITH_RETRY: &str = "ProgressingWithRetry";
+    pub const SUSPENDED: &str = "Suspended";
+}
+
 /// The finalizer every Flux controller puts on the objects it reconciles.
 pub const FINALIZER: &str = "finalizers.fluxcd.io";
 /// Annotation that asks for an immediate reconcile; its value is echoed in

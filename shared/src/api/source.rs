@@ -9,6 +9,32 @@ use serde::{Deserialize, Serialize};
 use super::meta::{Artifact, Condition, DURATION_PATTERN, LocalObjectReference, TIMEOUT_PATTERN};
 
 pub const GROUP: &str = "source.toolkit.fluxcd.io";
+/// Condition types (`source-controller/api/v1`).
+pub mod condition {
+    pub const ARTIFACT_IN_STORAGE: &str = "ArtifactInStorage";
+    pub const ARTIFACT_OUTDATED: &str = "ArtifactOutdated";
+    pub const FETCH_FAILED: &str = "FetchFailed";
+    pub const STORAGE_OPERATION_FAILED: &str = "StorageOperationFailed";
+    pub const SOURCE_VERIFIED: &str = "SourceVerified";
+}
+
+/// Reasons (`source-controller/api/v1/condition_types.go`).
+pub mod reason {
+    pub const AUTHENTICATION_FAILED: &str = "AuthenticationFailed";
+    pub const PULL_FAILED: &str = "OCIArtifactPullFailed";
+    pub const LAYER_OPERATION_FAILED: &str = "OCIArtifactLayerOperationFailed";
+    pub const URL_INVALID: &str = "URLInvalid";
+    pub const NEW_REVISION: &str = "NewRevision";
+    pub const ARCHIVE_FAILED: &str = "ArchiveOperationFailed";
+    pub const STAT_FAILED: &str = "StatOperationFailed";
+    pub const VERIFICATION_ERROR: &str = "VerificationError";
+    pub const UNSUPPORTED_PROVIDER: &str = "UnsupportedProvider";
+    pub const NEW_ARTIFACT: &str = "NewArtifact";
+    pub const ARTIFACT_UP_TO_DATE: &str = "ArtifactUpToDate";
+    pub const GARBAGE_COLLECTION_SUCCEEDED: &str = "GarbageCollectionSucceeded";
+    pub const ARTIFACT_VERIFICATION_FAILED: &str = "ArtifactVerificationFailed";
+}
+
 /// Media type of the Flux artifact's content layer.
 pub const OCI_LAYER_MEDIA_TYPE: &str = "application/vnd.cncf.flux.content.v1.tar+gzip";
 

@@ -1,6 +1,7 @@
 //! The `gotk_*` metrics every Flux controller exposes (`fluxcd/pkg/runtime/metrics`).
 
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -41,7 +42,16 @@ pub struct Metrics {
     duration: Family<ObjectLabels, Histogram>,
     condition: Family<ConditionLabels, Gauge>,
     suspend: Family<ObjectLabels, Gauge>,
+    /// The condition types each object has series for, so that series of conditions that
+    /// went away (and of deleted objects) can be removed.
+    condition_types: Arc<Mutex<HashMap<ObjectLabels, BTreeSet<String>>>>,
 }
+
+const CONDITION_STATUSES: [ConditionStatus; 3] = [
+    ConditionStatus::True,
+    ConditionStatus::False,
+    ConditionStatus::Unknown,
+];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -84,6 +94,7 @@ impl Metrics {
             duration,
             condition,
             suspend,
+            condition_types: Arc::default(),
         }
     }
 
@@ -94,25 +105,31 @@ impl Metrics {
     }
 
     /// Sets the condition gauges of an object: 1 for each condition's current status, 0 for
-    /// the others.
+    /// the others; the series of condition types it no longer has are removed.
     pub fn record_conditions(&self, object: &ObjectLabels, conditions: &[Condition]) {
+        let current: BTreeSet<String> = conditions.iter().map(|c| c.type_.clone()).collect();
+        let previous = self
+            .condition_types
+            .lock()
+            .expect("condition types lock")
+            .insert(object.clone(), current.clone())
+            .unwrap_or_default();
+        for gone in previous.difference(&current) {
+            self.remove_condition(object, gone);
+        }
         for condition in conditions {
-            for status in [
-                ConditionStatus::True,
-                ConditionStatus::False,
-                ConditionStatus::Unknown,
-            ] {
-                let labels = ConditionLabels {
-                    kind: object.kind.clone(),
-                    name: object.name.clone(),
-                    namespace: object.namespace.clone(),
-                    r#type: condition.type_.clone(),
-                    status: format!("{status:?}"),
-                };
+            for status in CONDITION_STATUSES {
                 self.condition
-                    .get_or_create(&labels)
+                    .get_or_create(&condition_labels(object, &condition.type_, status))
                     .set(i64::from(condition.status == status));
             }
+        }
+    }
+
+    fn remove_condition(&self, object: &ObjectLabels, type_: &str) {
+        for status in CONDITION_STATUSES {
+            self.condition
+                .remove(&condition_labels(object, type_, status));
         }
     }
 
@@ -124,6 +141,15 @@ impl Metrics {
     pub fn forget(&self, object: &ObjectLabels) {
         self.duration.remove(object);
         self.suspend.remove(object);
+        let types = self
+            .condition_types
+            .lock()
+            .expect("condition types lock")
+            .remove(object)
+            .unwrap_or_default();
+        for type_ in &types {
+            self.remove_condition(object, type_);
+        }
     }
 
     /// The registry in Prometheus' text format.
@@ -132,6 +158,20 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String");
         out
+    }
+}
+
+fn condition_labels(
+    object: &ObjectLabels,
+    type_: &str,
+    status: ConditionStatus,
+) -> ConditionLabels {
+    ConditionLabels {
+        kind: object.kind.clone(),
+        name: object.name.clone(),
+        namespace: object.namespace.clone(),
+        r#type: type_.to_owned(),
+        status: format!("{status:?}"),
     }
 }
 
@@ -172,5 +212,30 @@ mod tests {
         );
         assert!(text.contains("gotk_reconcile_condition{kind=\"OCIRepository\",name=\"a\",namespace=\"ns\",type=\"Ready\",status=\"True\"} 1"), "{text}");
         assert!(text.contains("status=\"False\"} 0"), "{text}");
+    }
+
+    #[test]
+    fn series_of_gone_conditions_and_deleted_objects_are_removed() {
+        let m = Metrics::new();
+        let o = ObjectLabels {
+            kind: "Kustomization".into(),
+            name: "a".into(),
+            namespace: "ns".into(),
+        };
+        let condition = |type_: &str| Condition {
+            type_: type_.into(),
+            status: ConditionStatus::True,
+            ..Condition::default()
+        };
+        m.record_conditions(&o, &[condition("Ready"), condition("Stalled")]);
+        m.record_duration(&o, Duration::from_millis(5));
+        assert!(m.encode().contains("type=\"Stalled\""));
+        m.record_conditions(&o, &[condition("Ready")]);
+        let text = m.encode();
+        assert!(!text.contains("type=\"Stalled\""), "{text}");
+        assert!(text.contains("type=\"Ready\",status=\"True\"} 1"), "{text}");
+        m.forget(&o);
+        let text = m.encode();
+        assert!(!text.contains("name=\"a\""), "{text}");
     }
 }

@@ -4,13 +4,16 @@
 mod args;
 pub mod leader;
 pub mod metrics;
+pub mod outcome;
 pub mod requeue;
 mod serve;
+mod status;
 
 pub use args::{CommonArgs, LogEncoding, listen_addr};
 pub use serve::{
     run_until_shutdown, serve_health, serve_health_with, serve_metrics, shutdown_signal,
 };
+pub use status::{StatusWriter, merge_patch};
 
 use kube::ResourceExt;
 
@@ -20,6 +23,52 @@ pub fn requested_at<K: ResourceExt>(object: &K) -> Option<String> {
         .annotations()
         .get(crate::api::meta::RECONCILE_REQUEST_ANNOTATION)
         .cloned()
+}
+
+/// The span a reconcile runs in: every log line of it carries the object's kind, namespace and
+/// name, and the revision once the reconcile records it (`Span::current().record`).
+pub fn reconcile_span<K: ResourceExt>(kind: &str, object: &K) -> tracing::Span {
+    tracing::info_span!(
+        "reconcile",
+        kind,
+        namespace = object.namespace().unwrap_or_default(),
+        name = object.name_any(),
+        revision = tracing::field::Empty,
+    )
+}
+
+/// Records the revision a reconcile works on in its span.
+pub fn record_revision(revision: &str) {
+    tracing::Span::current().record("revision", revision);
+}
+
+/// Logs one result of a controller's stream (`Controller::run`), which would otherwise be
+/// dropped: reconciler failures were logged by the error policy already, so only at debug
+/// level; queue and watch failures are warnings.
+pub fn log_result<K, E, Q>(
+    result: Result<
+        (
+            kube::runtime::reflector::ObjectRef<K>,
+            kube::runtime::controller::Action,
+        ),
+        kube::runtime::controller::Error<E, Q>,
+    >,
+) -> std::future::Ready<()>
+where
+    K: kube::Resource,
+    K::DynamicType: std::fmt::Debug,
+    E: std::error::Error + 'static,
+    Q: std::error::Error + 'static,
+{
+    use kube::runtime::controller::Error;
+    match result {
+        Ok((object, action)) => tracing::debug!(object = %object, ?action, "reconciled"),
+        Err(Error::ReconcilerFailed(error, object)) => {
+            tracing::debug!(object = %object, error = %error, "reconcile failed");
+        }
+        Err(error) => tracing::warn!(error = %error, "controller error"),
+    }
+    std::future::ready(())
 }
 
 /// Sets up structured logging on stderr: JSON by default, as Flux's controllers log.
