@@ -922,3 +922,40 @@ async fn applies_to_the_cluster_its_kube_config_names_as_its_credentials() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn wait_for_termination_keeps_the_finalizer_until_the_objects_are_gone() {
+    with_temp_ns(|client, ns| async move {
+        let stack = stack(&ns);
+        let url = stack.registry.oci_url("apps/held");
+        let held = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  finalizers:\n  - example.com/hold\ndata:\n  value: x\n";
+        let digest = push_artifact(&format!("{url}:latest"), tree(&[("held.yaml", held)]).path(), &[]);
+        oci_repository(&client, &ns, "held", &url, json!({"tag": "latest"})).await;
+        let api = kustomization(&client, &ns, "held", json!({
+            "interval": "10m", "retryInterval": "2s", "timeout": "30s", "path": "./", "prune": true,
+            "targetNamespace": ns, "deletionPolicy": "WaitForTermination",
+            "sourceRef": {"kind": "OCIRepository", "name": "held"},
+        }))
+        .await;
+        ks_status(&api, "held", "applied", applied(&format!("latest@{digest}"))).await;
+
+        // The ConfigMap cannot go while its finalizer stays: neither can the Kustomization.
+        api.delete("held", &DeleteParams::default()).await.unwrap();
+        let expected = format!("failed to wait for objects deletion: timeout waiting for termination of: [ConfigMap/{ns}/held]");
+        let fetch = || async { Ok(events_for::<Kustomization>(&client, &ns, "held").await.unwrap()) };
+        wait_for("the timeout reported", WAIT, fetch, |events: &Vec<k8s_openapi::api::core::v1::Event>| {
+            events.iter().any(|e| e.message.as_deref() == Some(expected.as_str()) && e.type_.as_deref() == Some("Warning"))
+        })
+        .await
+        .unwrap();
+        assert!(api.get_opt("held").await.unwrap().is_some(), "the Kustomization waits for its objects");
+
+        // Once the ConfigMap is gone, so is the Kustomization.
+        let config_maps = Api::<ConfigMap>::namespaced(client.clone(), &ns);
+        let release = json!({"metadata": {"finalizers": null}});
+        config_maps.patch("held", &PatchParams::default(), &Patch::Merge(&release)).await.unwrap();
+        let gone = || async { Ok(api.get_opt("held").await?.is_none()) };
+        wait_for("the Kustomization deleted", WAIT, gone, |gone: &bool| *gone).await.unwrap();
+    })
+    .await;
+}

@@ -930,3 +930,69 @@ async fn credentials_from_a_service_accounts_image_pull_secrets() {
     })
     .await;
 }
+
+/// GET requests for blobs of `repository` in the registry's log.
+fn blob_pulls(registry: &Registry, repository: &str) -> usize {
+    let log = std::fs::read_to_string(registry.log_path()).unwrap_or_default();
+    let needle = format!("GET /v2/{repository}/blobs/sha256:");
+    log.lines().filter(|l| l.contains(&needle)).count()
+}
+
+#[tokio::test]
+async fn removed_spec_fields_leave_the_status_and_an_unchanged_artifact_is_not_pulled_again() {
+    with_temp_ns(|client, ns| async move {
+        let registry = Registry::start();
+        let _source = SourceController::start(&ns, None);
+        let url = registry.oci_url("apps/observed");
+        push_artifact(&format!("{url}:latest"), app_tree("observed").path(), &[]);
+        let selector =
+            json!({"mediaType": shared::api::source::OCI_LAYER_MEDIA_TYPE, "operation": "extract"});
+        let api = apply_repo(
+            &client,
+            &ns,
+            "observed",
+            json!({
+                "url": url, "interval": "10m", "ignore": "*.md\n", "layerSelector": selector,
+            }),
+        )
+        .await;
+        status_where(&api, "observed", "Ready with the observed fields", |s| {
+            ready_at("latest@")(s)
+                && s.observed_ignore.is_some()
+                && s.observed_layer_selector.is_some()
+        })
+        .await;
+
+        // The user removes both fields: they leave the status too.
+        apply_repo(
+            &client,
+            &ns,
+            "observed",
+            json!({"url": url, "interval": "10m"}),
+        )
+        .await;
+        let status = status_where(&api, "observed", "the observed fields removed", |s| {
+            s.observed_ignore.is_none()
+                && s.observed_layer_selector.is_none()
+                && ready_at("latest@")(s)
+        })
+        .await;
+        let generation = api.get("observed").await.unwrap().metadata.generation;
+        assert_eq!(Some(status.observed_generation), generation);
+
+        // Nothing changed since: the next reconcile does not pull the artifact again.
+        let pulls = blob_pulls(&registry, "apps/observed");
+        assert!(pulls > 0, "the registry log records blob pulls");
+        let token = request_reconcile(&api, "observed").await;
+        status_where(&api, "observed", "the requested reconcile handled", |s| {
+            s.last_handled_reconcile_at.as_deref() == Some(token.as_str())
+        })
+        .await;
+        assert_eq!(
+            blob_pulls(&registry, "apps/observed"),
+            pulls,
+            "an unchanged artifact is not pulled again"
+        );
+    })
+    .await;
+}
