@@ -35,6 +35,17 @@ step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 echo "► starting the local control plane (built once, cached)" >&2
 eval "$("$FLUX_RS_ROOT/scripts/cluster.sh" up | tail -n 1)"
 "$kubectl" apply --server-side -k crds >/dev/null
+# An interrupted run leaves its objects behind, with finalizers that no running controller
+# releases and statuses that point at its old registry and file server: start from none.
+for kind in kustomizations.kustomize.toolkit.fluxcd.io ocirepositories.source.toolkit.fluxcd.io \
+  alerts.notification.toolkit.fluxcd.io providers.notification.toolkit.fluxcd.io; do
+  for object in $("$kubectl" -n flux-system get "$kind" -o name 2>/dev/null); do
+    echo "► removing $object left by an earlier run" >&2
+    "$kubectl" -n flux-system patch "$object" --type=merge -p '{"metadata":{"finalizers":null}}' >/dev/null
+    "$kubectl" -n flux-system delete "$object" --ignore-not-found >/dev/null
+  done
+done
+"$kubectl" delete namespace apps --ignore-not-found --wait=true >/dev/null
 "$kubectl" create namespace flux-system --dry-run=client -o yaml | "$kubectl" apply -f - >/dev/null
 "$kubectl" create namespace apps --dry-run=client -o yaml | "$kubectl" apply -f - >/dev/null
 

@@ -44,6 +44,15 @@ impl Kind {
         shared::api::api_resource(api_version, kind)
     }
 
+    /// The controller that reconciles this kind.
+    fn controller(self) -> &'static str {
+        match self {
+            Kind::OciRepository => "source-controller",
+            Kind::Kustomization => "kustomize-controller",
+            Kind::Alert | Kind::Receiver => "notification-controller",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Kind::OciRepository => "OCIRepository",
@@ -182,6 +191,71 @@ fn headers(kind: Kind, all: bool) -> Vec<&'static str> {
     }
     headers.extend(["SUSPENDED", "READY", "MESSAGE"]);
     headers
+}
+
+/// Where a requested reconcile is while `reconcile` waits, read from the object.
+#[derive(Debug, PartialEq, Eq)]
+enum WaitProgress {
+    /// Nothing has touched the status since the request: no controller picked it up.
+    NotPickedUp,
+    /// A reconcile runs (Reconciling True); the request is handled after it.
+    Reconciling(String),
+    /// The status moved, but the request is not handled yet; the last Ready condition.
+    Pending(String),
+}
+
+impl WaitProgress {
+    fn of(requested: &Value, now: &Value) -> Self {
+        let reconciling = now
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .and_then(|c| {
+                c.iter()
+                    .find(|c| c["type"] == "Reconciling" && c["status"] == "True")
+            });
+        if let Some(condition) = reconciling {
+            return WaitProgress::Reconciling(condition_text(condition));
+        }
+        if requested.get("status") == now.get("status") {
+            return WaitProgress::NotPickedUp;
+        }
+        WaitProgress::Pending(ready(now).map(condition_text).unwrap_or_default())
+    }
+
+    /// A short line for the spinner.
+    fn describe(&self) -> String {
+        match self {
+            WaitProgress::NotPickedUp => "not picked up yet".to_owned(),
+            WaitProgress::Reconciling(what) => what.clone(),
+            WaitProgress::Pending(ready) => format!("last status: {ready}"),
+        }
+    }
+
+    /// Why the request was not handled in time.
+    fn explain(&self, kind: Kind, ns: &str, timeout: Duration) -> String {
+        match self {
+            WaitProgress::NotPickedUp => format!(
+                "no controller handled the request in {}: is {} running and watching namespace {ns}?",
+                shared::duration::format(timeout),
+                kind.controller()
+            ),
+            WaitProgress::Reconciling(what) => format!(
+                "an earlier reconcile is still running ({what}); the request is handled when it ends"
+            ),
+            WaitProgress::Pending(ready) => {
+                format!("the request was not handled yet; last status: {ready}")
+            }
+        }
+    }
+}
+
+/// "Reason: message" of a condition.
+fn condition_text(condition: &Value) -> String {
+    format!(
+        "{}: {}",
+        condition["reason"].as_str().unwrap_or(""),
+        condition["message"].as_str().unwrap_or("")
+    )
 }
 
 fn ready(object: &Value) -> Option<&Value> {
@@ -395,6 +469,7 @@ async fn request_and_wait(
     ui::action(format!("waiting for {} reconciliation", kind.name()));
     let spinner = ui::spinner(format!("waiting for {} reconciliation", kind.name()));
     let deadline = tokio::time::Instant::now() + timeout;
+    let requested = serde_json::to_value(api.get(name).await?)?;
     let object = loop {
         let object = serde_json::to_value(api.get(name).await?)?;
         let handled = object
@@ -405,9 +480,19 @@ async fn request_and_wait(
         if handled && settled {
             break object;
         }
+        let progress = WaitProgress::of(&requested, &object);
+        spinner.set_message(format!(
+            "waiting for {} reconciliation: {}",
+            kind.name(),
+            progress.describe()
+        ));
         if tokio::time::Instant::now() > deadline {
             spinner.finish_and_clear();
-            bail!("timeout waiting for {} reconciliation", kind.name());
+            bail!(
+                "timeout waiting for {} reconciliation: {}",
+                kind.name(),
+                progress.explain(kind, ns, timeout)
+            );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
@@ -448,6 +533,44 @@ async fn client() -> anyhow::Result<Client> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_wait_says_why_the_request_is_not_handled() {
+        let requested = json!({"status": {"conditions": [
+            {"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded", "message": "Applied revision: v1"}]}});
+        assert_eq!(
+            WaitProgress::of(&requested, &requested),
+            WaitProgress::NotPickedUp
+        );
+        let explained =
+            WaitProgress::NotPickedUp.explain(Kind::Kustomization, "apps", Duration::from_secs(5));
+        assert_eq!(
+            explained,
+            "no controller handled the request in 5s: is kustomize-controller running and watching namespace apps?"
+        );
+        let running = json!({"status": {"conditions": [
+            {"type": "Ready", "status": "Unknown", "reason": "Progressing", "message": "Reconciliation in progress"},
+            {"type": "Reconciling", "status": "True", "reason": "Progressing", "message": "Running health checks for revision v1 with a timeout of 2m0s"}]}});
+        let progress = WaitProgress::of(&requested, &running);
+        assert_eq!(
+            progress,
+            WaitProgress::Reconciling(
+                "Progressing: Running health checks for revision v1 with a timeout of 2m0s".into()
+            )
+        );
+        assert!(
+            progress
+                .explain(Kind::Kustomization, "apps", Duration::from_secs(5))
+                .starts_with("an earlier reconcile is still running")
+        );
+        let failed = json!({"status": {"conditions": [
+            {"type": "Ready", "status": "False", "reason": "ArtifactFailed", "message": "fetch failed"}]}});
+        assert_eq!(
+            WaitProgress::of(&requested, &failed).describe(),
+            "last status: ArtifactFailed: fetch failed"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -151,6 +151,25 @@ impl ControllerProcess {
         out.stdout == b"200"
     }
 
+    /// How long `/healthz` takes to answer (at most `limit`; a probe that does not answer in
+    /// time counts as `limit`).
+    pub fn healthz_latency(&self, limit: Duration) -> Duration {
+        use std::io::{Read, Write};
+        let started = std::time::Instant::now();
+        let answered = (|| -> std::io::Result<bool> {
+            let mut stream = std::net::TcpStream::connect(&self.health_addr)?;
+            stream.set_read_timeout(Some(limit))?;
+            stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: probe\r\n\r\n")?;
+            let mut response = Vec::new();
+            stream.read_to_end(&mut response)?;
+            Ok(response.starts_with(b"HTTP/1.0 200") || response.starts_with(b"HTTP/1.1 200"))
+        })();
+        match answered {
+            Ok(true) => started.elapsed().min(limit),
+            _ => limit,
+        }
+    }
+
     /// The controller's `/metrics` text.
     pub fn metrics(&self) -> String {
         let out = Command::new("curl")

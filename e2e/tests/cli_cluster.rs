@@ -84,3 +84,24 @@ async fn get_reconcile_suspend_resume_trace_events_and_secrets() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_reconcile_nobody_handles_says_why_instead_of_spinning() {
+    with_temp_ns(|client, ns| async move {
+        // No kustomize-controller watches this namespace.
+        apply(&client, &ns, json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": "orphan"}, "spec": {"interval": "10m", "prune": true,
+            "sourceRef": {"kind": "OCIRepository", "name": "none"}}})).await;
+        let started = std::time::Instant::now();
+        let (ok, _, err) = run(&["reconcile", "kustomization", "orphan", "-n", &ns, "--timeout", "3s"]);
+        assert!(!ok, "{err}");
+        assert!(started.elapsed() < Duration::from_secs(20), "it gives up at the timeout");
+        assert!(
+            err.contains(&format!(
+                "timeout waiting for Kustomization reconciliation: no controller handled the request in 3s: is kustomize-controller running and watching namespace {ns}?"
+            )),
+            "{err}"
+        );
+    })
+    .await;
+}

@@ -996,3 +996,75 @@ async fn removed_spec_fields_leave_the_status_and_an_unchanged_artifact_is_not_p
     })
     .await;
 }
+
+/// A Flux artifact whose layer holds one file of `size` zero bytes (gzip'd by the system's
+/// tar, so it is small on the wire and large to extract, hash and re-archive).
+fn large_layer(name: &str, size: u64) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let content = dir.path().join("content");
+    std::fs::create_dir(&content).unwrap();
+    std::fs::File::create(content.join(name))
+        .unwrap()
+        .set_len(size)
+        .unwrap();
+    let layer = dir.path().join("layer.tar.gz");
+    let status = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(&layer)
+        .arg("-C")
+        .arg(&content)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success(), "tar");
+    std::fs::read(layer).unwrap()
+}
+
+#[tokio::test]
+async fn large_artifacts_delay_neither_a_small_one_nor_the_probes() {
+    with_temp_ns(|client, ns| async move {
+        let registry = Registry::start();
+        let mut source = SourceController::start_with(&ns, None, &["--concurrent=4"]);
+        source.process.wait_for_log("starting the OCIRepository controller", WAIT).unwrap();
+        const SIZE: u64 = 200 << 20;
+        for i in 0..2 {
+            registry.upload_flux_artifact(&format!("apps/large{i}"), "latest", &large_layer(&format!("large{i}.bin"), SIZE));
+        }
+        let small_url = registry.oci_url("apps/small");
+        push_artifact(&format!("{small_url}:latest"), app_tree("small").path(), &[]);
+
+        let api: Api<OCIRepository> = Api::namespaced(client.clone(), &ns);
+        for i in 0..2 {
+            apply_repo(&client, &ns, &format!("large{i}"), json!({"url": registry.oci_url(&format!("apps/large{i}")), "interval": "10m"})).await;
+        }
+        // The large layers are small on the wire: after a second both are being extracted.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        apply_repo(&client, &ns, "small", json!({"url": small_url, "interval": "10m"})).await;
+        let started = std::time::Instant::now();
+        let ready = |name: &str| {
+            let api = api.clone();
+            let name = name.to_owned();
+            async move {
+                let status = api.get(&name).await.unwrap().status.unwrap_or_default();
+                is(&status, "Ready", ConditionStatus::True)
+            }
+        };
+        let (mut small_ready, mut large_ready) = (None, None);
+        let mut slowest_probe = Duration::ZERO;
+        while large_ready.is_none() && started.elapsed() < Duration::from_secs(240) {
+            slowest_probe = slowest_probe.max(source.process.healthz_latency(Duration::from_secs(5)));
+            if small_ready.is_none() && ready("small").await {
+                small_ready = Some(started.elapsed());
+            }
+            if ready("large0").await && ready("large1").await {
+                large_ready = Some(started.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (small_ready, large_ready) = (small_ready.expect("the small artifact stored"), large_ready.expect("the large artifacts stored"));
+        eprintln!("small Ready after {small_ready:?}, large ones after {large_ready:?}, slowest /healthz {slowest_probe:?}");
+        assert!(small_ready < large_ready, "the small artifact waits for the large ones: {small_ready:?} vs {large_ready:?}");
+        assert!(slowest_probe < Duration::from_secs(1), "/healthz took {slowest_probe:?}");
+    })
+    .await;
+}
