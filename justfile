@@ -10,7 +10,7 @@ test:
 
 # Regenerate crds/*.yaml from the Rust API types.
 crds:
-    cargo run --locked -q -p shared --bin crdgen -- crds
+    cargo run --locked -q -p api --bin crdgen -- crds
 
 # Install the real tools the tests run against (registry, skopeo, etcd, kubectl, ...).
 deps:

@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use artifacts::archive::{self, DigestWriter, ExtractLimits, ModePolicy, TarOptions};
+use artifacts::oci::{
+    self, ArtifactMetadata, ArtifactUrl, ClientOptions, Credentials, RegistryClient,
+};
+use artifacts::sourceignore::{IgnoreRules, default_cli_patterns};
 use clap::{Args, Subcommand, ValueEnum};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
-use shared::archive::{self, DigestWriter, ExtractLimits, ModePolicy, TarOptions};
-use shared::oci::{
-    self, ArtifactMetadata, ArtifactUrl, ClientOptions, Credentials, RegistryClient,
-};
-use shared::sourceignore::{IgnoreRules, default_cli_patterns};
 
 use crate::ui;
 

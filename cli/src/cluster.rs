@@ -41,7 +41,7 @@ impl Kind {
             Kind::Alert => ("notification.toolkit.fluxcd.io/v1beta3", "Alert"),
             Kind::Receiver => ("notification.toolkit.fluxcd.io/v1", "Receiver"),
         };
-        shared::api::api_resource(api_version, kind)
+        api::api_resource(api_version, kind)
     }
 
     /// The controller that reconciles this kind.
@@ -236,7 +236,7 @@ impl WaitProgress {
         match self {
             WaitProgress::NotPickedUp => format!(
                 "no controller handled the request in {}: is {} running and watching namespace {ns}?",
-                shared::duration::format(timeout),
+                api::duration::format(timeout),
                 kind.controller()
             ),
             WaitProgress::Reconciling(what) => format!(
@@ -810,7 +810,7 @@ impl EventsArgs {
                     .as_ref()
                     .and_then(|t| jiff::Timestamp::from_second(t.0.as_second()).ok())
                     .map(|t| {
-                        shared::duration::format(Duration::from_secs(
+                        api::duration::format(Duration::from_secs(
                             now.duration_since(t).as_secs().max(0) as u64,
                         ))
                     })
@@ -987,7 +987,7 @@ impl CheckArgs {
             ui::action("checking crds");
             let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
                 Api::all(client);
-            for (_, expected) in shared::api::crds() {
+            for (_, expected) in api::crds() {
                 let name = expected.metadata.name.clone().unwrap_or_default();
                 let storage = expected
                     .spec

@@ -188,11 +188,11 @@ impl UninstallCommand {
             .await
             .context("connecting to the cluster (KUBECONFIG)")?;
         crate::ui::action("releasing the finalizers of Flux objects");
-        for (_, crd) in shared::api::crds() {
+        for (_, crd) in api::crds() {
             let Some(version) = crd.spec.versions.iter().find(|v| v.storage) else {
                 continue;
             };
-            let resource = shared::api::api_resource(
+            let resource = api::api_resource(
                 &format!("{}/{}", crd.spec.group, version.name),
                 &crd.spec.names.kind,
             );

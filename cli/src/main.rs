@@ -18,7 +18,7 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
     /// Timeout for the whole operation.
-    #[arg(long, global = true, default_value = "5m", value_parser = shared::duration::parse)]
+    #[arg(long, global = true, default_value = "5m", value_parser = api::duration::parse)]
     timeout: Duration,
     /// Print debug logs on stderr.
     #[arg(long, global = true)]

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
+use artifacts::oci::Progress;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use shared::oci::Progress;
 
 pub fn action(message: impl std::fmt::Display) {
     eprintln!("► {message}");

@@ -38,7 +38,7 @@ pub async fn client() -> Result<Client> {
 async fn install_crds(client: Client) -> Result<()> {
     let api: Api<CustomResourceDefinition> = Api::all(client);
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    for (_, crd) in shared::api::crds() {
+    for (_, crd) in api::crds() {
         let name = crd.metadata.name.clone().unwrap_or_default();
         api.patch(&name, &params, &Patch::Apply(&crd))
             .await
@@ -83,12 +83,12 @@ where
 /// Drops the finalizers of the Flux objects left in a test namespace: their controllers are
 /// gone with the test, and the namespace would otherwise hang in Terminating.
 async fn release_finalizers(client: &Client, namespace: &str) {
-    for (_, crd) in shared::api::crds() {
+    for (_, crd) in api::crds() {
         let Some(version) = crd.spec.versions.iter().find(|v| v.storage) else {
             continue;
         };
         let api_version = format!("{}/{}", crd.spec.group, version.name);
-        let resource = shared::api::api_resource(&api_version, &crd.spec.names.kind);
+        let resource = api::api_resource(&api_version, &crd.spec.names.kind);
         let api: Api<kube::api::DynamicObject> =
             Api::namespaced_with(client.clone(), namespace, &resource);
         let Ok(objects) = api.list(&ListParams::default()).await else {
@@ -163,7 +163,7 @@ pub async fn events_for<K: Resource<DynamicType = ()>>(
 pub async fn apply(client: &Client, ns: &str, object: serde_json::Value) {
     let api_version = object["apiVersion"].as_str().expect("apiVersion");
     let kind = object["kind"].as_str().expect("kind");
-    let resource = shared::api::api_resource(api_version, kind);
+    let resource = api::api_resource(api_version, kind);
     let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource);
     let name = object["metadata"]["name"]
         .as_str()

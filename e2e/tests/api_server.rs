@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 async fn generated_crds_install_and_are_established() {
     let client = client().await.unwrap();
     let api: Api<CustomResourceDefinition> = Api::all(client);
-    for (_, crd) in shared::api::crds() {
+    for (_, crd) in api::crds() {
         let name = crd.metadata.name.unwrap();
         let live = api.get(&name).await.unwrap();
         let established = live
@@ -44,7 +44,7 @@ fn api_for(client: &Client, namespace: &str, api_version: &str, kind: &str) -> A
     Api::namespaced_with(
         client.clone(),
         namespace,
-        &shared::api::api_resource(api_version, kind),
+        &api::api_resource(api_version, kind),
     )
 }
 
@@ -97,7 +97,7 @@ async fn flux_doc_examples_read_back_whole_through_the_storage_version() {
                 .await
                 .unwrap();
             let stored = serde_json::to_value(stored).unwrap();
-            let dropped = shared::api::dropped_fields(&object["spec"], &stored["spec"]);
+            let dropped = api::dropped_fields(&object["spec"], &stored["spec"]);
             assert!(
                 dropped.is_empty(),
                 "{file} read back as {storage_version} lost {dropped:?}"

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use api::kustomize::v1::Kustomization;
 use e2e::bin::{flux_rs, push_artifact};
 use e2e::cluster::{apply, wait_for, with_temp_ns};
 use e2e::controllers::{KustomizeController, SourceController};
@@ -10,7 +11,6 @@ use e2e::registry::Registry;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use serde_json::json;
-use shared::api::kustomize::v1::Kustomization;
 
 fn run(args: &[&str]) -> (bool, String, String) {
     let out = flux_rs(args);

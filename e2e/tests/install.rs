@@ -149,13 +149,13 @@ async fn kubectl_apply_k_config_creates_every_object() {
 /// whole loop still works: the RBAC of config/ is enough for what the controllers do.
 #[tokio::test]
 async fn controllers_work_with_the_rbac_of_config() {
+    use api::kustomize::v1::Kustomization;
     use e2e::bin::push_artifact;
     use e2e::cluster::{apply, wait_for, with_temp_ns};
     use e2e::controllers::{KustomizeController, NotificationController, SourceController};
     use e2e::registry::Registry;
     use e2e::webhook::Webhook;
     use serde_json::json;
-    use shared::api::kustomize::v1::Kustomization;
     use std::time::Duration;
 
     client().await.expect("cluster under test");

@@ -4,6 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use api::kustomize::v1::{Kustomization, KustomizationStatus};
+use api::meta::ConditionStatus;
+use api::source::v1::OCIRepository;
 use e2e::bin::push_artifact;
 use e2e::cluster::{apply, events_for, wait_for, with_temp_ns};
 use e2e::controllers::{KustomizeController, SourceController};
@@ -14,9 +17,6 @@ use kube::Client;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
-use shared::api::kustomize::v1::{Kustomization, KustomizationStatus};
-use shared::api::meta::ConditionStatus;
-use shared::api::source::v1::OCIRepository;
 
 const WAIT: Duration = Duration::from_secs(90);
 const NAME_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
@@ -119,7 +119,7 @@ where
         .unwrap();
 }
 
-fn ready(status: &KustomizationStatus) -> Option<&shared::api::meta::Condition> {
+fn ready(status: &KustomizationStatus) -> Option<&api::meta::Condition> {
     status
         .conditions
         .as_ref()?

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use api::notification::v1beta3::Alert;
 use axum::http::StatusCode;
 use e2e::bin::push_artifact;
 use e2e::cluster::{apply, events_for, wait_for, with_temp_ns};
@@ -12,7 +13,6 @@ use e2e::webhook::{Received, Webhook};
 use kube::Client;
 use kube::api::Api;
 use serde_json::{Value, json};
-use shared::api::notification::v1beta3::Alert;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -307,8 +307,8 @@ fn hmac_hex(key: &[u8], body: &[u8]) -> String {
 
 #[tokio::test]
 async fn a_signed_webhook_triggers_an_immediate_reconcile() {
-    use shared::api::notification::v1::Receiver;
-    use shared::api::source::v1::OCIRepository;
+    use api::notification::v1::Receiver;
+    use api::source::v1::OCIRepository;
     with_temp_ns(|client, ns| async move {
         let notification = NotificationController::start(&ns);
         let registry = Registry::start();
@@ -395,7 +395,7 @@ async fn a_signed_webhook_triggers_an_immediate_reconcile() {
         let get = || async { Ok(receivers.get("broken").await?.status.unwrap_or_default()) };
         let status = wait_for("the broken Receiver", WAIT, get, |s| s.webhook_path.is_some()).await.unwrap();
         let ready = status.conditions.unwrap().into_iter().find(|c| c.type_ == "Ready").unwrap();
-        assert_eq!((ready.status, ready.reason.as_str()), (shared::api::meta::ConditionStatus::False, "InvalidCELExpression"));
+        assert_eq!((ready.status, ready.reason.as_str()), (api::meta::ConditionStatus::False, "InvalidCELExpression"));
         assert!(ready.message.starts_with("invalid spec.resourceFilter"), "{}", ready.message);
         let broken = format!("http://{}{}", notification.receiver_addr, status.webhook_path.unwrap());
         assert_eq!(post_with(&broken, body, &[]), 503);

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use api::meta::ConditionStatus;
+use api::source::v1::{OCIRepository, OCIRepositoryStatus};
 use e2e::bin::push_artifact;
 use e2e::cluster::{FIELD_MANAGER, events_for, wait_for, with_temp_ns};
 use e2e::controllers::SourceController;
@@ -12,8 +14,6 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::{Value, json};
-use shared::api::meta::ConditionStatus;
-use shared::api::source::v1::{OCIRepository, OCIRepositoryStatus};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -57,10 +57,7 @@ async fn status_where(
     wait_for(what, WAIT, fetch, done).await.unwrap()
 }
 
-fn condition<'a>(
-    status: &'a OCIRepositoryStatus,
-    type_: &str,
-) -> Option<&'a shared::api::meta::Condition> {
+fn condition<'a>(status: &'a OCIRepositoryStatus, type_: &str) -> Option<&'a api::meta::Condition> {
     status
         .conditions
         .as_ref()?
@@ -946,7 +943,7 @@ async fn removed_spec_fields_leave_the_status_and_an_unchanged_artifact_is_not_p
         let url = registry.oci_url("apps/observed");
         push_artifact(&format!("{url}:latest"), app_tree("observed").path(), &[]);
         let selector =
-            json!({"mediaType": shared::api::source::OCI_LAYER_MEDIA_TYPE, "operation": "extract"});
+            json!({"mediaType": api::source::OCI_LAYER_MEDIA_TYPE, "operation": "extract"});
         let api = apply_repo(
             &client,
             &ns,

@@ -2,9 +2,9 @@
 //! built-in rules for workloads, PVCs, Services, CRDs and Namespaces, and the
 //! `observedGeneration` + Ready/Reconciling/Stalled conditions convention for everything else.
 
+use api::kustomize::CustomHealthCheck;
+use cel_eval::{CelError, Expression};
 use serde_json::Value;
-use shared::api::kustomize::CustomHealthCheck;
-use shared::cel::{CelError, Expression};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {

@@ -1,8 +1,8 @@
 //! The inventory: which objects a Kustomization applied (`status.inventory.entries`), in
 //! cli-utils' id format, and which of them a new revision no longer has.
 
+use api::kustomize::ResourceRef;
 use kustomize::Resource;
-use shared::api::kustomize::ResourceRef;
 
 /// One object's identity, as the inventory records it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

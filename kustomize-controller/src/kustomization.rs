@@ -6,26 +6,26 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use api::kustomize::v1::{Kustomization, KustomizationStatus};
+use api::kustomize::{
+    DeletionPolicy, ResourceInventory, ResourceRef, Snapshot, SourceKind, SubstituteKind,
+    SubstituteStrategy, reason as reasons,
+};
+use api::meta::{Artifact, FINALIZER, HEALTHY, READY, RECONCILING, reason};
+use api::source::v1::OCIRepository;
+use artifacts::fetch::{FetchOptions, fetch_and_extract};
+use cel_eval::Expression;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Client, ResourceExt};
+use runtime::conditions::Conditions;
+use runtime::events::{EventRecord, Recorder, Severity};
+use runtime::metrics::{Metrics, ObjectLabels};
+use runtime::outcome::{self, Failure, Marks, Requeue};
+use runtime::requeue::Backoff;
+use runtime::{StatusWriter, now_rfc3339, requested_at};
 use sha2::{Digest, Sha256};
-use shared::api::kustomize::v1::{Kustomization, KustomizationStatus};
-use shared::api::kustomize::{
-    DeletionPolicy, ResourceInventory, ResourceRef, Snapshot, SourceKind, SubstituteKind,
-    SubstituteStrategy, reason as reasons,
-};
-use shared::api::meta::{Artifact, FINALIZER, HEALTHY, READY, RECONCILING, reason};
-use shared::api::source::v1::OCIRepository;
-use shared::cel::Expression;
-use shared::conditions::Conditions;
-use shared::events::{EventRecord, Recorder, Severity};
-use shared::fetch::{FetchOptions, fetch_and_extract};
-use shared::runtime::metrics::{Metrics, ObjectLabels};
-use shared::runtime::outcome::{self, Failure, Marks, Requeue};
-use shared::runtime::requeue::Backoff;
-use shared::runtime::{StatusWriter, now_rfc3339, requested_at};
 use tracing::Instrument;
 
 use crate::apply::{self, Action as Applied, Applier, Change, Discovery, Impersonation};
@@ -79,7 +79,7 @@ pub fn source_revision_hash(source: &OCIRepository) -> Option<u64> {
 }
 
 fn duration(text: Option<&str>, default: Duration) -> Duration {
-    text.and_then(|t| shared::duration::parse(t).ok())
+    text.and_then(|t| api::duration::parse(t).ok())
         .unwrap_or(default)
 }
 
@@ -131,7 +131,7 @@ struct Outcome {
 }
 
 pub async fn reconcile(object: Arc<Kustomization>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let span = shared::runtime::reconcile_span(KIND, object.as_ref());
+    let span = runtime::reconcile_span(KIND, object.as_ref());
     reconcile_object(object, ctx).instrument(span).await
 }
 
@@ -164,14 +164,14 @@ async fn reconcile_object(object: Arc<Kustomization>, ctx: Arc<Context>) -> Resu
                     .await;
                 return Ok(Action::requeue(retry_interval(&object)));
             }
-            shared::runtime::remove_finalizer(&api, object.as_ref(), FINALIZER)
+            runtime::remove_finalizer(&api, object.as_ref(), FINALIZER)
                 .await
                 .map_err(kube_err)?;
             ctx.metrics.forget(&labels);
         }
         return Ok(Action::await_change());
     }
-    shared::runtime::add_finalizer(&api, object.as_ref(), FINALIZER)
+    runtime::add_finalizer(&api, object.as_ref(), FINALIZER)
         .await
         .map_err(kube_err)?;
     ctx.metrics.record_suspend(&labels, object.spec.suspend);
@@ -253,20 +253,17 @@ async fn succeeded(
         &applied.revision,
         applied.origin_revision.as_deref(),
     );
-    let took = shared::duration::format(round_ms(elapsed));
+    let took = api::duration::format(round_ms(elapsed));
     let mut event = EventRecord::new(
         Severity::Info,
         reasons::SUCCEEDED,
         format!(
             "Reconciliation finished in {took}, next run in {}",
-            shared::duration::format(interval(object))
+            api::duration::format(interval(object))
         ),
     )
     .with_metadata(REVISION_KEY, &applied.revision)
-    .with_metadata(
-        format!("{}/commit_status", shared::api::kustomize::GROUP),
-        "update",
-    );
+    .with_metadata(format!("{}/commit_status", api::kustomize::GROUP), "update");
     if let Some(origin) = &applied.origin_revision {
         event = event.with_metadata(ORIGIN_REVISION_KEY, origin);
     }
@@ -410,7 +407,7 @@ async fn set_progress(
 struct Progress<'a> {
     api: &'a Api<Kustomization>,
     name: &'a str,
-    writer: &'a mut shared::runtime::StatusWriter,
+    writer: &'a mut runtime::StatusWriter,
 }
 
 /// The phases of one attempt, in order; the first failure ends it.
@@ -424,7 +421,7 @@ async fn run(
     let (custom_checks, ready_exprs) = parse_expressions(object)?;
     let artifact = source_artifact(object, ctx).await?;
     let revision = artifact.revision.clone();
-    shared::runtime::record_revision(&revision);
+    runtime::record_revision(&revision);
     let origin_revision = artifact
         .metadata
         .as_ref()
@@ -439,7 +436,7 @@ async fn run(
         reason::PROGRESSING,
         format!(
             "Fetching manifests for revision {revision} with a timeout of {}",
-            shared::duration::format(timeout)
+            api::duration::format(timeout)
         ),
     );
     set_progress(progress, status, conditions).await;
@@ -464,7 +461,7 @@ async fn run(
             reason::PROGRESSING,
             format!(
                 "Running health checks for revision {revision} with a timeout of {}",
-                shared::duration::format(timeout)
+                api::duration::format(timeout)
             ),
         );
         status.inventory = Some(ResourceInventory {
@@ -496,7 +493,7 @@ fn parse_expressions(
     object: &Kustomization,
 ) -> Result<(Vec<CustomCheck>, Vec<Option<Expression>>), Failure> {
     let invalid_cel =
-        |e: shared::cel::CelError| Failure::stalled(reasons::INVALID_CEL_EXPRESSION, e.to_string());
+        |e: cel_eval::CelError| Failure::stalled(reasons::INVALID_CEL_EXPRESSION, e.to_string());
     let custom_checks = object
         .spec
         .health_check_exprs
@@ -562,7 +559,7 @@ async fn source_artifact(object: &Kustomization, ctx: &Context) -> Result<Artifa
             reasons::ARTIFACT_FAILED,
             format!(
                 "Source artifact not found, retrying in {}",
-                shared::duration::format(ctx.requeue_dependency)
+                api::duration::format(ctx.requeue_dependency)
             ),
             ctx.requeue_dependency,
         )
@@ -595,7 +592,7 @@ async fn check_dependencies(
         else {
             continue;
         };
-        let retrying = shared::duration::format(ctx.requeue_dependency);
+        let retrying = api::duration::format(ctx.requeue_dependency);
         ctx.recorder
             .record(
                 object,
@@ -641,13 +638,13 @@ async fn fetch_and_build(
     };
     match fetch_and_extract(&ctx.http, &artifact.url, &digest, workdir.path(), options).await {
         Ok(()) => {}
-        Err(shared::fetch::FetchError::NotFound(url)) => {
+        Err(artifacts::fetch::FetchError::NotFound(url)) => {
             return Err(retry(
                 object,
                 reasons::ARTIFACT_FAILED,
                 format!(
                     "Source artifact not found at '{url}', retrying in {}",
-                    shared::duration::format(ctx.requeue_dependency)
+                    api::duration::format(ctx.requeue_dependency)
                 ),
             )
             .retry_after(ctx.requeue_dependency));
@@ -661,7 +658,7 @@ async fn fetch_and_build(
         format!(
             "Building manifests for revision {} with a timeout of {}",
             artifact.revision,
-            shared::duration::format(timeout)
+            api::duration::format(timeout)
         ),
     );
     let mut resources = build(object, ctx, workdir.path())
@@ -798,7 +795,7 @@ async fn check_health(
     revision: &str,
 ) -> Result<(), Failure> {
     let checked = Instant::now();
-    let took = || shared::duration::format(round_ms(checked.elapsed()));
+    let took = || api::duration::format(round_ms(checked.elapsed()));
     if let Err(message) = applier
         .wait_healthy(to_check, timeout, Duration::from_secs(2))
         .await
@@ -888,7 +885,7 @@ async fn dependency_ready(
         .conditions
         .iter()
         .flatten()
-        .any(|c| c.type_ == READY && c.status == shared::api::meta::ConditionStatus::True);
+        .any(|c| c.type_ == READY && c.status == api::meta::ConditionStatus::True);
     if !ready || status.observed_generation != dependency.metadata.generation {
         return Err("not ready".into());
     }
@@ -977,7 +974,7 @@ async fn build(
 async fn substitution_vars(
     ctx: &Context,
     object: &Kustomization,
-    post_build: &shared::api::kustomize::PostBuild,
+    post_build: &api::kustomize::PostBuild,
 ) -> Result<BTreeMap<String, String>, String> {
     let namespace = object.namespace().unwrap_or_default();
     let mut vars = BTreeMap::new();
@@ -1056,7 +1053,7 @@ fn record_history(
         Some(i) => {
             let mut s = history.remove(i);
             s.last_reconciled = now;
-            s.last_reconciled_duration = shared::duration::format(round_ms(took));
+            s.last_reconciled_duration = api::duration::format(round_ms(took));
             s.total_reconciliations += 1;
             s.metadata = Some(metadata);
             s
@@ -1065,7 +1062,7 @@ fn record_history(
             digest: digest.to_string(),
             first_reconciled: now.clone(),
             last_reconciled: now,
-            last_reconciled_duration: shared::duration::format(round_ms(took)),
+            last_reconciled_duration: api::duration::format(round_ms(took)),
             last_reconciled_status: outcome.to_string(),
             total_reconciliations: 1,
             metadata: Some(metadata),

@@ -12,18 +12,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use api::kustomize::v1::Kustomization;
+use api::source::v1::OCIRepository;
 use clap::Parser;
 use futures::StreamExt;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, controller, reflector, watcher};
-use shared::api::kustomize::v1::Kustomization;
-use shared::api::source::v1::OCIRepository;
-use shared::events::Recorder;
-use shared::runtime::metrics::Metrics;
-use shared::runtime::requeue::Backoff;
-use shared::runtime::{
+use runtime::events::Recorder;
+use runtime::metrics::Metrics;
+use runtime::requeue::Backoff;
+use runtime::{
     CommonArgs, init_logging, listen_addr, serve_health, serve_metrics, shutdown_signal,
 };
 
@@ -66,7 +66,7 @@ fn dependents(
         .iter()
         .filter(|k| {
             let reference = &k.spec.source_ref;
-            reference.kind == shared::api::kustomize::SourceKind::OCIRepository
+            reference.kind == api::kustomize::SourceKind::OCIRepository
                 && reference.name == source_name
                 && reference
                     .namespace
@@ -82,7 +82,7 @@ fn dependents(
 async fn main() -> Result<()> {
     let args = Args::parse();
     init_logging(&args.common);
-    let (config, client) = shared::runtime::connect(&args.common)
+    let (config, client) = runtime::connect(&args.common)
         .await
         .map_err(anyhow::Error::msg)?;
     let metrics = Metrics::new();
@@ -90,8 +90,7 @@ async fn main() -> Result<()> {
     let metrics_addr = listen_addr(&args.common.metrics_addr).map_err(anyhow::Error::msg)?;
     tokio::spawn(serve_health(health_addr));
     tokio::spawn(serve_metrics(metrics_addr, metrics.clone()));
-    let mut leadership =
-        shared::runtime::leadership(client.clone(), &args.common, CONTROLLER).await;
+    let mut leadership = runtime::leadership(client.clone(), &args.common, CONTROLLER).await;
 
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(300))
@@ -119,16 +118,16 @@ async fn main() -> Result<()> {
         insecure_kubeconfig_tls: args.insecure_kubeconfig_tls,
     });
 
-    let kustomizations: Api<Kustomization> = shared::runtime::watched_api(&client, &args.common);
-    let sources: Api<OCIRepository> = shared::runtime::watched_api(&client, &args.common);
-    let config = shared::runtime::watch_config(&args.common);
+    let kustomizations: Api<Kustomization> = runtime::watched_api(&client, &args.common);
+    let sources: Api<OCIRepository> = runtime::watched_api(&client, &args.common);
+    let config = runtime::watch_config(&args.common);
     let (reader, writer) = reflector::store();
     let triggers = watcher(kustomizations, config)
         .default_backoff()
         .modify(|o: &mut Kustomization| o.managed_fields_mut().clear())
         .reflect(writer)
         .applied_objects()
-        .predicate_filter(shared::runtime::trigger_hash, Default::default());
+        .predicate_filter(runtime::trigger_hash, Default::default());
     let source_changes = watcher(sources, watcher::Config::default())
         .default_backoff()
         .applied_objects()
@@ -141,12 +140,12 @@ async fn main() -> Result<()> {
         .with_config(controller::Config::default().concurrency(args.concurrent))
         .graceful_shutdown_on(shutdown_signal())
         .run(kustomization::reconcile, kustomization::error_policy, ctx)
-        .for_each(shared::runtime::log_result);
+        .for_each(runtime::log_result);
     tracing::info!(
         controller = CONTROLLER,
         "starting the Kustomization controller"
     );
-    shared::runtime::run_controller(controller, leadership.as_mut(), CONTROLLER)
+    runtime::run_controller(controller, leadership.as_mut(), CONTROLLER)
         .await
         .map_err(anyhow::Error::msg)
 }

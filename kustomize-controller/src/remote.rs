@@ -3,9 +3,9 @@
 //! read the controller's own files) are refused, and `insecure-skip-tls-verify` needs
 //! `--insecure-kubeconfig-tls`.
 
+use api::meta::KubeConfigReference;
 use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use shared::api::meta::KubeConfigReference;
 
 /// The client for the cluster a `kubeConfig` names, acting as `impersonate` when given.
 pub async fn client(
@@ -22,7 +22,7 @@ pub async fn client(
         );
     };
     let name = &secret_ref.name;
-    let data = shared::runtime::secret_data(local, namespace, name)
+    let data = runtime::secret_data(local, namespace, name)
         .await
         .map_err(|e| format!("failed to get kubeconfig secret '{namespace}/{name}': {e}"))?
         .ok_or_else(|| format!("kubeconfig secret '{namespace}/{name}' not found"))?;

@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use api::notification::v1beta3::{Alert, Provider};
+use artifacts::transport::{self, Proxy, TlsMaterial};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
@@ -15,9 +17,7 @@ use kube::{Client, ResourceExt};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
-use shared::api::notification::v1beta3::{Alert, Provider};
-use shared::events::{EventPayload, EventRecord, Recorder, Severity};
-use shared::transport::{self, Proxy, TlsMaterial};
+use runtime::events::{EventPayload, EventRecord, Recorder, Severity};
 
 use crate::matching::{self, MessageFilters};
 use crate::notifiers::{self, Target};
@@ -34,7 +34,7 @@ pub struct HttpLabels {
 pub type HttpDurations = Family<HttpLabels, Histogram>;
 
 pub fn http_durations() -> HttpDurations {
-    Family::new_with_constructor(|| Histogram::new(shared::runtime::metrics::duration_buckets()))
+    Family::new_with_constructor(|| Histogram::new(runtime::metrics::duration_buckets()))
 }
 
 pub struct EventServer {
@@ -216,7 +216,7 @@ async fn notify(
         timeout: spec
             .timeout
             .as_deref()
-            .and_then(|t| shared::duration::parse(t).ok()),
+            .and_then(|t| api::duration::parse(t).ok()),
         ..Target::default()
     };
     // Flux's precedence: proxySecretRef, then the Secret's `proxy`, then `spec.proxy`.
@@ -283,7 +283,7 @@ pub async fn secret_data(
     namespace: &str,
     name: &str,
 ) -> Result<BTreeMap<String, ByteString>, String> {
-    shared::runtime::secret_data(client, namespace, name)
+    runtime::secret_data(client, namespace, name)
         .await
         .map_err(|e| format!("failed to read secret '{name}': {e}"))?
         .ok_or_else(|| format!("secret '{name}' not found"))
@@ -292,7 +292,7 @@ pub async fn secret_data(
 /// The labels of the event's object (for `matchLabels`), or `None` if it cannot be read.
 async fn object_labels(client: &Client, event: &EventPayload) -> Option<BTreeMap<String, String>> {
     let object = &event.involved_object;
-    let resource = shared::api::api_resource(&object.api_version, &object.kind);
+    let resource = api::api_resource(&object.api_version, &object.kind);
     let api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), &object.namespace, &resource);
     api.get_opt(&object.name)

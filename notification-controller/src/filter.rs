@@ -2,7 +2,7 @@
 //! webhook call requests its reconcile. It sees the resource as `res` and the request body
 //! (JSON) as `req`, and must evaluate to a bool.
 
-use shared::cel::Expression;
+use cel_eval::Expression;
 
 pub struct ResourceFilter {
     expression: Expression,

@@ -10,15 +10,15 @@ mod receivers;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
+use api::notification::v1::Receiver;
+use api::notification::v1beta3::{Alert, Provider};
 use clap::Parser;
 use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::{Controller, WatchStreamExt, controller, reflector, watcher};
-use shared::api::notification::v1::Receiver;
-use shared::api::notification::v1beta3::{Alert, Provider};
-use shared::events::Recorder;
-use shared::runtime::metrics::Metrics;
-use shared::runtime::{
+use runtime::events::Recorder;
+use runtime::metrics::Metrics;
+use runtime::{
     CommonArgs, init_logging, listen_addr, run_until_shutdown, serve_health_with, serve_metrics,
     shutdown_signal,
 };
@@ -37,7 +37,7 @@ struct Args {
     #[arg(long, default_value = ":9292")]
     receiver_addr: String,
     /// How long an identical event is not forwarded again.
-    #[arg(long, default_value = "5m", value_parser = shared::duration::parse)]
+    #[arg(long, default_value = "5m", value_parser = api::duration::parse)]
     rate_limit_interval: std::time::Duration,
 }
 
@@ -72,7 +72,7 @@ where
 async fn main() -> Result<()> {
     let args = Args::parse();
     init_logging(&args.common);
-    let (_, client) = shared::runtime::connect(&args.common)
+    let (_, client) = runtime::connect(&args.common)
         .await
         .map_err(anyhow::Error::msg)?;
     let durations = events::http_durations();
@@ -95,20 +95,18 @@ async fn main() -> Result<()> {
         metrics,
     ));
 
-    let mut leadership =
-        shared::runtime::leadership(client.clone(), &args.common, CONTROLLER).await;
+    let mut leadership = runtime::leadership(client.clone(), &args.common, CONTROLLER).await;
 
-    let alerts_api: Api<Alert> = shared::runtime::watched_api(&client, &args.common);
-    let providers_api: Api<Provider> = shared::runtime::watched_api(&client, &args.common);
-    let receivers_api: Api<Receiver> = shared::runtime::watched_api(&client, &args.common);
-    let alerts = watched(alerts_api, shared::runtime::watch_config(&args.common)).await;
-    let providers = watched(providers_api, shared::runtime::watch_config(&args.common)).await;
+    let alerts_api: Api<Alert> = runtime::watched_api(&client, &args.common);
+    let providers_api: Api<Provider> = runtime::watched_api(&client, &args.common);
+    let receivers_api: Api<Receiver> = runtime::watched_api(&client, &args.common);
+    let alerts = watched(alerts_api, runtime::watch_config(&args.common)).await;
+    let providers = watched(providers_api, runtime::watch_config(&args.common)).await;
 
     // Receivers: a reconciler publishing each webhook path, and the webhook server.
-    let receiver_controller =
-        Controller::new(receivers_api, shared::runtime::watch_config(&args.common))
-            .with_config(controller::Config::default().concurrency(args.concurrent))
-            .graceful_shutdown_on(shutdown_signal());
+    let receiver_controller = Controller::new(receivers_api, runtime::watch_config(&args.common))
+        .with_config(controller::Config::default().concurrency(args.concurrent))
+        .graceful_shutdown_on(shutdown_signal());
     let receivers = receiver_controller.store();
     let reconciling = receiver_controller
         .run(
@@ -119,7 +117,7 @@ async fn main() -> Result<()> {
                 recorder: Recorder::new(client.clone(), CONTROLLER, None),
             }),
         )
-        .for_each(shared::runtime::log_result);
+        .for_each(runtime::log_result);
     let receiver_addr = listen_addr(&args.receiver_addr).map_err(anyhow::Error::msg)?;
     let receiver_listener = tokio::net::TcpListener::bind(receiver_addr)
         .await

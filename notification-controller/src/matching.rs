@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use api::notification::v1beta3::AlertSpec;
+use api::notification::{CrossNamespaceObjectReference, EventSeverity};
 use regex::Regex;
-use shared::api::notification::v1beta3::AlertSpec;
-use shared::api::notification::{CrossNamespaceObjectReference, EventSeverity};
-use shared::events::{EVENT_ANNOTATION_PREFIX, EventPayload, Severity};
+use runtime::events::{EVENT_ANNOTATION_PREFIX, EventPayload, Severity};
 
 /// An Alert's message filters, compiled once.
 #[derive(Debug)]
@@ -127,8 +127,8 @@ pub fn dedup_key(event: &EventPayload) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use api::notification::EventSourceKind;
     use serde_json::json;
-    use shared::api::notification::EventSourceKind;
 
     fn event(
         kind: &str,

@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use api::notification::ProviderType;
 use hmac::{Hmac, Mac};
+use runtime::events::{EventPayload, Severity};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use shared::api::notification::ProviderType;
-use shared::events::{EventPayload, Severity};
 
 /// Everything a notifier needs from the Provider and its Secret.
 #[derive(Clone, Debug, Default)]
@@ -677,7 +677,7 @@ pub async fn send(
             }
             Ok(response) => last = format!("HTTP {}", response.status()),
             // The URL may carry a secret (Slack webhook paths): keep it out of the message.
-            Err(e) => last = shared::oci::error_chain(&e.without_url()),
+            Err(e) => last = artifacts::oci::error_chain(&e.without_url()),
         }
     }
     Err(failure(format!("{last} (after 5 attempts)")))

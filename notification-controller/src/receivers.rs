@@ -5,6 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use api::meta::{READY, RECONCILE_REQUEST_ANNOTATION, reason};
+use api::notification::v1::Receiver;
+use api::notification::{CrossNamespaceObjectReference, ReceiverType};
+use artifacts::transport::constant_time_eq;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -12,15 +16,11 @@ use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
+use runtime::conditions::Conditions;
+use runtime::now_rfc3339;
+use runtime::outcome::{self, Failure, Requeue};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use shared::api::meta::{READY, RECONCILE_REQUEST_ANNOTATION, reason};
-use shared::api::notification::v1::Receiver;
-use shared::api::notification::{CrossNamespaceObjectReference, ReceiverType};
-use shared::conditions::Conditions;
-use shared::runtime::now_rfc3339;
-use shared::runtime::outcome::{self, Failure, Requeue};
-use shared::transport::constant_time_eq;
 use tracing::Instrument;
 
 use crate::filter::ResourceFilter;
@@ -166,7 +166,7 @@ async fn receive(
         .and_then(|s| s.conditions.as_ref())
         .is_some_and(|c| {
             c.iter()
-                .any(|c| c.type_ == READY && c.status == shared::api::meta::ConditionStatus::True)
+                .any(|c| c.type_ == READY && c.status == api::meta::ConditionStatus::True)
         });
     if receiver.spec.suspend || !ready {
         return (
@@ -289,7 +289,7 @@ async fn resolve_targets(
     let api: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
         namespace,
-        &shared::api::api_resource(&api_version, kind),
+        &api::api_resource(&api_version, kind),
     );
     let target = |name: String, object: Option<DynamicObject>| Target {
         api: api.clone(),
@@ -342,7 +342,7 @@ fn default_api_version(kind: &str) -> &'static str {
 /// The Receiver reconciler: publishes `status.webhookPath` and Ready.
 pub struct ReceiverContext {
     pub client: Client,
-    pub recorder: shared::events::Recorder,
+    pub recorder: runtime::events::Recorder,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -357,7 +357,7 @@ pub async fn reconcile_receiver(
     receiver: Arc<Receiver>,
     ctx: Arc<ReceiverContext>,
 ) -> Result<Action, ReceiverError> {
-    let span = shared::runtime::reconcile_span("Receiver", receiver.as_ref());
+    let span = runtime::reconcile_span("Receiver", receiver.as_ref());
     reconcile_receiver_object(receiver, ctx)
         .instrument(span)
         .await
@@ -408,13 +408,13 @@ async fn reconcile_receiver_object(
     if let Some(event) = conclusion.event {
         ctx.recorder.record(receiver.as_ref(), event).await;
     }
-    if let Some(requested) = shared::runtime::requested_at(receiver.as_ref()) {
+    if let Some(requested) = runtime::requested_at(receiver.as_ref()) {
         status.last_handled_reconcile_at = Some(requested);
     }
     status.observed_generation = receiver.metadata.generation.unwrap_or(-1);
     status.conditions = Some(conditions.into_vec());
     let api: Api<Receiver> = Api::namespaced(ctx.client.clone(), &namespace);
-    shared::runtime::StatusWriter::new(&receiver.status)
+    runtime::StatusWriter::new(&receiver.status)
         .write(&api, &name, &status)
         .await
         .map_err(|source| ReceiverError {
@@ -423,7 +423,7 @@ async fn reconcile_receiver_object(
             source,
         })?;
     let interval =
-        shared::duration::parse(&receiver.spec.interval).unwrap_or(Duration::from_secs(600));
+        api::duration::parse(&receiver.spec.interval).unwrap_or(Duration::from_secs(600));
     Ok(match conclusion.requeue {
         Requeue::After(delay) => Action::requeue(delay),
         Requeue::AwaitChange => Action::await_change(),

@@ -2,12 +2,12 @@
 //! (`secretRef`, the ServiceAccount's image pull secrets), CA and client certificates
 //! (`certSecretRef`) and a proxy (`proxySecretRef`).
 
+use api::source::v1::OCIRepositorySpec;
+use artifacts::oci::Credentials;
+use artifacts::transport::{ClientCertificate, Proxy, TlsMaterial, TransportError};
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::Client;
 use kube::api::Api;
-use shared::api::source::v1::OCIRepositorySpec;
-use shared::oci::Credentials;
-use shared::transport::{ClientCertificate, Proxy, TlsMaterial, TransportError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {

@@ -3,24 +3,25 @@
 
 mod credentials;
 mod ocirepository;
+mod storage_server;
 mod verify;
 
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
+use api::source::v1::OCIRepository;
+use artifacts::storage::{Retention, Storage};
 use clap::Parser;
 use futures::StreamExt;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::{Controller, WatchStreamExt, controller, reflector, watcher};
-use shared::api::source::v1::OCIRepository;
-use shared::events::Recorder;
-use shared::runtime::metrics::Metrics;
-use shared::runtime::requeue::Backoff;
-use shared::runtime::{
+use runtime::events::Recorder;
+use runtime::metrics::Metrics;
+use runtime::requeue::Backoff;
+use runtime::{
     CommonArgs, init_logging, listen_addr, serve_health_with, serve_metrics, shutdown_signal,
 };
-use shared::storage::{Retention, Storage};
 
 const CONTROLLER: &str = "source-controller";
 
@@ -42,7 +43,7 @@ struct Args {
     #[arg(long, env = "STORAGE_ADV_ADDR", default_value = "")]
     storage_adv_addr: String,
     /// How long superseded artifacts are kept.
-    #[arg(long, default_value = "1m", value_parser = shared::duration::parse)]
+    #[arg(long, default_value = "1m", value_parser = api::duration::parse)]
     artifact_retention_ttl: std::time::Duration,
     /// How many artifacts are kept per object, the current one included.
     #[arg(long, default_value_t = 2)]
@@ -73,7 +74,7 @@ fn advertised_addr(storage_addr: &str, advertised: &str) -> String {
 async fn main() -> Result<()> {
     let args = Args::parse();
     init_logging(&args.common);
-    let (_, client) = shared::runtime::connect(&args.common)
+    let (_, client) = runtime::connect(&args.common)
         .await
         .map_err(anyhow::Error::msg)?;
     let metrics = Metrics::new();
@@ -86,8 +87,7 @@ async fn main() -> Result<()> {
     tokio::spawn(serve_health_with(health_addr, serving_artifacts.clone()));
     tokio::spawn(serve_metrics(metrics_addr, metrics.clone()));
 
-    let mut leadership =
-        shared::runtime::leadership(client.clone(), &args.common, CONTROLLER).await;
+    let mut leadership = runtime::leadership(client.clone(), &args.common, CONTROLLER).await;
 
     let storage = Storage::new(
         &args.storage_path,
@@ -101,7 +101,7 @@ async fn main() -> Result<()> {
     let listener = tokio::net::TcpListener::bind(storage_addr)
         .await
         .with_context(|| format!("binding {storage_addr}"))?;
-    let router = shared::storage::router(&storage);
+    let router = storage_server::router(&storage);
     tokio::spawn(async move { axum::serve(listener, router).await });
     serving_artifacts.store(true, std::sync::atomic::Ordering::Relaxed);
 
@@ -116,25 +116,25 @@ async fn main() -> Result<()> {
         registry_clients: Default::default(),
     });
 
-    let api: Api<OCIRepository> = shared::runtime::watched_api(&client, &args.common);
-    let config = shared::runtime::watch_config(&args.common);
+    let api: Api<OCIRepository> = runtime::watched_api(&client, &args.common);
+    let config = runtime::watch_config(&args.common);
     let (reader, writer) = reflector::store();
     let triggers = watcher(api, config)
         .default_backoff()
         .modify(|o: &mut OCIRepository| o.managed_fields_mut().clear())
         .reflect(writer)
         .applied_objects()
-        .predicate_filter(shared::runtime::trigger_hash, Default::default());
+        .predicate_filter(runtime::trigger_hash, Default::default());
     let controller = Controller::for_stream(triggers, reader)
         .with_config(controller::Config::default().concurrency(args.concurrent))
         .graceful_shutdown_on(shutdown_signal())
         .run(ocirepository::reconcile, ocirepository::error_policy, ctx)
-        .for_each(shared::runtime::log_result);
+        .for_each(runtime::log_result);
     tracing::info!(
         controller = CONTROLLER,
         "starting the OCIRepository controller"
     );
-    shared::runtime::run_controller(controller, leadership.as_mut(), CONTROLLER)
+    runtime::run_controller(controller, leadership.as_mut(), CONTROLLER)
         .await
         .map_err(anyhow::Error::msg)
 }

@@ -4,38 +4,38 @@
 //!
 //! A reconcile runs its phases in order (storage, then source: check the spec, reach the
 //! registry, resolve, verify, pull and store); the first failure ends it and is mapped to
-//! conditions, event and requeue by `shared::runtime::outcome`.
+//! conditions, event and requeue by `runtime::outcome`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kube::api::Api;
-use kube::runtime::controller::Action;
-use kube::{Client, ResourceExt};
-use shared::api::meta::{Artifact, ConditionStatus, FINALIZER, reason};
-use shared::api::source::v1::{OCIRepository, OCIRepositorySpec, OCIRepositoryStatus};
-use shared::api::source::{
+use api::meta::{Artifact, ConditionStatus, FINALIZER, reason};
+use api::source::v1::{OCIRepository, OCIRepositorySpec, OCIRepositoryStatus};
+use api::source::{
     CloudProvider, OCILayerOperation, OCIRepositoryVerification, VerificationProvider, condition,
     reason as reasons,
 };
-use shared::archive::{self, ExtractLimits};
-use shared::conditions::Conditions;
-use shared::events::{EventRecord, Recorder, Severity};
-use shared::oci::{self, ArtifactUrl, ClientOptions, OciError, RegistryClient};
-use shared::runtime::metrics::{Metrics, ObjectLabels};
-use shared::runtime::outcome::{self, Failure, Marks, Requeue};
-use shared::runtime::requeue::Backoff;
-use shared::runtime::{StatusWriter, now_rfc3339, requested_at};
-use shared::sourceignore::{self, IgnoreRules};
-use shared::storage::{Integrity, Storage, Stored};
+use artifacts::archive::{self, ExtractLimits};
+use artifacts::oci::{self, ArtifactUrl, ClientOptions, OciError, RegistryClient};
+use artifacts::sourceignore::{self, IgnoreRules};
+use artifacts::storage::{Integrity, Storage, Stored};
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::{Client, ResourceExt};
+use runtime::conditions::Conditions;
+use runtime::events::{EventRecord, Recorder, Severity};
+use runtime::metrics::{Metrics, ObjectLabels};
+use runtime::outcome::{self, Failure, Marks, Requeue};
+use runtime::requeue::Backoff;
+use runtime::{StatusWriter, now_rfc3339, requested_at};
 use tracing::Instrument;
 
 use crate::credentials;
 use crate::verify::{CosignKeyless, CosignKeys, Identity, RegistryAccess, TrustRoot, Verifier};
 
 pub const KIND: &str = "OCIRepository";
-const GROUP: &str = shared::api::source::GROUP;
+const GROUP: &str = api::source::GROUP;
 
 /// Conditions that make Ready False when True, in priority order.
 const NEGATIVE: &[&str] = &[
@@ -91,7 +91,7 @@ pub enum Error {
     Cleanup {
         namespace: String,
         name: String,
-        source: shared::storage::StorageError,
+        source: artifacts::storage::StorageError,
     },
 }
 
@@ -145,7 +145,7 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
 }
 
 pub async fn reconcile(object: Arc<OCIRepository>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let span = shared::runtime::reconcile_span(KIND, object.as_ref());
+    let span = runtime::reconcile_span(KIND, object.as_ref());
     reconcile_object(object, ctx).instrument(span).await
 }
 
@@ -165,7 +165,7 @@ async fn reconcile_object(object: Arc<OCIRepository>, ctx: Arc<Context>) -> Resu
     if object.metadata.deletion_timestamp.is_some() {
         return finalize(&object, &ctx, &api).await;
     }
-    shared::runtime::add_finalizer(&api, object.as_ref(), FINALIZER)
+    runtime::add_finalizer(&api, object.as_ref(), FINALIZER)
         .await
         .map_err(kube_err)?;
     ctx.metrics
@@ -211,8 +211,7 @@ async fn reconcile_object(object: Arc<OCIRepository>, ctx: Arc<Context>) -> Resu
     writer.write(&api, &name, &status).await.map_err(kube_err)?;
     ctx.metrics
         .record_duration(&object_labels, started.elapsed());
-    let interval =
-        shared::duration::parse(&object.spec.interval).unwrap_or(Duration::from_secs(600));
+    let interval = api::duration::parse(&object.spec.interval).unwrap_or(Duration::from_secs(600));
     Ok(requeue.action(
         interval,
         ctx.jitter_percent,
@@ -240,7 +239,7 @@ async fn finalize(
             name: name.clone(),
             source,
         })?;
-    shared::runtime::remove_finalizer(api, object, FINALIZER)
+    runtime::remove_finalizer(api, object, FINALIZER)
         .await
         .map_err(|source| Error::Kube {
             kind: KIND,
@@ -308,7 +307,7 @@ async fn reconcile_storage(
         conditions.delete(condition::ARTIFACT_IN_STORAGE);
         return Ok(());
     };
-    let storage_failure = |e: shared::storage::StorageError| {
+    let storage_failure = |e: artifacts::storage::StorageError| {
         storage_failed(
             reasons::STAT_FAILED,
             format!("failed to check the stored artifact: {e}"),
@@ -399,7 +398,7 @@ async fn reconcile_source(
         Some(tag) => format!("{tag}@{digest}"),
         None => digest.clone(),
     };
-    shared::runtime::record_revision(&revision);
+    runtime::record_revision(&revision);
     let unchanged = status
         .artifact
         .as_ref()
@@ -551,7 +550,7 @@ async fn connect_registry(
             ));
         }
     };
-    let timeout = shared::duration::parse(&spec.timeout).unwrap_or(Duration::from_secs(60));
+    let timeout = api::duration::parse(&spec.timeout).unwrap_or(Duration::from_secs(60));
     let client = ctx
         .registry_client(
             url.registry(),
@@ -740,7 +739,7 @@ async fn verify_signature(
     let secret_data = |name: &str, provider: &'static str| {
         let name = name.to_owned();
         async move {
-            shared::runtime::secret_data(&ctx.client, namespace, &name)
+            runtime::secret_data(&ctx.client, namespace, &name)
                 .await
                 .map_err(|e| failed(provider, format!("reading secret '{name}': {e}")))?
                 .ok_or_else(|| failed(provider, format!("secret '{name}' not found")))
@@ -913,8 +912,8 @@ fn artifact_event(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use runtime::outcome::FailureKind;
     use serde_json::json;
-    use shared::runtime::outcome::FailureKind;
 
     fn spec(url: &str) -> OCIRepositorySpec {
         serde_json::from_value(json!({"url": url, "interval": "1m"})).unwrap()
@@ -1041,23 +1040,19 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(
-            shared::runtime::trigger_hash(&base),
-            shared::runtime::trigger_hash(&status_only)
+            runtime::trigger_hash(&base),
+            runtime::trigger_hash(&status_only)
         );
         let mut requested = base.clone();
-        requested.annotations_mut().insert(
-            shared::api::meta::RECONCILE_REQUEST_ANNOTATION.into(),
-            "now".into(),
-        );
+        requested
+            .annotations_mut()
+            .insert(api::meta::RECONCILE_REQUEST_ANNOTATION.into(), "now".into());
         assert_ne!(
-            shared::runtime::trigger_hash(&base),
-            shared::runtime::trigger_hash(&requested)
+            runtime::trigger_hash(&base),
+            runtime::trigger_hash(&requested)
         );
         let mut bumped = base.clone();
         bumped.metadata.generation = Some(2);
-        assert_ne!(
-            shared::runtime::trigger_hash(&base),
-            shared::runtime::trigger_hash(&bumped)
-        );
+        assert_ne!(runtime::trigger_hash(&base), runtime::trigger_hash(&bumped));
     }
 }

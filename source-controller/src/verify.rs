@@ -7,13 +7,13 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
+use artifacts::oci::{ArtifactUrl, Credentials};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use k8s_openapi::ByteString;
 use regex::Regex;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use shared::oci::{ArtifactUrl, Credentials};
 use sigstore::cosign::bundle_content::BundleContent;
 use sigstore::cosign::signature_layers::{CertificateSubject, SignatureLayer};
 use sigstore::cosign::verification_constraint::{PublicKeyVerifier, VerificationConstraint};

@@ -318,7 +318,7 @@ async fn post_with_retries(http: &reqwest::Client, url: &str, body: &EventPayloa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::source::v1::OCIRepository;
+    use api::source::v1::OCIRepository;
 
     #[test]
     fn payload_carries_the_object_and_event_annotations() {

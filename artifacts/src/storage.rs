@@ -8,9 +8,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::api::meta::Artifact;
 use crate::archive::{self, ArchiveError, DigestWriter, ModePolicy, TarOptions};
 use crate::sourceignore::IgnoreRules;
+use api::meta::Artifact;
 
 /// The symlink that always points to an object's newest artifact.
 pub const LATEST: &str = "latest.tar.gz";
@@ -314,20 +314,6 @@ impl Drop for Lock {
     fn drop(&mut self) {
         let _ = self.0.unlock();
     }
-}
-
-/// The storage HTTP server: a file server over the store's root (`GET /` answers 200 for the
-/// readiness probe).
-pub fn router(storage: &Storage) -> axum::Router {
-    axum::Router::new()
-        .route(
-            "/",
-            axum::routing::get(|| async { "flux-rs artifact storage\n" }),
-        )
-        .fallback_service(
-            tower_http::services::ServeDir::new(storage.root())
-                .append_index_html_on_directories(false),
-        )
 }
 
 #[cfg(test)]

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use kube::runtime::controller::Action;
 
-use crate::api::meta::{READY, RECONCILING, STALLED};
 use crate::conditions::Conditions;
 use crate::events::{EventRecord, Severity};
-use crate::runtime::requeue::{Backoff, jittered};
+use crate::requeue::{Backoff, jittered};
+use api::meta::{READY, RECONCILING, STALLED};
 
 /// Why a failed reconcile ended, which decides when it runs again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,7 +194,7 @@ pub fn log_failure(failure: &Failure) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::meta::ConditionStatus;
+    use api::meta::ConditionStatus;
 
     fn conditions() -> Conditions {
         Conditions::new(None, Some(4), "t")

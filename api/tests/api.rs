@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
+use api::{kustomize, notification, source};
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
-use shared::api::{kustomize, notification, source};
 
 fn read_doc(file: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -20,7 +20,7 @@ fn round_trip<T: Serialize + DeserializeOwned>(doc: &Value) -> Value {
 }
 
 fn assert_kept(expected: &Value, actual: &Value, what: &str) {
-    let dropped = shared::api::dropped_fields(expected, actual);
+    let dropped = api::dropped_fields(expected, actual);
     assert!(dropped.is_empty(), "{what} lost {dropped:?}");
 }
 
@@ -73,7 +73,7 @@ fn documents_for_an_old_version_read_as_the_storage_version() {
 #[test]
 fn committed_crds_match_the_types() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds");
-    let generated = shared::api::crd_documents().unwrap();
+    let generated = api::crd_documents().unwrap();
     for (file, yaml) in &generated {
         let committed = std::fs::read_to_string(dir.join(file))
             .unwrap_or_else(|e| panic!("crds/{file}: {e}; run `just crds`"));
@@ -93,7 +93,7 @@ fn committed_crds_match_the_types() {
 #[test]
 fn crds_carry_no_cel_rules() {
     // The 1.20 API server rejects x-kubernetes-validations as an unknown field.
-    for (file, yaml) in shared::api::crd_documents().unwrap() {
+    for (file, yaml) in api::crd_documents().unwrap() {
         assert!(
             !yaml.contains("x-kubernetes-validations"),
             "{file} has CEL rules"
@@ -106,12 +106,12 @@ fn dropped_fields_names_what_is_missing_or_changed() {
     let applied = serde_json::json!({"spec": {"a": 1, "b": [1, {"c": true}]}});
     let read = serde_json::json!({"spec": {"a": 1, "b": [1, {"c": false}], "extra": 0}});
     assert_eq!(
-        shared::api::dropped_fields(&applied, &read),
+        api::dropped_fields(&applied, &read),
         vec![".spec.b[1].c (expected true, got false)".to_owned()]
     );
     let read = serde_json::json!({"spec": {"b": [1]}});
     assert_eq!(
-        shared::api::dropped_fields(&applied, &read),
+        api::dropped_fields(&applied, &read),
         vec![
             ".spec.a".to_owned(),
             ".spec.b (expected [1,{\"c\":true}], got [1])".to_owned()

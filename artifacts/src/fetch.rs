@@ -167,7 +167,8 @@ mod tests {
     async fn serve(storage: &Storage) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let router = crate::storage::router(storage);
+        let router = axum::Router::new()
+            .fallback_service(tower_http::services::ServeDir::new(storage.root()));
         tokio::spawn(async move { axum::serve(listener, router).await });
         format!("http://{addr}")
     }

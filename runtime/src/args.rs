@@ -40,25 +40,25 @@ pub struct CommonArgs {
     #[arg(long)]
     pub enable_leader_election: bool,
     /// How long a lease is valid without renewal.
-    #[arg(long, default_value = "35s", value_parser = crate::duration::parse)]
+    #[arg(long, default_value = "35s", value_parser = api::duration::parse)]
     pub leader_election_lease_duration: Duration,
     /// How long the leader keeps trying to renew before giving up.
-    #[arg(long, default_value = "30s", value_parser = crate::duration::parse)]
+    #[arg(long, default_value = "30s", value_parser = api::duration::parse)]
     pub leader_election_renew_deadline: Duration,
     /// How often leadership is tried and renewed.
-    #[arg(long, default_value = "5s", value_parser = crate::duration::parse)]
+    #[arg(long, default_value = "5s", value_parser = api::duration::parse)]
     pub leader_election_retry_period: Duration,
     /// How long to wait before retrying when a dependency is not ready.
-    #[arg(long, default_value = "30s", value_parser = crate::duration::parse)]
+    #[arg(long, default_value = "30s", value_parser = api::duration::parse)]
     pub requeue_dependency: Duration,
     /// Percentage of jitter added to each object's interval.
     #[arg(long, default_value_t = 5)]
     pub interval_jitter_percentage: u8,
     /// Smallest delay before retrying a failed reconcile.
-    #[arg(long, default_value = "750ms", value_parser = crate::duration::parse)]
+    #[arg(long, default_value = "750ms", value_parser = api::duration::parse)]
     pub min_retry_delay: Duration,
     /// Largest delay before retrying a failed reconcile.
-    #[arg(long, default_value = "15m", value_parser = crate::duration::parse)]
+    #[arg(long, default_value = "15m", value_parser = api::duration::parse)]
     pub max_retry_delay: Duration,
 }
 

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
 
-use super::metrics::Metrics;
+use crate::metrics::Metrics;
 
 /// Serves `/metrics` until the process ends.
 pub async fn serve_metrics(addr: SocketAddr, metrics: Metrics) -> std::io::Result<()> {

@@ -1,7 +1,7 @@
 //! Status conditions as Flux's runtime manages them (`fluxcd/pkg/runtime/conditions`):
 //! set with a stable transition time, delete, and summarise into `Ready`.
 
-use crate::api::meta::{Condition, ConditionStatus, READY, RECONCILING, STALLED, reason};
+use api::meta::{Condition, ConditionStatus, READY, RECONCILING, STALLED, reason};
 
 /// The conditions of one object, with the generation they are observed at.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

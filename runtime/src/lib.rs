@@ -1,7 +1,9 @@
-//! What every flux-rs controller binary shares: its common flags, logging, metrics and probe
+//! The controller runtime: what every flux-rs controller binary shares (conditions, events and the reconcile outcome mapping included): its common flags, logging, metrics and probe
 //! endpoints, leader election, and requeue timing.
 
 mod args;
+pub mod conditions;
+pub mod events;
 pub mod leader;
 pub mod metrics;
 pub mod outcome;
@@ -21,7 +23,7 @@ use kube::ResourceExt;
 pub fn requested_at<K: ResourceExt>(object: &K) -> Option<String> {
     object
         .annotations()
-        .get(crate::api::meta::RECONCILE_REQUEST_ANNOTATION)
+        .get(api::meta::RECONCILE_REQUEST_ANNOTATION)
         .cloned()
 }
 

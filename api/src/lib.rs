@@ -1,5 +1,9 @@
-//! The Flux API types served by flux-rs, one module per API group and a module per version.
+//! The Flux API types served by flux-rs, one module per API group and a module per version,
+//! with Flux's condition types and reasons beside them; the CRDs generated from them; and Go
+//! durations, as their fields are written.
+#![forbid(unsafe_code)]
 
+pub mod duration;
 pub mod kustomize;
 pub mod meta;
 pub mod notification;
