@@ -5,10 +5,11 @@
 #   scripts/cluster.sh up      # idempotent; the last line printed is `export KUBECONFIG=…`
 #   scripts/cluster.sh down    # stops every process it recorded, and removes the state
 #   scripts/cluster.sh status
+#   scripts/cluster.sh restart-apiserver [S]   # kube-apiserver down for S seconds, then back
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
-state="$FLUX_RS_CACHE/cluster"
+state="${FLUX_RS_CLUSTER_STATE:-$FLUX_RS_CACHE/cluster}"
 kubeconfig="$state/kubeconfig"
 log() { echo "► $*" >&2; }
 
@@ -47,6 +48,36 @@ wait_for() { # what, seconds, command...
   return 1
 }
 
+start_apiserver() { # on the ports and with the certificates recorded in $state
+  local bin etcd_port api_port
+  bin=$(cat "$state/bin")
+  etcd_port=$(cat "$state/etcd.port")
+  api_port=$(cat "$state/apiserver.port")
+  log "starting kube-apiserver v1.20.2 on 127.0.0.1:$api_port"
+  setsid "$bin/kube-apiserver" --etcd-servers="http://127.0.0.1:$etcd_port" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api_port" --insecure-port=0 \
+    --cert-dir="$state/certs" --token-auth-file="$state/tokens.csv" --authorization-mode=RBAC \
+    --service-account-key-file="$state/sa.pub" --service-account-signing-key-file="$state/sa.key" \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-cluster-ip-range=10.0.0.0/24 --disable-admission-plugins=ServiceAccount \
+    >> "$state/kube-apiserver.log" 2>&1 < /dev/null &
+  echo $! > "$state/kube-apiserver.pid"
+  wait_for kube-apiserver 60 ready
+}
+
+# Stops kube-apiserver and starts it again on the same port with the same state (etcd keeps
+# running): what the reliability tests do to the controllers' API server.
+restart_apiserver() {
+  alive kube-apiserver || { echo "✗ no local control plane is running" >&2; return 1; }
+  local pid
+  pid=$(cat "$state/kube-apiserver.pid")
+  kill "$pid"
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  sleep "${1:-0}"
+  start_apiserver
+}
+
 up() {
   if alive etcd && alive kube-apiserver && alive kube-controller-manager && ready; then
     log "local control plane already running"
@@ -80,16 +111,9 @@ up() {
   echo $! > "$state/etcd.pid"
   wait_for etcd 30 curl -sf -o /dev/null "http://127.0.0.1:$etcd_port/health"
 
-  log "starting kube-apiserver v1.20.2 on 127.0.0.1:$api_port"
-  setsid "$bin/kube-apiserver" --etcd-servers="http://127.0.0.1:$etcd_port" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api_port" --insecure-port=0 \
-    --cert-dir="$state/certs" --token-auth-file="$state/tokens.csv" --authorization-mode=RBAC \
-    --service-account-key-file="$state/sa.pub" --service-account-signing-key-file="$state/sa.key" \
-    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-    --service-cluster-ip-range=10.0.0.0/24 --disable-admission-plugins=ServiceAccount \
-    > "$state/kube-apiserver.log" 2>&1 < /dev/null &
-  echo $! > "$state/kube-apiserver.pid"
-  wait_for kube-apiserver 60 ready
+  echo "$etcd_port" > "$state/etcd.port"
+  echo "$bin" > "$state/bin"
+  start_apiserver
 
   cat > "$kubeconfig" <<EOF
 apiVersion: v1
@@ -133,13 +157,14 @@ case "${1:-}" in
     rm -rf "$state"
     echo "✔ local control plane stopped" >&2
     ;;
+  restart-apiserver) restart_apiserver "${2:-0}" ;;
   status)
     for name in etcd kube-apiserver kube-controller-manager; do
       if alive "$name"; then echo "$name: running (pid $(cat "$state/$name.pid"))"; else echo "$name: stopped"; fi
     done
     ;;
   *)
-    echo "usage: $0 up|down|status" >&2
+    echo "usage: $0 up|down|status|restart-apiserver [SECONDS DOWN]" >&2
     exit 2
     ;;
 esac

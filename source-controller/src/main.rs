@@ -114,6 +114,7 @@ async fn main() -> Result<()> {
         backoff: Backoff::new(args.common.min_retry_delay, args.common.max_retry_delay),
         jitter_percent: args.common.interval_jitter_percentage,
         registry_clients: Default::default(),
+        announced: Default::default(),
     });
 
     let api: Api<OCIRepository> = runtime::watched_api(&client, &args.common);

@@ -56,9 +56,20 @@ pub struct Context {
     /// Registry clients by registry and settings: connections, TLS setup and tokens are
     /// reused across reconciles instead of being rebuilt for every object.
     pub registry_clients: std::sync::Mutex<HashMap<(String, ClientOptions), Arc<RegistryClient>>>,
+    /// The artifact digest last announced (NewArtifact) per object: when a status write fails
+    /// (the API server away), the next attempt stores the same artifact again but does not
+    /// announce it twice.
+    pub announced: std::sync::Mutex<HashMap<String, String>>,
 }
 
 impl Context {
+    /// Whether `artifact` is news for `object`, remembering that it was told.
+    fn first_announcement(&self, object: &OCIRepository, artifact: &Artifact) -> bool {
+        let digest = artifact.digest.clone().unwrap_or_default();
+        let mut announced = self.announced.lock().expect("announced artifacts");
+        announced.insert(backoff_key(object), digest.clone()) != Some(digest)
+    }
+
     fn registry_client(
         &self,
         registry: &str,
@@ -248,6 +259,10 @@ async fn finalize(
             source,
         })?;
     ctx.metrics.forget(&labels(object));
+    ctx.announced
+        .lock()
+        .expect("announced artifacts")
+        .remove(&backoff_key(object));
     tracing::info!("artifacts removed, finalizer released");
     Ok(Action::await_change())
 }
@@ -445,7 +460,7 @@ async fn reconcile_source(
     );
     let digest_changed =
         status.artifact.as_ref().and_then(|a| a.digest.as_deref()) != artifact.digest.as_deref();
-    if digest_changed {
+    if digest_changed && ctx.first_announcement(object, &artifact) {
         let message = new_artifact_message(spec, &artifact);
         ctx.recorder
             .record(
