@@ -64,7 +64,7 @@ pub fn apply(
                     PatchBody::Json6902(operations) => apply_json6902(resource, operations, field)?,
                     PatchBody::StrategicMerge(documents) => {
                         for document in documents {
-                            apply_smp(resource, document, true)?;
+                            apply_smp(resource, document, true, true)?;
                         }
                     }
                 }
@@ -72,9 +72,10 @@ pub fn apply(
             Ok(())
         }
         (PatchBody::StrategicMerge(documents), None) => {
+            let copies_metadata = field == Field::PatchesStrategicMerge;
             for document in documents {
                 let resource = find_named(resources, document)?;
-                apply_smp(resource, document, false)?;
+                apply_smp(resource, document, false, copies_metadata)?;
             }
             Ok(())
         }
@@ -116,10 +117,14 @@ fn find_named<'a>(
         .expect("counted one match"))
 }
 
+/// `copies_metadata`: kustomize merges through a copy of the patch whose labels and
+/// annotations it read and wrote back as strings (resmap's `ApplySmPatch`, used with a
+/// target and by `patchesStrategicMerge`), so a null there is the string `null`.
 fn apply_smp(
     resource: &mut Resource,
     patch: &Map<String, Value>,
     targeted: bool,
+    copies_metadata: bool,
 ) -> Result<(), String> {
     let gvk: Gvk = resource.gvk();
     let api_version = resource
@@ -134,6 +139,12 @@ fn apply_smp(
         if targeted {
             metadata.remove("name");
             metadata.remove("namespace");
+        }
+        if copies_metadata {
+            for field in ["labels", "annotations"] {
+                rewrite_metadata_map(metadata, field, &|n| n.to_string(), false)
+                    .map_err(|e| format!("strategic merge patch on {}: {e}", resource.id()))?;
+            }
         }
     }
     if patch.get("$patch").and_then(Value::as_str) == Some("delete") {
@@ -155,7 +166,8 @@ fn apply_smp(
         &mut resource.object,
         &patch,
         Schema::for_object(&api_version, &gvk.kind),
-    );
+    )
+    .map_err(|e| format!("strategic merge patch on {}: {e}", resource.id()))?;
     let metadata = resource.metadata_mut();
     for (key, value) in [("namespace", namespace), ("name", name)] {
         match value {
