@@ -7,6 +7,8 @@
 //! `$setElementOrder` is dropped instead of being copied into the object
 //! (docs/compatibility.md).
 
+mod keyed;
+
 use serde_json::{Map, Value};
 
 /// API groups whose kinds kustomize knows from the built-in OpenAPI schema.
@@ -206,11 +208,6 @@ fn list_directive(patch: &[Value]) -> Option<&str> {
     (first.len() == 1).then(|| directive(first)).flatten()
 }
 
-/// Values of the merge keys; a key the element lacks compares as absent.
-fn key_values<'a>(map: &'a Map<String, Value>, keys: &[&str]) -> Vec<Option<&'a Value>> {
-    keys.iter().map(|k| map.get(*k)).collect()
-}
-
 /// Merges a list field; false when the whole field goes (`- $patch: delete`).
 fn merge_list(
     target: &mut Vec<Value>,
@@ -245,44 +242,7 @@ fn merge_list(
             }
             *target = merged;
         }
-        ListMerge::Keys(keys) => {
-            // kyaml's order: the patch's elements first, then the untouched ones.
-            let mut remaining: Vec<Option<Value>> = target.drain(..).map(Some).collect();
-            let mut merged = Vec::with_capacity(remaining.len() + patch.len());
-            for item in patch {
-                let Some(patch_map) = item.as_object() else {
-                    merged.push(item.clone());
-                    continue;
-                };
-                let wanted = key_values(patch_map, keys);
-                let position = remaining.iter().position(|t| {
-                    t.as_ref()
-                        .and_then(Value::as_object)
-                        .is_some_and(|m| key_values(m, keys) == wanted)
-                });
-                match (position, directive(patch_map)) {
-                    (Some(i), Some("delete")) => {
-                        remaining[i] = None;
-                    }
-                    (None, Some("delete")) => {}
-                    (Some(i), directive) => {
-                        let mut existing = remaining[i].take().expect("present");
-                        // kyaml keeps an existing element a `$patch: replace` names.
-                        if directive != Some("replace")
-                            && let Value::Object(existing) = &mut existing
-                        {
-                            merge_map(existing, patch_map, schema, field)?;
-                        }
-                        merged.push(existing);
-                    }
-                    (None, _) => merged.push(Value::Object(strip_directives_map(
-                        patch_map, schema, field,
-                    ))),
-                }
-            }
-            merged.extend(remaining.into_iter().flatten());
-            *target = merged;
-        }
+        ListMerge::Keys(keys) => keyed::merge(target, patch, keys, schema, field)?,
     }
     Ok(true)
 }
