@@ -60,6 +60,7 @@ pub fn build_with(dir: &Path, options: &BuildOptions) -> Result<Vec<Resource>, E
         let hashed = format!("{}-{}", resource.name(), generator::content_hash(resource));
         resource.set_name(hashed);
     }
+    nameref::check_walked_paths(&resources)?;
     nameref::fix_references(&mut resources);
     for resource in &resources {
         resource
