@@ -6,7 +6,7 @@ use crate::fieldspec;
 use crate::generator::{self, FileSource, GeneratedKind};
 use crate::kustomization::{FILE_NAMES, Kustomization, Patch, SortOrder};
 use crate::nameref;
-use crate::patch::{self, PatchBody};
+use crate::patch::{self, Field as PatchField, PatchBody};
 use crate::resource::{Behavior, Resource};
 use crate::sort;
 use crate::transform;
@@ -60,7 +60,13 @@ pub fn build_with(dir: &Path, options: &BuildOptions) -> Result<Vec<Resource>, E
         let hashed = format!("{}-{}", resource.name(), generator::content_hash(resource));
         resource.set_name(hashed);
     }
+    nameref::check_walked_paths(&resources)?;
     nameref::fix_references(&mut resources);
+    for resource in &resources {
+        resource
+            .check_identity()
+            .map_err(|e| Error::new(&resource.origin, e))?;
+    }
     if builder.top_order == SortOrder::Legacy {
         sort::legacy_sort(&mut resources);
     }
@@ -442,10 +448,8 @@ impl Builder {
                 ));
             }
         };
-        patch::parse(&text).map_err(|e| {
-            let source = entry.path.as_deref().unwrap_or("inline patch");
-            Error::new(file, format!("{field}: {source}: {e}"))
-        })
+        patch::parse(&text)
+            .map_err(|e| Error::new(file, format!("{field}: {}: {e}", patch_source(entry))))
     }
 
     fn run_transformers(
@@ -469,11 +473,12 @@ impl Builder {
                 }
             };
             let body = self.read_patch(dir, &as_patch, "patchesStrategicMerge", file)?;
-            apply_patch(resources, &body, None, "patchesStrategicMerge", file)?;
+            let field = PatchField::PatchesStrategicMerge;
+            apply_patch(resources, &body, &as_patch, field, file)?;
         }
         for entry in &k.patches {
             let body = self.read_patch(dir, entry, "patches", file)?;
-            apply_patch(resources, &body, entry.target.as_ref(), "patches", file)?;
+            apply_patch(resources, &body, entry, PatchField::Patches, file)?;
         }
         if let Some(namespace) = k.namespace.as_deref().filter(|n| !n.is_empty()) {
             transform::set_namespace(resources, namespace);
@@ -518,13 +523,7 @@ impl Builder {
                     "patchesJson6902: each entry needs a target",
                 ));
             }
-            apply_patch(
-                resources,
-                &body,
-                entry.target.as_ref(),
-                "patchesJson6902",
-                file,
-            )?;
+            apply_patch(resources, &body, entry, PatchField::PatchesJson6902, file)?;
         }
         for replica in &k.replicas {
             if !transform::set_replicas(resources, &replica.name, replica.count) {
@@ -541,14 +540,26 @@ impl Builder {
     }
 }
 
+/// A patch entry as errors name it: its file, or "inline patch".
+fn patch_source(entry: &Patch) -> &str {
+    entry.path.as_deref().unwrap_or("inline patch")
+}
+
 fn apply_patch(
     resources: &mut Vec<Resource>,
     body: &PatchBody,
-    target: Option<&crate::kustomization::Selector>,
-    field: &str,
+    entry: &Patch,
+    field: PatchField,
     file: &str,
 ) -> Result<(), Error> {
-    patch::apply(resources, body, target).map_err(|e| Error::new(file, format!("{field}: {e}")))?;
+    patch::apply(resources, body, entry.target.as_ref(), field).map_err(|e| {
+        let name = match field {
+            PatchField::Patches => "patches",
+            PatchField::PatchesStrategicMerge => "patchesStrategicMerge",
+            PatchField::PatchesJson6902 => "patchesJson6902",
+        };
+        Error::new(file, format!("{name}: {}: {e}", patch_source(entry)))
+    })?;
     // A `$patch: delete` patch empties the object it names.
     resources.retain(|r| !r.object.is_empty());
     Ok(())

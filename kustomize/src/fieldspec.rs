@@ -84,6 +84,33 @@ fn visit_segments(
     }
 }
 
+/// Whether kustomize's walk of `path` gets through `object`: it fails where a field before
+/// the last is a scalar; a missing or null field ends the walk quietly, lists are walked
+/// element by element.
+pub fn walkable(object: &Map<String, Value>, path: &str) -> bool {
+    let segments: Vec<&str> = path.split('/').collect();
+    walkable_in_map(object, &segments)
+}
+
+fn walkable_in_map(map: &Map<String, Value>, segments: &[&str]) -> bool {
+    match segments.split_first() {
+        Some((first, rest)) => map
+            .get(*first)
+            .is_none_or(|child| walkable_value(child, rest)),
+        None => true,
+    }
+}
+
+fn walkable_value(value: &Value, segments: &[&str]) -> bool {
+    match value {
+        _ if segments.is_empty() => true,
+        Value::Null => true,
+        Value::Object(map) => walkable_in_map(map, segments),
+        Value::Array(items) => items.iter().all(|item| walkable_value(item, segments)),
+        _ => false,
+    }
+}
+
 /// Merges string pairs into the map at every spec'd path of `object`.
 pub fn merge_string_map(
     object: &mut Map<String, Value>,

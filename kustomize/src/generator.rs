@@ -132,6 +132,7 @@ pub fn generate(
     let mut resource = Resource::new(object, origin.to_string());
     resource.needs_hash = options.disable_name_suffix_hash != Some(true);
     resource.behavior = entry.behavior;
+    resource.build_annotations = true;
     Ok(resource)
 }
 
@@ -217,6 +218,7 @@ pub fn combine(existing: &mut Resource, generated: &Resource, replace: bool) {
         }
     }
     existing.needs_hash = generated.needs_hash;
+    existing.build_annotations = true;
 }
 
 /// kustomize's name suffix: sha256 over a Go-JSON encoding of kind, type, data and

@@ -6,6 +6,7 @@ mod build;
 mod fieldspec;
 pub mod flux;
 mod generator;
+mod json6902;
 pub mod kustomization;
 mod nameref;
 mod patch;

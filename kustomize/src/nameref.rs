@@ -1,7 +1,7 @@
 //! Name references: once names have changed (prefixes, suffixes, hashes), fields that name
 //! another object of the build follow it, as kustomize's `nameReference` configuration.
 
-use crate::fieldspec::{POD_SPEC_PATHS, visit_path};
+use crate::fieldspec::{POD_SPEC_PATHS, visit_path, walkable};
 use crate::resource::Resource;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -89,6 +89,125 @@ const RULES: &[Rule] = &[
         ],
     },
 ];
+
+/// Paths kustomize's name-reference pass walks besides pod specs, by referrer group ("":
+/// any) and kind. Only the fields before the last matter here (see `check_walked_paths`),
+/// so one path stands for all that share them.
+const WALKED: &[(&str, &str, &str)] = &[
+    ("", "HorizontalPodAutoscaler", "spec/scaleTargetRef/name"),
+    (
+        "",
+        "StatefulSet",
+        "spec/volumeClaimTemplates/spec/storageClassName",
+    ),
+    ("", "Ingress", "metadata/annotations/auth-secret"),
+    ("", "Ingress", "spec/backend/serviceName"),
+    ("", "Ingress", "spec/defaultBackend/service/name"),
+    ("", "Ingress", "spec/rules/http/paths/backend/service/name"),
+    ("", "Ingress", "spec/tls/secretName"),
+    ("apiregistration.k8s.io", "APIService", "spec/service/name"),
+    ("", "Role", "rules/resourceNames"),
+    ("", "ClusterRole", "rules/resourceNames"),
+    ("rbac.authorization.k8s.io", "RoleBinding", "roleRef/name"),
+    (
+        "rbac.authorization.k8s.io",
+        "ClusterRoleBinding",
+        "roleRef/name",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "MutatingWebhookConfiguration",
+        "webhooks/clientConfig/service",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingWebhookConfiguration",
+        "webhooks/clientConfig/service",
+    ),
+    ("", "Node", "spec/configSource/configMap"),
+    ("", "PersistentVolume", "spec/azureFile/secretName"),
+    ("", "PersistentVolumeClaim", "spec/volumeName"),
+    (
+        "serving.knative.dev",
+        "Service",
+        "spec/template/spec/containers/env/valueFrom/secretKeyRef/name",
+    ),
+    ("", "ServiceAccount", "imagePullSecrets/name"),
+    ("", "StorageClass", "parameters/secretName"),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicyBinding",
+        "spec/policyName",
+    ),
+];
+
+/// The referenced kinds whose pod-spec paths kustomize walks in a workload kind.
+fn walked_pod_references(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "Pod" | "Deployment" | "DaemonSet" | "StatefulSet" | "Job" | "CronJob" => &[
+            "ConfigMap",
+            "Secret",
+            "ServiceAccount",
+            "PersistentVolumeClaim",
+            "PriorityClass",
+        ],
+        "ReplicaSet" | "PodTemplate" => &["ConfigMap", "Secret"],
+        "ReplicationController" => &["ServiceAccount", "PersistentVolumeClaim", "PriorityClass"],
+        _ => &[],
+    }
+}
+
+/// kustomize's name-reference pass walks all its paths in every object, by the kind it was
+/// loaded with, renamed or not, and fails the build where one runs into a scalar before its
+/// last field (a string where a volume should be, say) or where the object's `apiVersion`
+/// is null (its metadata reads it as empty, its id as `null`).
+pub fn check_walked_paths(resources: &[Resource]) -> Result<(), crate::Error> {
+    for resource in resources {
+        let paths = walked_paths(resource);
+        let problem = if paths.is_empty() {
+            None
+        } else if resource
+            .object
+            .get("apiVersion")
+            .is_some_and(Value::is_null)
+        {
+            Some("a null apiVersion does not match its id in kustomize's name references".into())
+        } else {
+            paths.iter().find(|p| !walkable(&resource.object, p)).map(|path| {
+                format!("'{path}' runs into a scalar, where kustomize's name references need a map or a list")
+            })
+        };
+        if let Some(problem) = problem {
+            return Err(crate::Error::new(
+                &resource.origin,
+                format!("{}: {problem}", resource.original),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The paths kustomize's name-reference pass walks in `resource`.
+fn walked_paths(resource: &Resource) -> Vec<String> {
+    let gvk = &resource.original.gvk;
+    let kind = gvk.kind.as_str();
+    let mut paths = Vec::new();
+    if let Some((_, root)) = POD_SPEC_PATHS.iter().find(|(k, _)| *k == kind) {
+        for rule in RULES
+            .iter()
+            .filter(|rule| walked_pod_references(kind).contains(&rule.referenced))
+        {
+            paths.extend(rule.pod_paths.iter().map(|p| format!("{root}/{p}")));
+        }
+    }
+    paths.extend(
+        WALKED
+            .iter()
+            .filter(|(g, k, _)| *k == kind && (g.is_empty() || *g == gvk.group))
+            .map(|(_, _, p)| p.to_string()),
+    );
+    paths
+}
 
 /// Renames references written against any former name to the referenced object's final name.
 pub fn fix_references(resources: &mut [Resource]) {
@@ -265,5 +384,37 @@ fn fix_typed_references(
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn walked(object: Value) -> Result<(), crate::Error> {
+        let resource = Resource::new(object.as_object().unwrap().clone(), "r.yaml".into());
+        check_walked_paths(&[resource])
+    }
+
+    #[test]
+    fn scalars_on_walked_paths_fail() {
+        let deployment = |volumes: Value| {
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                   "spec": {"template": {"spec": {"volumes": volumes}}}})
+        };
+        assert!(walked(deployment(json!([{"name": "v", "emptyDir": {}}, null]))).is_ok());
+        assert!(walked(deployment(json!(null))).is_ok());
+        let error = walked(deployment(json!(["text"]))).unwrap_err();
+        assert!(
+            error.to_string().contains("volumes/configMap/name"),
+            "{error}"
+        );
+        // Services are not walked: only Knative's, in kustomize's configuration.
+        let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+                             "spec": 5});
+        assert!(walked(service).is_ok());
+        let null_version = json!({"apiVersion": null, "kind": "Deployment",
+                                  "metadata": {"name": "d"}});
+        assert!(walked(null_version).is_err());
     }
 }

@@ -1,5 +1,6 @@
 //! `patches`, `patchesStrategicMerge` and `patchesJson6902`.
 
+use crate::json6902;
 use crate::kustomization::Selector;
 use crate::resource::{Gvk, Resource};
 use crate::selector::Target;
@@ -10,16 +11,17 @@ use serde_json::{Map, Value};
 /// A patch's content once read: strategic merge documents or JSON6902 operations.
 pub enum PatchBody {
     StrategicMerge(Vec<Map<String, Value>>),
-    Json6902(json_patch::Patch),
+    Json6902(Vec<json6902::Operation>),
 }
 
 /// Reads patch text: a YAML/JSON list is JSON6902, maps are strategic merge patches.
 pub fn parse(text: &str) -> Result<PatchBody, String> {
     let documents = yaml::parse_stream(text).map_err(|e| format!("invalid YAML: {e}"))?;
     if let [Value::Array(_)] = documents.as_slice() {
-        let operations: json_patch::Patch = serde_json::from_value(documents[0].clone())
-            .map_err(|e| format!("invalid JSON6902 patch: {e}"))?;
-        return Ok(PatchBody::Json6902(operations));
+        // Read again as kustomize reads JSON6902 patches (YAML 1.1 scalars).
+        return json6902::parse(text)
+            .map(PatchBody::Json6902)
+            .map_err(|e| format!("invalid JSON6902 patch: {e}"));
     }
     let mut maps = Vec::with_capacity(documents.len());
     for document in documents {
@@ -34,12 +36,22 @@ pub fn parse(text: &str) -> Result<PatchBody, String> {
     Ok(PatchBody::StrategicMerge(maps))
 }
 
+/// The kustomization field a patch entry is from: kustomize runs each with its own
+/// transformer, and they differ in small ways.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    Patches,
+    PatchesStrategicMerge,
+    PatchesJson6902,
+}
+
 /// Applies one patch entry. With a target, every match is patched (none is fine); without,
 /// each strategic merge document patches the object it names, which must exist.
 pub fn apply(
     resources: &mut [Resource],
     body: &PatchBody,
     target: Option<&Selector>,
+    field: Field,
 ) -> Result<(), String> {
     match (body, target) {
         (PatchBody::Json6902(_), None) => {
@@ -49,10 +61,10 @@ pub fn apply(
             let target = Target::parse(selector)?;
             for resource in resources.iter_mut().filter(|r| target.matches(r)) {
                 match body {
-                    PatchBody::Json6902(operations) => apply_json6902(resource, operations)?,
+                    PatchBody::Json6902(operations) => apply_json6902(resource, operations, field)?,
                     PatchBody::StrategicMerge(documents) => {
                         for document in documents {
-                            apply_smp(resource, document, true)?;
+                            apply_smp(resource, document, true, true)?;
                         }
                     }
                 }
@@ -60,9 +72,10 @@ pub fn apply(
             Ok(())
         }
         (PatchBody::StrategicMerge(documents), None) => {
+            let copies_metadata = field == Field::PatchesStrategicMerge;
             for document in documents {
                 let resource = find_named(resources, document)?;
-                apply_smp(resource, document, false)?;
+                apply_smp(resource, document, false, copies_metadata)?;
             }
             Ok(())
         }
@@ -104,10 +117,14 @@ fn find_named<'a>(
         .expect("counted one match"))
 }
 
+/// `copies_metadata`: kustomize merges through a copy of the patch whose labels and
+/// annotations it read and wrote back as strings (resmap's `ApplySmPatch`, used with a
+/// target and by `patchesStrategicMerge`), so a null there is the string `null`.
 fn apply_smp(
     resource: &mut Resource,
     patch: &Map<String, Value>,
     targeted: bool,
+    copies_metadata: bool,
 ) -> Result<(), String> {
     let gvk: Gvk = resource.gvk();
     let api_version = resource
@@ -122,6 +139,12 @@ fn apply_smp(
         if targeted {
             metadata.remove("name");
             metadata.remove("namespace");
+        }
+        if copies_metadata {
+            for field in ["labels", "annotations"] {
+                rewrite_metadata_map(metadata, field, &|n| n.to_string(), false)
+                    .map_err(|e| format!("strategic merge patch on {}: {e}", resource.id()))?;
+            }
         }
     }
     if patch.get("$patch").and_then(Value::as_str) == Some("delete") {
@@ -143,7 +166,8 @@ fn apply_smp(
         &mut resource.object,
         &patch,
         Schema::for_object(&api_version, &gvk.kind),
-    );
+    )
+    .map_err(|e| format!("strategic merge patch on {}: {e}", resource.id()))?;
     let metadata = resource.metadata_mut();
     for (key, value) in [("namespace", namespace), ("name", name)] {
         match value {
@@ -154,13 +178,89 @@ fn apply_smp(
     Ok(())
 }
 
-fn apply_json6902(resource: &mut Resource, operations: &json_patch::Patch) -> Result<(), String> {
+fn apply_json6902(
+    resource: &mut Resource,
+    operations: &[json6902::Operation],
+    field: Field,
+) -> Result<(), String> {
+    // kustomize keeps its build annotations (ids, prefixes, generator options) in
+    // `metadata.annotations` until the end of the build, so a patch finds that map even on an
+    // object without annotations (`add /metadata/annotations/x` works). `patches` records
+    // the object's id there first; `patchesJson6902` does not.
+    resource.build_annotations |= field == Field::Patches;
+    if resource.build_annotations {
+        let metadata = resource.metadata_mut();
+        if !metadata.get("annotations").is_some_and(Value::is_object) {
+            metadata.insert("annotations".into(), Value::Object(Map::new()));
+        }
+    }
+    let id = resource.id();
     let mut document = Value::Object(std::mem::take(&mut resource.object));
-    let result = json_patch::patch(&mut document, &operations.0);
+    let result = json6902::apply(&mut document, operations);
     if let Value::Object(map) = document {
         resource.object = map;
     }
-    result.map_err(|e| format!("applying the JSON6902 patch to {}: {e}", resource.id()))?;
+    result.map_err(|e| format!("JSON6902 patch on {id}: {e}"))?;
+    // kustomize then rewrites the annotations as strings, numbers in Go's float form.
+    if let Some(Value::Object(metadata)) = resource.object.get_mut("metadata") {
+        let empty_key_fails = field == Field::PatchesJson6902;
+        rewrite_metadata_map(metadata, "annotations", &go_float_text, empty_key_fails)
+            .map_err(|e| format!("JSON6902 patch on {id}: {e}"))?;
+    }
     resource.remember_identity();
+    Ok(())
+}
+
+/// A number after kustomize's JSON round trip: a Go float.
+fn go_float_text(n: &serde_json::Number) -> String {
+    let float = n.as_f64().and_then(serde_json::Number::from_f64);
+    yaml::number_text(float.as_ref().unwrap_or(n))
+}
+
+/// A labels or annotations field as kyaml reads it into a `map[string]string` and writes it
+/// back, as kustomize does around patches. Values become their text (null `null`, maps and
+/// lists empty, numbers as `number` spells them). A list reads as key, value, key, value
+/// (kyaml walks any node's children as map entries; an odd count makes kustomize panic).
+/// Nothing read leaves no field. An empty key cannot be written back: the field goes, or
+/// with `empty_key_fails` that is an error.
+fn rewrite_metadata_map(
+    metadata: &mut Map<String, Value>,
+    field: &str,
+    number: &dyn Fn(&serde_json::Number) -> String,
+    empty_key_fails: bool,
+) -> Result<(), String> {
+    let text = |value: &Value| match value {
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Null => "null".into(),
+        Value::Number(n) => number(n),
+        Value::Object(_) | Value::Array(_) => String::new(),
+    };
+    let entries: Vec<(String, String)> = match metadata.get(field) {
+        None => return Ok(()),
+        Some(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), text(v))).collect(),
+        Some(Value::Array(items)) if items.len() % 2 == 1 => {
+            return Err(format!(
+                "'{field}' is a list of {} elements, read by kustomize as key-value pairs",
+                items.len()
+            ));
+        }
+        Some(Value::Array(items)) => items
+            .chunks(2)
+            .map(|p| (text(&p[0]), text(&p[1])))
+            .collect(),
+        Some(_) => Vec::new(),
+    };
+    if entries.iter().any(|(key, _)| key.is_empty()) && empty_key_fails {
+        return Err(format!(
+            "'{field}' has an empty key, which kustomize cannot write back"
+        ));
+    }
+    if entries.is_empty() || entries.iter().any(|(key, _)| key.is_empty()) {
+        metadata.remove(field);
+    } else {
+        let map = entries.into_iter().map(|(k, v)| (k, Value::String(v)));
+        metadata.insert(field.to_string(), Value::Object(map.collect()));
+    }
     Ok(())
 }

@@ -149,6 +149,9 @@ pub struct Resource {
     pub behavior: Behavior,
     /// Where the object came from, for error messages.
     pub origin: String,
+    /// kustomize has put build annotations on it by now (namespace, prefix or suffix,
+    /// generator, `patches` JSON6902): JSON6902 patches find a `metadata.annotations` map.
+    pub build_annotations: bool,
 }
 
 impl Resource {
@@ -164,6 +167,7 @@ impl Resource {
             needs_hash: false,
             behavior: Behavior::Create,
             origin,
+            build_annotations: false,
         };
         resource.original = resource.id();
         resource
@@ -248,6 +252,30 @@ impl Resource {
         self.metadata()
             .and_then(|m| m.get("annotations"))
             .and_then(Value::as_object)
+    }
+
+    /// kustomize's last check on every object (kyaml's `GetValidatedMetadata`): a kind, and
+    /// a name unless the kind ends in `List`; numbers and booleans count as their text.
+    /// Objects are loaded with both, so only a patch can take them away.
+    pub fn check_identity(&self) -> Result<(), String> {
+        let present = |v: Option<&Value>| match v {
+            Some(Value::String(s)) => !s.is_empty(),
+            Some(Value::Number(_) | Value::Bool(_)) => true,
+            _ => false,
+        };
+        let kind = self.object.get("kind");
+        let field = if !present(kind) {
+            "kind"
+        } else if kind
+            .and_then(Value::as_str)
+            .is_some_and(|k| k.ends_with("List"))
+            || present(self.metadata().and_then(|m| m.get("name")))
+        {
+            return Ok(());
+        } else {
+            "metadata.name"
+        };
+        Err(format!("{}: no {field} left after patches", self.original))
     }
 
     /// Whether the object has ever been named `name` (in namespace `namespace` when given).

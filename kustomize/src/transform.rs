@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 /// of CRD conversion webhooks and APIServices, as kustomize's namespace transformer.
 pub fn set_namespace(resources: &mut [Resource], namespace: &str) {
     for resource in resources {
+        resource.build_annotations = true;
         let gvk = resource.gvk();
         if !gvk.is_cluster_scoped() {
             resource.set_namespace(namespace);
@@ -75,6 +76,7 @@ pub fn add_name_affixes(resources: &mut [Resource], prefix: &str, suffix: &str) 
         }
         let name = format!("{prefix}{}{suffix}", resource.name());
         resource.set_name(name);
+        resource.build_annotations = true;
     }
 }
 

@@ -23,6 +23,17 @@ pub fn parse_stream(text: &str) -> Result<Vec<Value>, serde_saphyr::Error> {
     Ok(documents.into_iter().filter(|d| !d.is_null()).collect())
 }
 
+/// Parses YAML as sigs.k8s.io/yaml (go-yaml v2) does for kustomize's JSON6902 patches:
+/// YAML 1.1 scalars, so `yes`/`on`/`y` are booleans and `010` is octal.
+pub fn parse_yaml11(text: &str) -> Result<Vec<Value>, serde_saphyr::Error> {
+    let options = serde_saphyr::options! {
+        strict_booleans: false,
+        legacy_octal_numbers: true,
+    };
+    let documents: Vec<Value> = serde_saphyr::from_multiple_with_options(text, options)?;
+    Ok(documents.into_iter().filter(|d| !d.is_null()).collect())
+}
+
 /// Serialises documents as one stream separated by `---` lines.
 pub fn to_stream<'a>(documents: impl IntoIterator<Item = &'a Map<String, Value>>) -> String {
     let mut out = String::new();
@@ -302,7 +313,7 @@ fn write_seq(items: &[Value], level: usize, out: &mut String) {
 
 /// Numbers as Go prints them after kustomize's JSON round trip: integers as is, floats in
 /// strconv's shortest 'g' form (`1` for 1.0, `1e+06` for a million).
-fn number_text(n: &serde_json::Number) -> String {
+pub(crate) fn number_text(n: &serde_json::Number) -> String {
     if n.is_i64() || n.is_u64() {
         return n.to_string();
     }

@@ -2,24 +2,11 @@
 //! (kustomize v5.8.1); the objects must be equal one by one and the YAML streams identical.
 //! Cases with an `expect-error` file must fail in both, ours naming what the file says.
 
+mod common;
+
+use common::kubectl;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn kubectl() -> PathBuf {
-    if let Some(path) = std::env::var_os("KUBECTL") {
-        return path.into();
-    }
-    let cache = std::env::var_os("FLUX_RS_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/flux-rs")))
-        .expect("FLUX_RS_CACHE or HOME is set");
-    let cached = cache.join("tools/venv/bin/kubectl");
-    if cached.exists() {
-        cached
-    } else {
-        "kubectl".into()
-    }
-}
 
 fn cases() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");

@@ -7,6 +7,8 @@
 //! `$setElementOrder` is dropped instead of being copied into the object
 //! (docs/compatibility.md).
 
+mod keyed;
+
 use serde_json::{Map, Value};
 
 /// API groups whose kinds kustomize knows from the built-in OpenAPI schema.
@@ -88,13 +90,26 @@ enum ListMerge {
     Replace,
 }
 
-/// Applies `patch` to `target` in place.
-pub fn merge(target: &mut Map<String, Value>, patch: &Map<String, Value>, schema: Schema) {
-    merge_map(target, patch, schema, "");
+/// Applies `patch` to `target` in place. Fails, as kyaml does, where the patch and the
+/// object disagree on what a field is (a map against a list or a scalar, ...).
+pub fn merge(
+    target: &mut Map<String, Value>,
+    patch: &Map<String, Value>,
+    schema: Schema,
+) -> Result<(), String> {
+    merge_map(target, patch, schema, "")
 }
 
 fn directive(map: &Map<String, Value>) -> Option<&str> {
     map.get("$patch").and_then(Value::as_str)
+}
+
+fn node_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Object(_) => "a map",
+        Value::Array(_) => "a list",
+        _ => "a scalar",
+    }
 }
 
 fn merge_map(
@@ -102,10 +117,10 @@ fn merge_map(
     patch: &Map<String, Value>,
     schema: Schema,
     own_name: &str,
-) {
+) -> Result<(), String> {
     if directive(patch) == Some("replace") {
-        *target = strip_directives_map(patch);
-        return;
+        *target = strip_directives_map(patch, schema, own_name);
+        return Ok(());
     }
     let mut retain: Option<Vec<String>> = None;
     for (key, value) in patch {
@@ -128,6 +143,16 @@ fn merge_map(
             }
             continue;
         }
+        if let Some(existing) = target.get(key).filter(|v| !v.is_null())
+            && !value.is_null()
+            && node_kind(existing) != node_kind(value)
+        {
+            return Err(format!(
+                "field '{key}' is {} in the object but {} in the patch",
+                node_kind(existing),
+                node_kind(value)
+            ));
+        }
         match value {
             Value::Null => {
                 target.remove(key);
@@ -136,23 +161,23 @@ fn merge_map(
                 target.remove(key);
             }
             Value::Object(patch_map) => match target.get_mut(key) {
-                Some(Value::Object(existing)) => merge_map(existing, patch_map, schema, key),
+                Some(Value::Object(existing)) => merge_map(existing, patch_map, schema, key)?,
                 _ => {
-                    target.insert(key.clone(), Value::Object(strip_directives_map(patch_map)));
+                    let added = strip_directives_map(patch_map, schema, key);
+                    target.insert(key.clone(), Value::Object(added));
                 }
             },
             Value::Array(patch_items) => match target.get_mut(key) {
                 Some(Value::Array(existing)) => {
-                    if !merge_list(existing, patch_items, schema, own_name, key) {
+                    if !merge_list(existing, patch_items, schema, own_name, key)? {
                         target.remove(key);
                     }
                 }
-                _ if list_directive(patch_items) == Some("delete") => {}
+                _ if schema.list_merge(own_name, key) != ListMerge::Replace
+                    && list_directive(patch_items) == Some("delete") => {}
                 _ => {
-                    target.insert(
-                        key.clone(),
-                        strip_directives(&Value::Array(patch_items.clone())),
-                    );
+                    let added = strip_list(patch_items, schema, own_name, key);
+                    target.insert(key.clone(), Value::Array(added));
                 }
             },
             scalar => {
@@ -163,6 +188,7 @@ fn merge_map(
     if let Some(keep) = retain {
         target.retain(|k, _| keep.iter().any(|kept| kept == k));
     }
+    Ok(())
 }
 
 /// `$patch: delete|replace` on a map element of a list.
@@ -172,42 +198,41 @@ fn is_directive_element(item: &Value) -> bool {
         .is_some_and(|d| d == "delete" || d == "replace")
 }
 
-/// An element that is only a directive: `- $patch: replace|delete` applies to the list.
+/// kyaml reads a list's directive from the first element with `$patch`; it is for the
+/// list only when that element has nothing else.
 fn list_directive(patch: &[Value]) -> Option<&str> {
-    patch.iter().find_map(|i| {
-        let map = i.as_object()?;
-        (map.len() == 1).then(|| directive(map)).flatten()
-    })
+    let first = patch
+        .iter()
+        .filter_map(Value::as_object)
+        .find(|m| m.contains_key("$patch"))?;
+    (first.len() == 1).then(|| directive(first)).flatten()
 }
 
-/// Values of the merge keys; a key the element lacks compares as absent.
-fn key_values<'a>(map: &'a Map<String, Value>, keys: &[&str]) -> Vec<Option<&'a Value>> {
-    keys.iter().map(|k| map.get(*k)).collect()
-}
-
+/// Merges a list field; false when the whole field goes (`- $patch: delete`).
 fn merge_list(
     target: &mut Vec<Value>,
     patch: &[Value],
     schema: Schema,
     parent: &str,
     field: &str,
-) -> bool {
+) -> Result<bool, String> {
+    let how = schema.list_merge(parent, field);
+    if how == ListMerge::Replace {
+        // kyaml replaces a list without merge keys with the patch's as written, directive
+        // elements and nulls included.
+        *target = patch.to_vec();
+        return Ok(true);
+    }
     match list_directive(patch) {
         Some("replace") => {
-            *target = patch
-                .iter()
-                .filter(|i| !is_directive_element(i))
-                .map(strip_directives)
-                .collect();
-            return true;
+            *target = strip_list(patch, schema, parent, field);
+            return Ok(true);
         }
-        Some("delete") => return false,
+        Some("delete") => return Ok(false),
         _ => {}
     }
-    match schema.list_merge(parent, field) {
-        ListMerge::Replace => {
-            *target = patch.iter().map(strip_directives).collect();
-        }
+    match how {
+        ListMerge::Replace => unreachable!("handled above"),
         ListMerge::ScalarUnion => {
             let mut merged: Vec<Value> = Vec::with_capacity(target.len() + patch.len());
             for item in patch.iter().chain(target.iter()) {
@@ -217,66 +242,49 @@ fn merge_list(
             }
             *target = merged;
         }
-        ListMerge::Keys(keys) => {
-            // kyaml's order: the patch's elements first, then the untouched ones.
-            let mut remaining: Vec<Option<Value>> = target.drain(..).map(Some).collect();
-            let mut merged = Vec::with_capacity(remaining.len() + patch.len());
-            for item in patch {
-                let Some(patch_map) = item.as_object() else {
-                    merged.push(item.clone());
-                    continue;
-                };
-                let wanted = key_values(patch_map, keys);
-                let position = remaining.iter().position(|t| {
-                    t.as_ref()
-                        .and_then(Value::as_object)
-                        .is_some_and(|m| key_values(m, keys) == wanted)
-                });
-                match (position, directive(patch_map)) {
-                    (Some(i), Some("delete")) => {
-                        remaining[i] = None;
-                    }
-                    (None, Some("delete")) => {}
-                    (Some(i), directive) => {
-                        let mut existing = remaining[i].take().expect("present");
-                        // kyaml keeps an existing element a `$patch: replace` names.
-                        if directive != Some("replace")
-                            && let Value::Object(existing) = &mut existing
-                        {
-                            merge_map(existing, patch_map, schema, field);
-                        }
-                        merged.push(existing);
-                    }
-                    (None, _) => merged.push(Value::Object(strip_directives_map(patch_map))),
-                }
-            }
-            merged.extend(remaining.into_iter().flatten());
-            *target = merged;
+        ListMerge::Keys(keys) => keyed::merge(target, patch, keys, schema, field)?,
+    }
+    Ok(true)
+}
+
+/// A patch list put in place of a missing one: as written without merge keys, else without
+/// directive elements and with the elements' directives applied.
+fn strip_list(items: &[Value], schema: Schema, parent: &str, field: &str) -> Vec<Value> {
+    if schema.list_merge(parent, field) == ListMerge::Replace {
+        return items.to_vec();
+    }
+    items
+        .iter()
+        .filter(|i| !is_directive_element(i))
+        .map(|item| match item {
+            Value::Object(map) => Value::Object(strip_directives_map(map, schema, field)),
+            other => other.clone(),
+        })
+        .collect()
+}
+
+/// A patch map put where the object has none: directives applied (maps marked
+/// `$patch: delete` left out), directive keys and nulls dropped.
+fn strip_directives_map(
+    map: &Map<String, Value>,
+    schema: Schema,
+    own_name: &str,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (key, value) in map {
+        let kept = match value {
+            _ if key.starts_with('$') => None,
+            Value::Null => None,
+            Value::Object(inner) if directive(inner) == Some("delete") => None,
+            Value::Object(inner) => Some(Value::Object(strip_directives_map(inner, schema, key))),
+            Value::Array(items) => Some(Value::Array(strip_list(items, schema, own_name, key))),
+            other => Some(other.clone()),
+        };
+        if let Some(value) = kept {
+            out.insert(key.clone(), value);
         }
     }
-    true
-}
-
-fn strip_directives(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(strip_directives_map(map)),
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .filter(|i| !is_directive_element(i))
-                .map(strip_directives)
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
-fn strip_directives_map(map: &Map<String, Value>) -> Map<String, Value> {
-    map.iter()
-        .filter(|(k, _)| !k.starts_with('$'))
-        .filter(|(_, v)| !v.is_null())
-        .map(|(k, v)| (k.clone(), strip_directives(v)))
-        .collect()
+    out
 }
 
 #[cfg(test)]
@@ -295,7 +303,8 @@ mod tests {
             &mut target,
             patch.as_object().unwrap(),
             Schema::for_object(&api_version, &kind),
-        );
+        )
+        .unwrap();
         Value::Object(target)
     }
 
@@ -338,7 +347,8 @@ mod tests {
             json!([{"name": "w", "secret": {"secretName": "s"}}])
         );
         assert!(spec.get("affinity").is_none());
-        assert!(spec.get("tolerations").is_none());
+        // A list without merge keys is replaced as written, directives included.
+        assert_eq!(spec["tolerations"], json!([{"$patch": "delete"}]));
     }
 
     #[test]
