@@ -118,9 +118,8 @@ spec:
   patches:
   - patch: |
       - op: add
-        path: /metadata/annotations
-        value:
-          env: staging
+        path: /metadata/annotations/env
+        value: staging
     target: {kind: Deployment}
 ---
 apiVersion: notification.toolkit.fluxcd.io/v1beta3
