@@ -959,3 +959,38 @@ async fn wait_for_termination_keeps_the_finalizer_until_the_objects_are_gone() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn one_invalid_object_leaves_every_object_of_its_revision_unwritten() {
+    with_temp_ns(|client, ns| async move {
+        let stack = stack(&ns);
+        let url = stack.registry.oci_url("apps/atomic");
+        let v1 = tree(&[("config.yaml", &config_map("settings", "v1"))]);
+        let digest1 = push_artifact(&format!("{url}:latest"), v1.path(), &[]);
+        let sources = oci_repository(&client, &ns, "atomic", &url, json!({"tag": "latest"})).await;
+        let api = kustomization(&client, &ns, "atomic", json!({
+            "interval": "10m", "path": "./", "prune": true, "targetNamespace": ns,
+            "sourceRef": {"kind": "OCIRepository", "name": "atomic"},
+        }))
+        .await;
+        ks_status(&api, "atomic", "the first revision applied", applied(&format!("latest@{digest1}"))).await;
+
+        // The next revision changes the ConfigMap and adds a Service the API server refuses.
+        let invalid = "apiVersion: v1\nkind: Service\nmetadata:\n  name: bad\nspec:\n  ports:\n  - port: 70000\n";
+        let v2 = tree(&[("config.yaml", &config_map("settings", "v2")), ("service.yaml", invalid)]);
+        let digest2 = push_artifact(&format!("{url}:latest"), v2.path(), &[]);
+        request_reconcile(&sources, "atomic").await;
+        let revision2 = format!("latest@{digest2}");
+        let status = ks_status(&api, "atomic", "the invalid revision refused", |s| {
+            ready_is(s, ConditionStatus::False, "ReconciliationFailed") && s.last_attempted_revision.as_deref() == Some(revision2.as_str())
+        })
+        .await;
+        let message = &ready(&status).unwrap().message;
+        assert!(message.contains(&format!("Service/{ns}/bad dry-run failed")), "{message}");
+        let config = Api::<ConfigMap>::namespaced(client.clone(), &ns).get("settings").await.unwrap();
+        assert_eq!(config.data.unwrap()["value"], "v1", "nothing of the refused revision is written");
+        assert!(Api::<Service>::namespaced(client.clone(), &ns).get_opt("bad").await.unwrap().is_none());
+        assert_eq!(status.last_applied_revision, Some(format!("latest@{digest1}")));
+    })
+    .await;
+}

@@ -510,3 +510,33 @@ async fn providers_reach_endpoints_through_their_proxy_and_with_client_certifica
     })
     .await;
 }
+
+// Multi-threaded: the Slack stand-in must answer while the test sleeps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_down_then_back_within_the_retry_budget_gets_the_event_once() {
+    with_temp_ns(|client, ns| async move {
+        let slack = Webhook::start(None).await;
+        let notification = NotificationController::start(&ns);
+        let url = notification.events_url();
+        apply(&client, &ns, provider("slack", "slack", &format!("{}/services/T0/B0/x", slack.base), None)).await;
+        apply(&client, &ns, alert("all", "slack", "info", "Kustomization")).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+
+        // Down (503) for 3 seconds: inside the budget of 5 attempts over 7.5 seconds.
+        slack.fail_with(Some(StatusCode::SERVICE_UNAVAILABLE));
+        let started = std::time::Instant::now();
+        assert_eq!(post(&url, event(&ns, "app", "info", "while down").to_string().as_bytes()), 202);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        slack.fail_with(None);
+        let delivered = slack.wait_for(1, Duration::from_secs(15), |_| true).await;
+        let took = started.elapsed();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(slack.received().len(), 1, "delivered exactly once: {:?}", slack.received());
+        assert!(delivered[0].body.to_string().contains("while down"), "{:?}", delivered[0].body);
+        let refused = slack.refused();
+        assert!(refused >= 2, "retried while down: {refused}");
+        assert!(took < Duration::from_secs(9), "within the retry budget: {took:?}");
+        eprintln!("reliability: Slack stand-in down 3s: {refused} attempts refused, delivered once {:.1}s after the event", took.as_secs_f64());
+    })
+    .await;
+}

@@ -1067,3 +1067,48 @@ async fn large_artifacts_delay_neither_a_small_one_nor_the_probes() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_registry_down_for_two_minutes_recovers_within_one_retry() {
+    with_temp_ns(|client, ns| async move {
+        const COUNT: usize = 10;
+        // The harness' source-controller retries with --max-retry-delay=2s.
+        const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
+        let mut registry = Registry::start();
+        let _source = SourceController::start(&ns, None);
+        let url = registry.oci_url("apps/outage");
+        push_artifact(&format!("{url}:latest"), app_tree("outage").path(), &[]);
+        let mut apis = Vec::new();
+        for i in 0..COUNT {
+            let name = format!("outage{i}");
+            let api = apply_repo(&client, &ns, &name, json!({"url": url, "interval": "10m", "timeout": "5s"})).await;
+            apis.push((api, name));
+        }
+        for (api, name) in &apis {
+            status_where(api, name, "Ready", ready_at("latest@")).await;
+        }
+
+        registry.stop();
+        let down = std::time::Instant::now();
+        for (api, name) in &apis {
+            request_reconcile(api, name).await;
+        }
+        for (api, name) in &apis {
+            status_where(api, name, "FetchFailed", |s| is(s, "FetchFailed", ConditionStatus::True)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(120).saturating_sub(down.elapsed())).await;
+        registry.restart();
+        let back = std::time::Instant::now();
+        for (api, name) in &apis {
+            let fetch = || async { Ok(api.get(name).await?.status.unwrap_or_default()) };
+            wait_for("recovery", Duration::from_secs(60), fetch, |s| is(s, "Ready", ConditionStatus::True) && condition(s, "FetchFailed").is_none())
+                .await
+                .unwrap();
+        }
+        let recovered = back.elapsed();
+        eprintln!("reliability: registry down {:.0}s with {COUNT} OCIRepositories; all Ready {:.1}s after it was back (max retry delay {MAX_RETRY_DELAY:?})", back.duration_since(down).as_secs_f64(), recovered.as_secs_f64());
+        // One retry: the next backoff delay, plus the pull itself.
+        assert!(recovered < MAX_RETRY_DELAY + Duration::from_secs(8), "recovered after {recovered:?}");
+    })
+    .await;
+}
