@@ -1,0 +1,19 @@
+//! Cluster commands, output-compatible with the flux CLI: `get`, `reconcile`, `suspend`,
+//! `resume` for OCIRepositories and Kustomizations (and `get` for Alerts and Receivers),
+//! `trace`, `events`, `create secret oci` and `check`; one module per command.
+
+mod check;
+mod common;
+mod create_secret;
+mod events;
+mod get;
+mod reconcile;
+mod suspend;
+mod trace;
+
+pub use check::CheckArgs;
+pub use create_secret::CreateCommand;
+pub use events::EventsArgs;
+pub use get::GetCommand;
+pub use reconcile::TargetCommand;
+pub use trace::TraceArgs;

@@ -1,0 +1,274 @@
+//! `reconcile`: requests a reconcile (`reconcile.fluxcd.io/requestedAt`) and waits until the
+//! controller has handled it, saying why when it does not.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use serde_json::{Value, json};
+
+use super::common::{Kind, Scope, client, condition_text, ready};
+use crate::ui;
+
+const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
+
+#[derive(Subcommand, Debug)]
+pub enum TargetCommand {
+    /// A source: `source oci NAME`.
+    #[command(subcommand)]
+    Source(SourceTarget),
+    /// A Kustomization.
+    #[command(alias = "ks")]
+    Kustomization(KustomizationTarget),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SourceTarget {
+    Oci(NameArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct NameArgs {
+    pub(super) name: String,
+    #[command(flatten)]
+    pub(super) scope: Scope,
+}
+
+#[derive(Args, Debug)]
+pub struct KustomizationTarget {
+    #[command(flatten)]
+    target: NameArgs,
+    /// Reconcile the Kustomization's source first (`reconcile` only).
+    #[arg(long)]
+    with_source: bool,
+}
+
+impl TargetCommand {
+    pub(super) fn parts(&self) -> (Kind, &NameArgs, bool) {
+        match self {
+            TargetCommand::Source(SourceTarget::Oci(args)) => (Kind::OciRepository, args, false),
+            TargetCommand::Kustomization(k) => (Kind::Kustomization, &k.target, k.with_source),
+        }
+    }
+
+    /// `reconcile`: sets `requestedAt` and waits until the controller has handled it.
+    pub async fn reconcile(self, timeout: Duration) -> anyhow::Result<()> {
+        let (kind, args, with_source) = self.parts();
+        let client = client().await?;
+        let ns = &args.scope.namespace;
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &kind.resource());
+        let object = api.get(&args.name).await.with_context(|| {
+            format!(
+                "{} '{}' not found in {ns} namespace",
+                kind.name(),
+                args.name
+            )
+        })?;
+        if object
+            .data
+            .pointer("/spec/suspend")
+            .and_then(Value::as_bool)
+            == Some(true)
+        {
+            bail!("resource is suspended");
+        }
+        if with_source {
+            let source = object
+                .data
+                .pointer("/spec/sourceRef/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let source_ns = object
+                .data
+                .pointer("/spec/sourceRef/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or(ns)
+                .to_string();
+            let sources: Api<DynamicObject> =
+                Api::namespaced_with(client.clone(), &source_ns, &Kind::OciRepository.resource());
+            request_and_wait(&sources, Kind::OciRepository, &source, &source_ns, timeout).await?;
+        }
+        request_and_wait(&api, kind, &args.name, ns, timeout).await
+    }
+}
+
+pub(super) async fn request_and_wait(
+    api: &Api<DynamicObject>,
+    kind: Kind,
+    name: &str,
+    ns: &str,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    ui::action(format!(
+        "annotating {} {name} in {ns} namespace",
+        kind.name()
+    ));
+    let token = jiff::Timestamp::now().to_string();
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"metadata": {"annotations": {REQUESTED_AT: token}}})),
+    )
+    .await
+    .with_context(|| format!("{} '{name}' not found in {ns} namespace", kind.name()))?;
+    ui::success(format!("{} annotated", kind.name()));
+    ui::action(format!("waiting for {} reconciliation", kind.name()));
+    let spinner = ui::spinner(format!("waiting for {} reconciliation", kind.name()));
+    let deadline = tokio::time::Instant::now() + timeout;
+    let requested = serde_json::to_value(api.get(name).await?)?;
+    let object = loop {
+        let object = serde_json::to_value(api.get(name).await?)?;
+        let handled = object
+            .pointer("/status/lastHandledReconcileAt")
+            .and_then(Value::as_str)
+            == Some(token.as_str());
+        let settled = ready(&object).is_some_and(|c| c["status"] != "Unknown");
+        if handled && settled {
+            break object;
+        }
+        let progress = WaitProgress::of(&requested, &object);
+        spinner.set_message(format!(
+            "waiting for {} reconciliation: {}",
+            kind.name(),
+            progress.describe()
+        ));
+        if tokio::time::Instant::now() > deadline {
+            spinner.finish_and_clear();
+            bail!(
+                "timeout waiting for {} reconciliation: {}",
+                kind.name(),
+                progress.explain(kind, ns, timeout)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    spinner.finish_and_clear();
+    let condition = ready(&object).cloned().unwrap_or_default();
+    if condition["status"] != "True" {
+        bail!(
+            "{}",
+            condition["message"]
+                .as_str()
+                .unwrap_or("reconciliation failed")
+        );
+    }
+    match kind {
+        Kind::OciRepository => ui::success(format!(
+            "fetched revision {}",
+            object
+                .pointer("/status/artifact/revision")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        )),
+        _ => ui::success(format!(
+            "applied revision {}",
+            object
+                .pointer("/status/lastAppliedRevision")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        )),
+    }
+    Ok(())
+}
+
+/// Where a requested reconcile is while `reconcile` waits, read from the object.
+#[derive(Debug, PartialEq, Eq)]
+enum WaitProgress {
+    /// Nothing has touched the status since the request: no controller picked it up.
+    NotPickedUp,
+    /// A reconcile runs (Reconciling True); the request is handled after it.
+    Reconciling(String),
+    /// The status moved, but the request is not handled yet; the last Ready condition.
+    Pending(String),
+}
+
+impl WaitProgress {
+    fn of(requested: &Value, now: &Value) -> Self {
+        let reconciling = now
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .and_then(|c| {
+                c.iter()
+                    .find(|c| c["type"] == "Reconciling" && c["status"] == "True")
+            });
+        if let Some(condition) = reconciling {
+            return WaitProgress::Reconciling(condition_text(condition));
+        }
+        if requested.get("status") == now.get("status") {
+            return WaitProgress::NotPickedUp;
+        }
+        WaitProgress::Pending(ready(now).map(condition_text).unwrap_or_default())
+    }
+
+    /// A short line for the spinner.
+    fn describe(&self) -> String {
+        match self {
+            WaitProgress::NotPickedUp => "not picked up yet".to_owned(),
+            WaitProgress::Reconciling(what) => what.clone(),
+            WaitProgress::Pending(ready) => format!("last status: {ready}"),
+        }
+    }
+
+    /// Why the request was not handled in time.
+    fn explain(&self, kind: Kind, ns: &str, timeout: Duration) -> String {
+        match self {
+            WaitProgress::NotPickedUp => format!(
+                "no controller handled the request in {}: is {} running and watching namespace {ns}?",
+                api::duration::format(timeout),
+                kind.controller()
+            ),
+            WaitProgress::Reconciling(what) => format!(
+                "an earlier reconcile is still running ({what}); the request is handled when it ends"
+            ),
+            WaitProgress::Pending(ready) => {
+                format!("the request was not handled yet; last status: {ready}")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_wait_says_why_the_request_is_not_handled() {
+        let requested = json!({"status": {"conditions": [
+            {"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded", "message": "Applied revision: v1"}]}});
+        assert_eq!(
+            WaitProgress::of(&requested, &requested),
+            WaitProgress::NotPickedUp
+        );
+        let explained =
+            WaitProgress::NotPickedUp.explain(Kind::Kustomization, "apps", Duration::from_secs(5));
+        assert_eq!(
+            explained,
+            "no controller handled the request in 5s: is kustomize-controller running and watching namespace apps?"
+        );
+        let running = json!({"status": {"conditions": [
+            {"type": "Ready", "status": "Unknown", "reason": "Progressing", "message": "Reconciliation in progress"},
+            {"type": "Reconciling", "status": "True", "reason": "Progressing", "message": "Running health checks for revision v1 with a timeout of 2m0s"}]}});
+        let progress = WaitProgress::of(&requested, &running);
+        assert_eq!(
+            progress,
+            WaitProgress::Reconciling(
+                "Progressing: Running health checks for revision v1 with a timeout of 2m0s".into()
+            )
+        );
+        assert!(
+            progress
+                .explain(Kind::Kustomization, "apps", Duration::from_secs(5))
+                .starts_with("an earlier reconcile is still running")
+        );
+        let failed = json!({"status": {"conditions": [
+            {"type": "Ready", "status": "False", "reason": "ArtifactFailed", "message": "fetch failed"}]}});
+        assert_eq!(
+            WaitProgress::of(&requested, &failed).describe(),
+            "last status: ArtifactFailed: fetch failed"
+        );
+    }
+}

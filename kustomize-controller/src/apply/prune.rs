@@ -1,0 +1,110 @@
+//! Deleting what a revision no longer has: only objects this Kustomization owns and that
+//! have not opted out.
+
+use kube::api::{DeleteParams, DynamicObject};
+
+use super::{
+    Action, Applier, Change, NAME_LABEL, NAMESPACE_LABEL, api_reason, is_not_found, policy,
+};
+use crate::inventory::ObjectRef;
+
+impl Applier<'_> {
+    /// Deletes objects no longer in the revision, in the given (reverse apply) order, only if
+    /// they carry this Kustomization's owner labels and have not opted out. Returns what was
+    /// deleted and what failed (to stay in the inventory).
+    pub async fn prune(&self, stale: &[ObjectRef]) -> (Vec<Change>, Vec<(ObjectRef, String)>) {
+        let mut deleted = Vec::new();
+        let mut failed = Vec::new();
+        for reference in stale {
+            match self.delete_owned(reference).await {
+                Ok(true) => deleted.push(Change {
+                    object: reference.clone(),
+                    action: Action::Deleted,
+                }),
+                Ok(false) => {}
+                Err(e) => failed.push((reference.clone(), e)),
+            }
+        }
+        (deleted, failed)
+    }
+
+    async fn delete_owned(&self, reference: &ObjectRef) -> Result<bool, String> {
+        let api = match self.api_for(reference).await {
+            Ok(api) => api,
+            // The kind is gone (its CRD was deleted): so are its objects.
+            Err(e) if is_not_found(&e) => return Ok(false),
+            Err(e) => return Err(format!("{} delete failed: {e}", reference.display())),
+        };
+        let live = match api.get_opt(&reference.name).await {
+            Ok(Some(live)) => live,
+            Ok(None) => return Ok(false),
+            Err(e) => return Err(format!("{} delete failed: {e}", reference.display())),
+        };
+        if !prunable(&live, &self.owner_name, &self.owner_namespace) {
+            return Ok(false);
+        }
+        match api
+            .delete(&reference.name, &DeleteParams::background())
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => {
+                let (reason, message) = api_reason(&e);
+                Err(format!(
+                    "{} delete failed ({reason}): {message}",
+                    reference.display()
+                ))
+            }
+        }
+    }
+}
+
+/// A live object prune may delete: labelled as the owner's, not opted out, not already
+/// being deleted.
+fn prunable(live: &DynamicObject, owner_name: &str, owner_namespace: &str) -> bool {
+    let labels = live.metadata.labels.clone().unwrap_or_default();
+    let owned = labels.get(NAME_LABEL).map(String::as_str) == Some(owner_name)
+        && labels.get(NAMESPACE_LABEL).map(String::as_str) == Some(owner_namespace);
+    let annotations = live.metadata.annotations.clone().unwrap_or_default();
+    owned && !policy::prune_skips(&annotations) && live.metadata.deletion_timestamp.is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::super::test_support::live;
+    use super::*;
+
+    fn owned_by(name: &str, namespace: &str) -> Value {
+        json!({NAME_LABEL: name, NAMESPACE_LABEL: namespace})
+    }
+
+    #[test]
+    fn only_objects_the_owner_labels_name_are_pruned() {
+        let object = live(json!({"name": "a", "labels": owned_by("apps", "flux-system")}));
+        assert!(prunable(&object, "apps", "flux-system"));
+        assert!(!prunable(&object, "apps", "other"));
+        assert!(!prunable(&object, "infra", "flux-system"));
+        assert!(!prunable(
+            &live(json!({"name": "a"})),
+            "apps",
+            "flux-system"
+        ));
+    }
+
+    #[test]
+    fn opted_out_and_terminating_objects_are_not_pruned() {
+        let opted_out = live(
+            json!({"name": "a", "labels": owned_by("apps", "flux-system"),
+            "annotations": {"kustomize.toolkit.fluxcd.io/prune": "disabled"}}),
+        );
+        assert!(!prunable(&opted_out, "apps", "flux-system"));
+        let terminating = live(
+            json!({"name": "a", "labels": owned_by("apps", "flux-system"),
+            "deletionTimestamp": "2026-01-01T00:00:00Z"}),
+        );
+        assert!(!prunable(&terminating, "apps", "flux-system"));
+    }
+}
