@@ -34,7 +34,7 @@ async fn generated_crds_install_and_are_established() {
 
 fn doc(file: &str) -> Value {
     let path = format!(
-        "{}/../shared/tests/flux-docs/{file}",
+        "{}/../api/tests/flux-docs/{file}",
         env!("CARGO_MANIFEST_DIR")
     );
     serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()

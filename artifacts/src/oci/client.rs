@@ -719,7 +719,11 @@ fn registry_error(op: &'static str, target: &str, err: OciDistributionError) -> 
         other => {
             let transient = match &other {
                 OciDistributionError::ServerError { code, .. } => *code >= 500 || *code == 429,
-                OciDistributionError::RequestError(e) => e.is_connect() || e.is_timeout(),
+                // Nothing listening is no blip: retrying only holds the caller (a controller
+                // worker) for the whole timeout; its own backoff comes back later.
+                OciDistributionError::RequestError(e) => {
+                    (e.is_connect() && !connection_refused(e)) || e.is_timeout()
+                }
                 _ => false,
             };
             OciError::Registry {
@@ -730,6 +734,20 @@ fn registry_error(op: &'static str, target: &str, err: OciDistributionError) -> 
             }
         }
     }
+}
+
+/// Whether the connection was refused (nothing listens at the address).
+fn connection_refused(error: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// An error and its sources joined by ": ".
@@ -749,7 +767,26 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::is_local_registry;
+    use super::{connection_refused, is_local_registry};
+
+    #[tokio::test]
+    async fn a_refused_connection_is_told_apart_from_other_failures() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let http = reqwest::Client::new();
+        let refused = http
+            .get(format!("http://127.0.0.1:{port}/v2/"))
+            .send()
+            .await
+            .unwrap_err();
+        assert!(
+            refused.is_connect() && connection_refused(&refused),
+            "{refused:?}"
+        );
+        let invalid = http.get("http://[::1/").send().await.unwrap_err();
+        assert!(!connection_refused(&invalid), "{invalid:?}");
+    }
 
     #[test]
     fn local_registries_are_recognised() {
