@@ -119,35 +119,6 @@ pub fn crd_documents() -> Result<Vec<(&'static str, String)>, serde_saphyr::ser:
     Ok(documents)
 }
 
-/// The fields of `expected` that `actual` lacks or holds with another value, as JSON paths.
-/// Fields only `actual` has (defaults) are fine: this is how a read-back object is checked
-/// against what was applied.
-pub fn dropped_fields(expected: &Value, actual: &Value) -> Vec<String> {
-    fn walk(expected: &Value, actual: &Value, at: &str, out: &mut Vec<String>) {
-        match (expected, actual) {
-            (Value::Object(e), Value::Object(a)) => {
-                for (key, value) in e {
-                    let path = format!("{at}.{key}");
-                    match a.get(key) {
-                        Some(other) => walk(value, other, &path, out),
-                        None => out.push(path),
-                    }
-                }
-            }
-            (Value::Array(e), Value::Array(a)) if e.len() == a.len() => {
-                for (i, (e, a)) in e.iter().zip(a).enumerate() {
-                    walk(e, a, &format!("{at}[{i}]"), out);
-                }
-            }
-            _ if expected == actual => {}
-            _ => out.push(format!("{at} (expected {expected}, got {actual})")),
-        }
-    }
-    let mut out = Vec::new();
-    walk(expected, actual, "", &mut out);
-    out
-}
-
 /// The API resource of a kind, for dynamic access to objects named in specs (event sources,
 /// receiver resources). Plurals follow Kubernetes' rule for these kinds: a trailing `y`
 /// becomes `ies`, otherwise `s` is added.

@@ -6,6 +6,7 @@ pub mod bin;
 pub mod cluster;
 pub mod controllers;
 pub mod cosign;
+pub mod fields;
 pub mod process;
 pub mod proxy;
 pub mod registry;

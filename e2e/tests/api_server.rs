@@ -97,7 +97,7 @@ async fn flux_doc_examples_read_back_whole_through_the_storage_version() {
                 .await
                 .unwrap();
             let stored = serde_json::to_value(stored).unwrap();
-            let dropped = api::dropped_fields(&object["spec"], &stored["spec"]);
+            let dropped = e2e::fields::dropped_fields(&object["spec"], &stored["spec"]);
             assert!(
                 dropped.is_empty(),
                 "{file} read back as {storage_version} lost {dropped:?}"
