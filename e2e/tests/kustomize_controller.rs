@@ -994,3 +994,25 @@ async fn one_invalid_object_leaves_every_object_of_its_revision_unwritten() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_sops_encrypted_secret_is_refused_and_nothing_is_applied() {
+    with_temp_ns(|client, ns| async move {
+        let stack = stack(&ns);
+        let url = stack.registry.oci_url("apps/sops");
+        let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\nstringData:\n  password: ENC[AES256_GCM,data:abc=,type:str]\nsops:\n  version: 3.8.1\n";
+        let files = tree(&[("config.yaml", &config_map("plain", "v1")), ("secret.yaml", secret)]);
+        push_artifact(&format!("{url}:latest"), files.path(), &[]);
+        oci_repository(&client, &ns, "sops", &url, json!({"tag": "latest"})).await;
+        let api = kustomization(&client, &ns, "sops", json!({
+            "interval": "10m", "path": "./", "prune": true, "targetNamespace": ns,
+            "sourceRef": {"kind": "OCIRepository", "name": "sops"},
+        }))
+        .await;
+        let status = ks_status(&api, "sops", "the encrypted Secret refused", |s| ready_is(s, ConditionStatus::False, "BuildFailed")).await;
+        let message = &ready(&status).unwrap().message;
+        assert!(message.contains(&format!("Secret/{ns}/creds is SOPS-encrypted")), "{message}");
+        assert!(Api::<ConfigMap>::namespaced(client.clone(), &ns).get_opt("plain").await.unwrap().is_none(), "nothing of the revision applied");
+    })
+    .await;
+}

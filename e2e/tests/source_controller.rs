@@ -1112,3 +1112,41 @@ async fn a_registry_down_for_two_minutes_recovers_within_one_retry() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_layer_whose_bytes_do_not_match_its_digest_is_never_stored() {
+    with_temp_ns(|client, ns| async move {
+        let registry = Registry::start();
+        let source = SourceController::start(&ns, None);
+        let layer = gnu_tar_gz(&[("app.yaml", tar::EntryType::Regular, b"kind: ConfigMap\n")]);
+        let layer_digest = registry.upload_flux_artifact("apps/corrupt", "latest", &layer);
+        // The registry's copy of the layer is changed after upload: its digest no longer holds.
+        let mut tampered = layer.clone();
+        *tampered.last_mut().unwrap() ^= 0xff;
+        std::fs::write(registry.blob_path(&layer_digest), &tampered).unwrap();
+
+        let api = apply_repo(
+            &client,
+            &ns,
+            "corrupt",
+            json!({"url": registry.oci_url("apps/corrupt"), "interval": "10m"}),
+        )
+        .await;
+        let status = status_where(&api, "corrupt", "FetchFailed", |s| {
+            is(s, "FetchFailed", ConditionStatus::True)
+        })
+        .await;
+        let failed = condition(&status, "FetchFailed").unwrap();
+        assert!(
+            failed.message.contains("digest mismatch") && failed.message.contains(&layer_digest),
+            "{}",
+            failed.message
+        );
+        assert!(status.artifact.is_none(), "nothing stored");
+        let stored: Vec<_> = std::fs::read_dir(source.object_dir(&ns, "corrupt"))
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(stored.is_empty(), "nothing in storage: {stored:?}");
+    })
+    .await;
+}
