@@ -67,6 +67,9 @@ pub fn build_with(dir: &Path, options: &BuildOptions) -> Result<Vec<Resource>, E
             .check_identity()
             .map_err(|e| Error::new(&resource.origin, e))?;
     }
+    resources
+        .iter_mut()
+        .for_each(Resource::drop_empty_annotations);
     if builder.top_order == SortOrder::Legacy {
         sort::legacy_sort(&mut resources);
     }
@@ -580,10 +583,24 @@ fn parse_kustomization(text: &str) -> Result<Kustomization, String> {
         .pop()
     {
         Some(v) => v,
-        None => return Err("the kustomization is empty".into()),
+        None => return Err(EMPTY_KUSTOMIZATION.into()),
+    };
+    let value = match value {
+        // A field written without a value (`patches:`) is no field, as kustomize reads it.
+        Value::Object(mut fields) => {
+            fields.retain(|_, v| !v.is_null());
+            if fields.keys().all(|k| k == "apiVersion" || k == "kind") {
+                return Err(EMPTY_KUSTOMIZATION.into());
+            }
+            Value::Object(fields)
+        }
+        other => other,
     };
     serde_json::from_value(value).map_err(|e| format!("invalid kustomization: {e}"))
 }
+
+/// kustomize's words for a kustomization that asks for nothing.
+const EMPTY_KUSTOMIZATION: &str = "kustomization.yaml is empty";
 
 fn is_remote(entry: &str) -> bool {
     entry.contains("://")

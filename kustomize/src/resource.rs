@@ -25,7 +25,8 @@ impl Gvk {
     }
 
     /// Whether objects of this kind live outside namespaces: kustomize's built-in table of
-    /// (group, kind); anything else, custom resources included, is namespaced.
+    /// (group, kind); anything else, custom resources included, is namespaced. (kustomize's
+    /// schema has FlowSchema and PriorityLevelConfiguration namespaced, and so do we.)
     pub fn is_cluster_scoped(&self) -> bool {
         CLUSTER_SCOPED
             .iter()
@@ -45,8 +46,6 @@ const CLUSTER_SCOPED: &[(&str, &str)] = &[
     ("apiextensions.k8s.io", "CustomResourceDefinition"),
     ("apiregistration.k8s.io", "APIService"),
     ("certificates.k8s.io", "CertificateSigningRequest"),
-    ("flowcontrol.apiserver.k8s.io", "FlowSchema"),
-    ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"),
     ("networking.k8s.io", "IngressClass"),
     ("node.k8s.io", "RuntimeClass"),
     ("policy", "PodSecurityPolicy"),
@@ -194,6 +193,22 @@ impl Resource {
 
     pub fn metadata(&self) -> Option<&Map<String, Value>> {
         self.object.get("metadata").and_then(Value::as_object)
+    }
+
+    /// Drops `metadata.annotations` when it is null or empty: kustomize's output never holds
+    /// an empty annotations map (it keeps an empty or null `labels`).
+    pub fn drop_empty_annotations(&mut self) {
+        let Some(Value::Object(metadata)) = self.object.get_mut("metadata") else {
+            return;
+        };
+        let empty = match metadata.get("annotations") {
+            Some(Value::Null) => true,
+            Some(Value::Object(annotations)) => annotations.is_empty(),
+            _ => false,
+        };
+        if empty {
+            metadata.remove("annotations");
+        }
     }
 
     pub fn metadata_mut(&mut self) -> &mut Map<String, Value> {

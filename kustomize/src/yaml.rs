@@ -5,7 +5,8 @@
 use serde_json::{Map, Value};
 
 /// Parses a multi-document YAML stream; empty documents are skipped. Booleans are YAML 1.2's
-/// (`on`/`yes` stay strings) and numbers with a leading zero stay strings, as in kyaml.
+/// (`on`/`yes` stay strings); numbers with a leading zero are YAML 1.1's, as kustomize reads
+/// them (`0755` is 493, `08` is 8): `defaultMode: 0755` must reach the API server as a number.
 pub fn parse_stream(text: &str) -> Result<Vec<Value>, serde_saphyr::Error> {
     // The parser's default budget stops at 1024 documents and 250k nodes: real manifest
     // bundles are larger. Alias-expansion limits (YAML bombs) stay as they are.
@@ -16,7 +17,7 @@ pub fn parse_stream(text: &str) -> Result<Vec<Value>, serde_saphyr::Error> {
     budget.max_depth = 256;
     let options = serde_saphyr::options! {
         strict_booleans: true,
-        leading_zero_numbers_as_strings: true,
+        legacy_octal_numbers: true,
         budget: Some(budget),
     };
     let documents: Vec<Value> = serde_saphyr::from_multiple_with_options(text, options)?;
@@ -617,7 +618,11 @@ mod tests {
         let docs = parse_stream(text).unwrap();
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[0]["a"], json!("on"));
-        assert_eq!(docs[0]["b"], json!("0123"));
+        assert_eq!(
+            docs[0]["b"],
+            json!(83),
+            "YAML 1.1 octal, as kustomize reads it"
+        );
         let maps = docs.iter().map(|d| d.as_object().unwrap());
         let again = parse_stream(&to_stream(maps)).unwrap();
         assert_eq!(docs, again);
