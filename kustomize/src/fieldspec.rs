@@ -40,7 +40,7 @@ pub fn visit_path(
     create: bool,
     visit: &mut dyn FnMut(&mut Value),
 ) {
-    let segments: Vec<&str> = path.split('/').map(|s| s.trim_end_matches("[]")).collect();
+    let segments: Vec<&str> = path.split('/').collect();
     visit_segments_in_map(object, &segments, create, visit);
 }
 
@@ -50,16 +50,21 @@ fn visit_segments_in_map(
     create: bool,
     visit: &mut dyn FnMut(&mut Value),
 ) {
-    let Some((first, rest)) = segments.split_first() else {
+    let Some((segment, rest)) = segments.split_first() else {
         return;
     };
-    if !map.contains_key(*first) || map.get(*first).is_some_and(Value::is_null) {
-        if !create {
+    // A sequence (`[]`) that is missing is never created: there is no element to walk into.
+    let (field, sequence) = match segment.strip_suffix("[]") {
+        Some(field) => (field, true),
+        None => (*segment, false),
+    };
+    if !map.contains_key(field) || map.get(field).is_some_and(Value::is_null) {
+        if !create || sequence {
             return;
         }
-        map.insert(first.to_string(), Value::Object(Map::new()));
+        map.insert(field.to_string(), Value::Object(Map::new()));
     }
-    let child = map.get_mut(*first).expect("present");
+    let child = map.get_mut(field).expect("present");
     if rest.is_empty() {
         visit(child);
     } else {

@@ -250,10 +250,46 @@ fn indent(out: &mut String, width: usize) {
 }
 
 fn write_map(map: &Map<String, Value>, level: usize, out: &mut String) {
-    for (key, value) in map {
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    entries.sort_by(|(a, _), (b, _)| key_order(a, b));
+    for (key, value) in entries {
         write_key(key, level, out);
         write_value_after_key(value, level, out);
     }
+}
+
+/// The order kustomize prints map keys in (go-yaml v2's key sorting): at the first differing
+/// character, letters come after everything else and compare as characters; otherwise the
+/// runs of digits starting there compare as numbers (a run's zeros counting once it had a
+/// non-zero digit), then the shorter run first, then the characters; a prefix first.
+fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let Some(i) = a.iter().zip(&b).position(|(x, y)| x != y) else {
+        return a.len().cmp(&b.len());
+    };
+    let (x, y) = (a[i], b[i]);
+    match (x.is_alphabetic(), y.is_alphabetic()) {
+        (true, true) => return x.cmp(&y),
+        (true, false) => return Ordering::Greater,
+        (false, true) => return Ordering::Less,
+        (false, false) => {}
+    }
+    // Zeros of a run that started earlier with a non-zero digit are significant.
+    let started = (x == '0' || y == '0')
+        && a[..i]
+            .iter()
+            .rev()
+            .take_while(|c| c.is_ascii_digit())
+            .any(|c| *c != '0');
+    let run = |chars: &[char]| -> (u128, usize) {
+        let digits = chars[i..].iter().take_while(|c| c.is_ascii_digit());
+        digits.fold((u128::from(started), i), |(n, end), c| {
+            (n.saturating_mul(10) + u128::from(*c as u8 - b'0'), end + 1)
+        })
+    };
+    let ((an, ae), (bn, be)) = (run(&a), run(&b));
+    an.cmp(&bn).then(ae.cmp(&be)).then(x.cmp(&y))
 }
 
 /// A value after `key:`: nested maps indent by two, sequences stay flush with the key.
@@ -610,6 +646,18 @@ mod tests {
     fn large_streams_parse() {
         let text = "kind: ConfigMap\nmetadata:\n  name: x\n---\n".repeat(5000);
         assert_eq!(parse_stream(&text).unwrap().len(), 5000);
+    }
+
+    #[test]
+    fn keys_sort_as_go_yaml_v2_sorts_them() {
+        // The order `kubectl kustomize` printed these keys in.
+        let printed = [
+            "_x", "1", "A", "a-b", "a_b", "a9", "a10", "aB", "b2c9", "b2c10",
+        ];
+        let mut keys = printed;
+        keys.reverse();
+        keys.sort_by(|a, b| key_order(a, b));
+        assert_eq!(keys, printed);
     }
 
     #[test]
