@@ -240,6 +240,17 @@ pub fn fix_references(resources: &mut [Resource]) {
                 .iter()
                 .any(|(ns, n)| n == name && (ns.is_empty() || ns == wanted))
         };
+        // A cluster-scoped referrer (a ClusterRoleBinding's subject without a namespace)
+        // names an object in any namespace, when only one fits.
+        if namespaces.iter().all(String::is_empty) {
+            let mut named = candidates
+                .iter()
+                .filter(|c| c.history.iter().any(|(_, n)| n == name));
+            return match (named.next(), named.next()) {
+                (Some(only), None) => Some((only.namespace.clone(), only.name.clone())),
+                _ => None,
+            };
+        }
         namespaces
             .iter()
             .rev()
