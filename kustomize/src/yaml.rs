@@ -251,7 +251,14 @@ fn indent(out: &mut String, width: usize) {
 
 fn write_map(map: &Map<String, Value>, level: usize, out: &mut String) {
     let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-    entries.sort_by(|(a, _), (b, _)| key_order(a, b));
+    // The map is in byte order already, which is kustomize's when keys are only letters
+    // (most are): only the others need the slower comparison.
+    if !map
+        .keys()
+        .all(|k| k.bytes().all(|b| b.is_ascii_alphabetic()))
+    {
+        entries.sort_by(|(a, _), (b, _)| key_order(a, b));
+    }
     for (key, value) in entries {
         write_key(key, level, out);
         write_value_after_key(value, level, out);

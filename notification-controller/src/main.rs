@@ -115,6 +115,10 @@ async fn main() -> Result<()> {
             Arc::new(receivers::ReceiverContext {
                 client: client.clone(),
                 recorder: Recorder::new(client.clone(), CONTROLLER, None),
+                backoff: runtime::requeue::Backoff::new(
+                    args.common.min_retry_delay,
+                    args.common.max_retry_delay,
+                ),
             }),
         )
         .for_each(runtime::log_result);

@@ -18,7 +18,7 @@ use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use runtime::conditions::Conditions;
 use runtime::now_rfc3339;
-use runtime::outcome::{self, Failure, Requeue};
+use runtime::outcome::{self, Failure};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
@@ -343,6 +343,7 @@ fn default_api_version(kind: &str) -> &'static str {
 pub struct ReceiverContext {
     pub client: Client,
     pub recorder: runtime::events::Recorder,
+    pub backoff: runtime::requeue::Backoff,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -424,11 +425,8 @@ async fn reconcile_receiver_object(
         })?;
     let interval =
         api::duration::parse(&receiver.spec.interval).unwrap_or(Duration::from_secs(600));
-    Ok(match conclusion.requeue {
-        Requeue::After(delay) => Action::requeue(delay),
-        Requeue::AwaitChange => Action::await_change(),
-        Requeue::Interval | Requeue::Backoff => Action::requeue(interval),
-    })
+    let key = format!("{namespace}/{name}");
+    Ok(conclusion.requeue.action(interval, 0, &ctx.backoff, &key))
 }
 
 /// How soon a Receiver whose token Secret is missing looks again.
