@@ -2,9 +2,10 @@
 //! kustomize's order; hash suffixes, name references and sorting once at the end.
 
 use crate::Error;
-use crate::fieldspec;
+use crate::config::TransformerConfig;
+use crate::fieldspec::{self, FieldSpec};
 use crate::generator::{self, FileSource, GeneratedKind};
-use crate::kustomization::{FILE_NAMES, Kustomization, Patch, SortOrder};
+use crate::kustomization::{FILE_NAMES, Kustomization, Labels, Patch, SortOrder};
 use crate::nameref;
 use crate::patch::{self, Field as PatchField, PatchBody};
 use crate::resource::{Behavior, Resource};
@@ -55,13 +56,14 @@ pub fn build_with(dir: &Path, options: &BuildOptions) -> Result<Vec<Resource>, E
         flux: options.flux.clone(),
     };
     let dir = builder.checked_dir(dir, dir)?;
-    let mut resources = builder.build_dir(&dir, Level::Kustomization, Vec::new())?;
+    let mut config = TransformerConfig::default();
+    let mut resources = builder.build_dir(&dir, Level::Kustomization, Vec::new(), &mut config)?;
     for resource in resources.iter_mut().filter(|r| r.needs_hash) {
         let hashed = format!("{}-{}", resource.name(), generator::content_hash(resource));
         resource.set_name(hashed);
     }
     nameref::check_walked_paths(&resources)?;
-    nameref::fix_references(&mut resources);
+    nameref::fix_references(&mut resources, &config.name_reference);
     for resource in &resources {
         resource
             .check_identity()
@@ -160,11 +162,14 @@ impl Builder {
         Ok((kustomization, file))
     }
 
+    /// Builds the kustomization (or component) in `dir` on top of `resources`; `config`
+    /// gathers the transformer configuration it and everything under it add.
     fn build_dir(
         &mut self,
         dir: &Path,
         level: Level,
         mut resources: Vec<Resource>,
+        config: &mut TransformerConfig,
     ) -> Result<Vec<Resource>, Error> {
         if self.stack.iter().any(|d| d == dir) {
             let cycle: Vec<String> = self
@@ -179,7 +184,7 @@ impl Builder {
             ));
         }
         self.stack.push(dir.to_path_buf());
-        let result = self.build_kustomization(dir, level, &mut resources);
+        let result = self.build_kustomization(dir, level, &mut resources, config);
         self.stack.pop();
         result.map(|()| resources)
     }
@@ -189,6 +194,7 @@ impl Builder {
         dir: &Path,
         level: Level,
         resources: &mut Vec<Resource>,
+        config: &mut TransformerConfig,
     ) -> Result<(), Error> {
         let (k, file) = match self.flux.take() {
             // Only the top-level kustomization, the first one read.
@@ -242,7 +248,7 @@ impl Builder {
 
         let mut known: HashSet<IdentityKey> = resources.iter().map(identity_key).collect();
         for entry in k.resources.iter().chain(k.bases.iter()) {
-            let loaded = self.load_resource_entry(dir, entry, &file)?;
+            let loaded = self.load_resource_entry(dir, entry, &file, config)?;
             for resource in loaded {
                 if !known.insert(identity_key(&resource)) {
                     return Err(Error::new(
@@ -257,13 +263,15 @@ impl Builder {
                 resources.push(resource);
             }
         }
+        self.read_configurations(dir, &k, &file, config)?;
+        // Components come after this kustomization's generators, as in kustomize.
+        self.run_generators(dir, &k, &file, resources)?;
         for entry in &k.components {
             let component = self.entry_dir(dir, entry, &file)?;
             let taken = std::mem::take(resources);
-            *resources = self.build_dir(&component, Level::Component, taken)?;
+            *resources = self.build_dir(&component, Level::Component, taken, config)?;
         }
-        self.run_generators(dir, &k, &file, resources)?;
-        self.run_transformers(dir, &k, &file, resources)
+        self.run_transformers(dir, &k, &file, resources, config)
     }
 
     /// A `resources`/`bases`/`components` entry naming a directory.
@@ -286,6 +294,7 @@ impl Builder {
         dir: &Path,
         entry: &str,
         file: &str,
+        config: &mut TransformerConfig,
     ) -> Result<Vec<Resource>, Error> {
         if is_remote(entry) {
             return Err(remote_error(entry, file));
@@ -293,7 +302,12 @@ impl Builder {
         let path = dir.join(entry);
         if path.is_dir() {
             let sub = self.checked_dir(&path, Path::new(file))?;
-            return self.build_dir(&sub, Level::Kustomization, Vec::new());
+            let mut sub_config = TransformerConfig::default();
+            let built = self.build_dir(&sub, Level::Kustomization, Vec::new(), &mut sub_config)?;
+            config
+                .merge(sub_config)
+                .map_err(|e| Error::new(file, format!("resources: '{entry}': {e}")))?;
+            return Ok(built);
         }
         if !path.exists() {
             return Err(Error::new(
@@ -455,12 +469,32 @@ impl Builder {
             .map_err(|e| Error::new(file, format!("{field}: {}: {e}", patch_source(entry))))
     }
 
+    /// `configurations`: transformer configuration files, added to `config`.
+    fn read_configurations(
+        &self,
+        dir: &Path,
+        k: &Kustomization,
+        file: &str,
+        config: &mut TransformerConfig,
+    ) -> Result<(), Error> {
+        for path in &k.configurations {
+            let resolved = self.checked_file(dir, path, file)?;
+            let text = std::fs::read_to_string(&resolved)
+                .map_err(|e| Error::new(file, format!("configurations: '{path}': {e}")))?;
+            TransformerConfig::parse(&text)
+                .and_then(|added| config.merge(added))
+                .map_err(|e| Error::new(file, format!("configurations: '{path}': {e}")))?;
+        }
+        Ok(())
+    }
+
     fn run_transformers(
         &self,
         dir: &Path,
         k: &Kustomization,
         file: &str,
         resources: &mut Vec<Resource>,
+        config: &TransformerConfig,
     ) -> Result<(), Error> {
         for entry in &k.patches_strategic_merge {
             // An entry is a file path, or the patch itself written inline.
@@ -484,38 +518,28 @@ impl Builder {
             apply_patch(resources, &body, entry, PatchField::Patches, file)?;
         }
         if let Some(namespace) = k.namespace.as_deref().filter(|n| !n.is_empty()) {
-            transform::set_namespace(resources, namespace);
+            transform::set_namespace(resources, namespace, &config.namespace);
         }
         transform::add_name_affixes(
             resources,
-            k.name_prefix.as_deref().unwrap_or(""),
-            k.name_suffix.as_deref().unwrap_or(""),
+            (k.name_prefix.as_deref().unwrap_or(""), &config.name_prefix),
+            (k.name_suffix.as_deref().unwrap_or(""), &config.name_suffix),
         );
         for labels in &k.labels {
-            if labels.fields.is_some() {
-                return Err(Error::new(
-                    file,
-                    "labels[].fields is not supported by flux-rs (see docs/compatibility.md)",
-                ));
-            }
-            let pairs = transform::pairs(&labels.pairs);
-            if labels.include_selectors {
-                transform::add_pairs(resources, fieldspec::COMMON_LABELS, &pairs);
-            } else {
-                transform::add_pairs(resources, fieldspec::METADATA_LABELS, &pairs);
-                if labels.include_templates {
-                    transform::add_pairs(resources, fieldspec::TEMPLATE_LABELS, &pairs);
-                }
-            }
+            let specs = label_specs(labels, config).map_err(|e| Error::new(file, e))?;
+            transform::add_pairs(resources, &specs, &transform::pairs(&labels.pairs));
         }
         transform::add_pairs(
             resources,
-            fieldspec::COMMON_LABELS,
+            TransformerConfig::with_builtin(fieldspec::COMMON_LABELS, &config.common_labels),
             &transform::pairs(&k.common_labels),
         );
         transform::add_pairs(
             resources,
-            fieldspec::COMMON_ANNOTATIONS,
+            TransformerConfig::with_builtin(
+                fieldspec::COMMON_ANNOTATIONS,
+                &config.common_annotations,
+            ),
             &transform::pairs(&k.common_annotations),
         );
         for entry in &k.patches_json6902 {
@@ -529,7 +553,7 @@ impl Builder {
             apply_patch(resources, &body, entry, PatchField::PatchesJson6902, file)?;
         }
         for replica in &k.replicas {
-            if !transform::set_replicas(resources, &replica.name, replica.count) {
+            if !transform::set_replicas(resources, &replica.name, replica.count, &config.replicas) {
                 return Err(Error::new(
                     file,
                     format!(
@@ -539,8 +563,31 @@ impl Builder {
                 ));
             }
         }
-        transform::set_images(resources, &k.images).map_err(|e| Error::new(file, e))
+        transform::set_images(resources, &k.images, &config.images).map_err(|e| Error::new(file, e))
     }
+}
+
+/// The fields one `labels` entry writes, as kustomize chooses them: its own `fields` and
+/// the configured `labels` table, then the selector table, or metadata (and templates, when
+/// asked).
+fn label_specs(labels: &Labels, config: &TransformerConfig) -> Result<Vec<FieldSpec>, String> {
+    let mut tables: Vec<(&[FieldSpec], &[FieldSpec])> =
+        vec![(&labels.fields, &[]), (&config.labels, &[])];
+    if labels.include_selectors {
+        tables.push((fieldspec::COMMON_LABELS, &config.common_labels));
+    } else {
+        if labels.include_templates {
+            tables.push((fieldspec::TEMPLATE_LABELS, &config.template_labels));
+        }
+        tables.push((fieldspec::METADATA_LABELS, &[]));
+    }
+    let mut specs = Vec::new();
+    for (builtin, added) in tables {
+        for spec in TransformerConfig::with_builtin(builtin, added) {
+            fieldspec::merge_spec(&mut specs, &[], spec.clone())?;
+        }
+    }
+    Ok(specs)
 }
 
 /// A patch entry as errors name it: its file, or "inline patch".

@@ -2,26 +2,52 @@
 //! transformer configurations address fields. Sequences met on the way are walked through.
 
 use crate::resource::Gvk;
+use serde::Deserialize;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
-#[derive(Clone, Copy, Debug)]
+/// One spec'd field. Built-in tables borrow their strings; `configurations` files own theirs.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FieldSpec {
     /// Empty: any group.
-    pub group: &'static str,
+    #[serde(default)]
+    pub group: Cow<'static, str>,
+    /// Empty: any version.
+    #[serde(default)]
+    pub version: Cow<'static, str>,
     /// Empty: any kind.
-    pub kind: &'static str,
+    #[serde(default)]
+    pub kind: Cow<'static, str>,
     /// Slash-separated; a `[]` suffix marks a sequence (walked through either way).
-    pub path: &'static str,
+    pub path: Cow<'static, str>,
     /// Create the field (as an empty map) when it is missing.
+    #[serde(default)]
     pub create: bool,
 }
 
 impl FieldSpec {
     pub const fn new(kind: &'static str, path: &'static str, create: bool) -> FieldSpec {
         FieldSpec {
-            group: "",
-            kind,
-            path,
+            group: Cow::Borrowed(""),
+            version: Cow::Borrowed(""),
+            kind: Cow::Borrowed(kind),
+            path: Cow::Borrowed(path),
+            create,
+        }
+    }
+
+    pub const fn in_group(
+        group: &'static str,
+        kind: &'static str,
+        path: &'static str,
+        create: bool,
+    ) -> FieldSpec {
+        FieldSpec {
+            group: Cow::Borrowed(group),
+            version: Cow::Borrowed(""),
+            kind: Cow::Borrowed(kind),
+            path: Cow::Borrowed(path),
             create,
         }
     }
@@ -29,6 +55,41 @@ impl FieldSpec {
     pub fn applies_to(&self, gvk: &Gvk) -> bool {
         (self.kind.is_empty() || self.kind == gvk.kind)
             && (self.group.is_empty() || self.group == gvk.group)
+            && (self.version.is_empty() || self.version == gvk.version)
+    }
+
+    /// kustomize's "same spec" test when merging tables: the same path, and every part of
+    /// this spec's kind that is set equals `existing`'s.
+    fn duplicates(&self, existing: &FieldSpec) -> bool {
+        let same = |mine: &str, theirs: &str| mine.is_empty() || mine == theirs;
+        self.path == existing.path
+            && same(&self.group, &existing.group)
+            && same(&self.version, &existing.version)
+            && same(&self.kind, &existing.kind)
+    }
+}
+
+/// Adds `incoming` to `specs` unless `specs` or `builtin` has it already, as kustomize
+/// merges field spec tables; the same spec with a different `create` is an error.
+pub fn merge_spec(
+    specs: &mut Vec<FieldSpec>,
+    builtin: &[FieldSpec],
+    incoming: FieldSpec,
+) -> Result<(), String> {
+    match builtin
+        .iter()
+        .chain(specs.iter())
+        .find(|s| incoming.duplicates(s))
+    {
+        Some(existing) if existing.create != incoming.create => Err(format!(
+            "conflicting fieldspecs: '{}' (create: {}) and (create: {})",
+            incoming.path, existing.create, incoming.create
+        )),
+        Some(_) => Ok(()),
+        None => {
+            specs.push(incoming);
+            Ok(())
+        }
     }
 }
 
@@ -117,14 +178,14 @@ fn walkable_value(value: &Value, segments: &[&str]) -> bool {
 }
 
 /// Merges string pairs into the map at every spec'd path of `object`.
-pub fn merge_string_map(
+pub fn merge_string_map<'a>(
     object: &mut Map<String, Value>,
     gvk: &Gvk,
-    specs: &[FieldSpec],
+    specs: impl IntoIterator<Item = &'a FieldSpec>,
     pairs: &[(String, String)],
 ) {
-    for spec in specs.iter().filter(|s| s.applies_to(gvk)) {
-        visit_path(object, spec.path, spec.create, &mut |target| {
+    for spec in specs.into_iter().filter(|s| s.applies_to(gvk)) {
+        visit_path(object, &spec.path, spec.create, &mut |target| {
             if let Value::Object(map) = target {
                 for (k, v) in pairs {
                     map.insert(k.clone(), Value::String(v.clone()));
@@ -259,6 +320,12 @@ pub const TEMPLATE_LABELS: &[FieldSpec] = &[
     FieldSpec::new("ReplicaSet", "spec/template/metadata/labels", true),
     FieldSpec::new("DaemonSet", "spec/template/metadata/labels", true),
     FieldSpec::new("StatefulSet", "spec/template/metadata/labels", true),
+    FieldSpec::in_group(
+        "apps",
+        "StatefulSet",
+        "spec/volumeClaimTemplates[]/metadata/labels",
+        true,
+    ),
     FieldSpec::new("Job", "spec/template/metadata/labels", true),
     FieldSpec::new("CronJob", "spec/jobTemplate/metadata/labels", true),
     FieldSpec::new(
@@ -297,4 +364,36 @@ pub const REPLICAS: &[FieldSpec] = &[
     FieldSpec::new("ReplicationController", "spec/replicas", true),
     FieldSpec::new("ReplicaSet", "spec/replicas", true),
     FieldSpec::new("StatefulSet", "spec/replicas", true),
+];
+
+/// kustomize's `namePrefix`/`nameSuffix` configuration.
+pub const NAME: &[FieldSpec] = &[FieldSpec::new("", "metadata/name", false)];
+
+/// kustomize's `namespace` configuration besides every object's `metadata/namespace` (the
+/// namespace transformer treats these itself).
+pub const NAMESPACE: &[FieldSpec] = &[
+    FieldSpec::new("Namespace", "metadata/name", true),
+    FieldSpec::in_group(
+        "apiregistration.k8s.io",
+        "APIService",
+        "spec/service/namespace",
+        true,
+    ),
+    FieldSpec::in_group(
+        "apiextensions.k8s.io",
+        "CustomResourceDefinition",
+        "spec/conversion/webhook/clientConfig/service/namespace",
+        false,
+    ),
+];
+
+/// kustomize's `images` configuration (its image transformer also rewrites `containers`
+/// and `initContainers` anywhere, which covers these).
+pub const IMAGES: &[FieldSpec] = &[
+    FieldSpec::new("", "spec/containers[]/image", true),
+    FieldSpec::new("", "spec/initContainers[]/image", true),
+    FieldSpec::new("", "spec/volumes[]/image/reference", true),
+    FieldSpec::new("", "spec/template/spec/containers[]/image", true),
+    FieldSpec::new("", "spec/template/spec/initContainers[]/image", true),
+    FieldSpec::new("", "spec/template/spec/volumes[]/image/reference", true),
 ];

@@ -51,7 +51,8 @@ pub struct Kustomization {
     pub crds: Option<Value>,
     #[serde(rename = "openapi")]
     pub open_api: Option<Value>,
-    pub configurations: Option<Value>,
+    #[serde(default)]
+    pub configurations: Vec<String>,
     pub generators: Option<Value>,
     pub transformers: Option<Value>,
     pub validators: Option<Value>,
@@ -65,12 +66,11 @@ pub struct Kustomization {
 impl Kustomization {
     /// The fields this engine refuses, by their YAML names.
     pub fn unsupported_fields(&self) -> Vec<&'static str> {
-        let fields: [(&'static str, bool); 13] = [
+        let fields: [(&'static str, bool); 12] = [
             ("vars", self.vars.is_some()),
             ("replacements", self.replacements.is_some()),
             ("crds", self.crds.is_some()),
             ("openapi", self.open_api.is_some()),
-            ("configurations", self.configurations.is_some()),
             ("generators", self.generators.is_some()),
             ("transformers", self.transformers.is_some()),
             ("validators", self.validators.is_some()),
@@ -100,7 +100,8 @@ pub struct Labels {
     pub include_selectors: bool,
     #[serde(default)]
     pub include_templates: bool,
-    pub fields: Option<Value>,
+    #[serde(default)]
+    pub fields: Vec<crate::fieldspec::FieldSpec>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -3,6 +3,7 @@
 //! (remote bases are refused, as Flux's `--no-remote-bases`).
 
 mod build;
+mod config;
 mod fieldspec;
 pub mod flux;
 mod generator;

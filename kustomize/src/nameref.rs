@@ -1,6 +1,7 @@
 //! Name references: once names have changed (prefixes, suffixes, hashes), fields that name
 //! another object of the build follow it, as kustomize's `nameReference` configuration.
 
+use crate::config::NameBackReference;
 use crate::fieldspec::{POD_SPEC_PATHS, visit_path, walkable};
 use crate::resource::Resource;
 use serde_json::{Value, json};
@@ -209,8 +210,9 @@ fn walked_paths(resource: &Resource) -> Vec<String> {
     paths
 }
 
-/// Renames references written against any former name to the referenced object's final name.
-pub fn fix_references(resources: &mut [Resource]) {
+/// Renames references written against any former name to the referenced object's final name:
+/// kustomize's built-in references, then those `configurations` added.
+pub fn fix_references(resources: &mut [Resource], added: &[NameBackReference]) {
     // Objects whose name or namespace changed, by (kind, any name they had).
     let mut moved: HashMap<(String, String), Vec<Candidate>> = HashMap::new();
     for resource in resources.iter().filter(|r| r.history.len() > 1) {
@@ -291,6 +293,45 @@ pub fn fix_references(resources: &mut [Resource]) {
             }
         }
         fix_typed_references(resource, &kind, &namespaces, &lookup);
+        let gvk = resource.gvk();
+        for reference in added {
+            for spec in reference.field_specs.iter().filter(|s| s.applies_to(&gvk)) {
+                visit_path(&mut resource.object, &spec.path, false, &mut |value| {
+                    rename_reference(value, &reference.kind, &namespaces, &lookup)
+                });
+            }
+        }
+    }
+}
+
+/// A configured reference: a name, a `{name, namespace}` map, or a list of either.
+fn rename_reference(value: &mut Value, kind: &str, own_namespaces: &[String], lookup: &Lookup) {
+    match value {
+        Value::String(old) => {
+            if let Some((_, new)) = lookup(kind, old, own_namespaces) {
+                *old = new;
+            }
+        }
+        Value::Object(map) => {
+            let namespaces = match map.get("namespace").and_then(Value::as_str) {
+                Some("") | Some("default") => vec!["default".to_string()],
+                Some(ns) => vec![ns.to_string()],
+                None => own_namespaces.to_vec(),
+            };
+            let Some(name) = map.get("name").and_then(Value::as_str) else {
+                return;
+            };
+            if let Some((new_namespace, new_name)) = lookup(kind, name, &namespaces) {
+                map.insert("name".into(), json!(new_name));
+                if !new_namespace.is_empty() {
+                    map.insert("namespace".into(), json!(new_namespace));
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| rename_reference(item, kind, own_namespaces, lookup)),
+        _ => {}
     }
 }
 

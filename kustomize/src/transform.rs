@@ -8,14 +8,16 @@ use serde_json::{Value, json};
 
 /// `namespace`: sets the namespace of every namespaced object, renames `v1` Namespace
 /// objects to it, and moves the subjects named `default` of role bindings and the services
-/// of CRD conversion webhooks and APIServices, as kustomize's namespace transformer.
-pub fn set_namespace(resources: &mut [Resource], namespace: &str) {
+/// of CRD conversion webhooks and APIServices, as kustomize's namespace transformer; then
+/// the fields `configurations` added.
+pub fn set_namespace(resources: &mut [Resource], namespace: &str, added: &[FieldSpec]) {
     for resource in resources {
         resource.build_annotations = true;
         let gvk = resource.gvk();
         if !gvk.is_cluster_scoped() {
             resource.set_namespace(namespace);
         }
+        set_strings(resource, added, |_| namespace.to_string());
         match gvk.kind.as_str() {
             "Namespace"
                 if resource.object.get("apiVersion").and_then(Value::as_str) == Some("v1") =>
@@ -65,13 +67,35 @@ fn keeps_its_name(resource: &Resource) -> bool {
         || (gvk.kind == "APIService" && gvk.group == "apiregistration.k8s.io")
 }
 
-/// `namePrefix` and `nameSuffix`.
-pub fn add_name_affixes(resources: &mut [Resource], prefix: &str, suffix: &str) {
-    if prefix.is_empty() && suffix.is_empty() {
-        return;
+/// The string at each of `specs`' paths that applies to `resource`, replaced by `new(old)`.
+fn set_strings(resource: &mut Resource, specs: &[FieldSpec], new: impl Fn(&str) -> String) {
+    let gvk = resource.gvk();
+    for spec in specs.iter().filter(|s| s.applies_to(&gvk)) {
+        fieldspec::visit_path(&mut resource.object, &spec.path, spec.create, &mut |v| {
+            match v {
+                Value::String(old) => *old = new(old),
+                // A field the spec created.
+                Value::Object(map) if map.is_empty() => *v = json!(new("")),
+                _ => {}
+            }
+        });
     }
+}
+
+/// `namePrefix` and `nameSuffix`, with the fields `configurations` added to each.
+pub fn add_name_affixes(
+    resources: &mut [Resource],
+    (prefix, prefix_specs): (&str, &[FieldSpec]),
+    (suffix, suffix_specs): (&str, &[FieldSpec]),
+) {
     for resource in resources {
-        if keeps_its_name(resource) {
+        if !prefix.is_empty() {
+            set_strings(resource, prefix_specs, |old| format!("{prefix}{old}"));
+        }
+        if !suffix.is_empty() {
+            set_strings(resource, suffix_specs, |old| format!("{old}{suffix}"));
+        }
+        if (prefix.is_empty() && suffix.is_empty()) || keeps_its_name(resource) {
             continue;
         }
         let name = format!("{prefix}{}{suffix}", resource.name());
@@ -81,24 +105,38 @@ pub fn add_name_affixes(resources: &mut [Resource], prefix: &str, suffix: &str) 
 }
 
 /// `commonLabels`, `labels` and `commonAnnotations`: string pairs at spec'd paths.
-pub fn add_pairs(resources: &mut [Resource], specs: &[FieldSpec], pairs: &[(String, String)]) {
+pub fn add_pairs<'a>(
+    resources: &mut [Resource],
+    specs: impl IntoIterator<Item = &'a FieldSpec> + Clone,
+    pairs: &[(String, String)],
+) {
     if pairs.is_empty() {
         return;
     }
     for resource in resources {
         let gvk = resource.gvk();
-        fieldspec::merge_string_map(&mut resource.object, &gvk, specs, pairs);
+        fieldspec::merge_string_map(&mut resource.object, &gvk, specs.clone(), pairs);
     }
 }
 
-/// `replicas`: by current or former name; false when no workload has that name.
-pub fn set_replicas(resources: &mut [Resource], name: &str, count: i64) -> bool {
+/// `replicas`: by current or former name, at kustomize's paths and those `configurations`
+/// added; false when no object of those kinds has that name.
+pub fn set_replicas(
+    resources: &mut [Resource],
+    name: &str,
+    count: i64,
+    added: &[FieldSpec],
+) -> bool {
     let mut matched = false;
     for resource in resources.iter_mut().filter(|r| r.was_named(name)) {
         let gvk = resource.gvk();
-        for spec in fieldspec::REPLICAS.iter().filter(|s| s.applies_to(&gvk)) {
+        for spec in fieldspec::REPLICAS
+            .iter()
+            .chain(added)
+            .filter(|s| s.applies_to(&gvk))
+        {
             matched = true;
-            fieldspec::visit_path(&mut resource.object, spec.path, spec.create, &mut |v| {
+            fieldspec::visit_path(&mut resource.object, &spec.path, spec.create, &mut |v| {
                 *v = json!(count)
             });
         }
@@ -107,8 +145,13 @@ pub fn set_replicas(resources: &mut [Resource], name: &str, count: i64) -> bool 
 }
 
 /// `images`: rewrites the `image` of every `containers`/`initContainers` element anywhere in
-/// an object (CRDs excepted), and image volume references, as kustomize's image transformer.
-pub fn set_images(resources: &mut [Resource], images: &[Image]) -> Result<(), String> {
+/// an object (CRDs excepted), and image volume references, as kustomize's image transformer;
+/// then the image fields `configurations` added.
+pub fn set_images(
+    resources: &mut [Resource],
+    images: &[Image],
+    added: &[FieldSpec],
+) -> Result<(), String> {
     if images.is_empty() {
         return Ok(());
     }
@@ -135,10 +178,16 @@ pub fn set_images(resources: &mut [Resource], images: &[Image]) -> Result<(), St
         for value in resource.object.values_mut() {
             rewrite_images(value, &rules, false);
         }
-        for path in [
+        let gvk = resource.gvk();
+        let volume_paths = [
             "spec/volumes/image/reference",
             "spec/template/spec/volumes/image/reference",
-        ] {
+        ];
+        let added_paths = added
+            .iter()
+            .filter(|s| s.applies_to(&gvk))
+            .map(|s| s.path.as_ref());
+        for path in volume_paths.into_iter().chain(added_paths) {
             fieldspec::visit_path(&mut resource.object, path, false, &mut |v| {
                 if let Value::String(reference) = v
                     && let Some(new) = rules
