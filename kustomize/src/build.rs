@@ -10,6 +10,7 @@ use crate::patch::{self, Field as PatchField, PatchBody};
 use crate::resource::{Behavior, Resource};
 use crate::sort;
 use crate::transform;
+use crate::vars::{self, VarSet};
 use crate::yaml;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -53,6 +54,7 @@ pub fn build_with(dir: &Path, options: &BuildOptions) -> Result<Vec<Resource>, E
             SortOrder::Legacy
         },
         flux: options.flux.clone(),
+        vars: VarSet::default(),
     };
     let dir = builder.checked_dir(dir, dir)?;
     let mut resources = builder.build_dir(&dir, Level::Kustomization, Vec::new())?;
@@ -62,6 +64,8 @@ pub fn build_with(dir: &Path, options: &BuildOptions) -> Result<Vec<Resource>, E
     }
     nameref::check_walked_paths(&resources)?;
     nameref::fix_references(&mut resources);
+    // Vars last, as kustomize: their values are the final names.
+    vars::resolve(&builder.vars, &mut resources, fieldspec::VAR_REFERENCE)?;
     for resource in &resources {
         resource
             .check_identity()
@@ -89,6 +93,8 @@ struct Builder {
     stack: Vec<PathBuf>,
     top_order: SortOrder,
     flux: Option<crate::flux::Overlay>,
+    /// The vars declared by the kustomization being built, its components and bases.
+    vars: VarSet,
 }
 
 impl Builder {
@@ -263,7 +269,8 @@ impl Builder {
             *resources = self.build_dir(&component, Level::Component, taken)?;
         }
         self.run_generators(dir, &k, &file, resources)?;
-        self.run_transformers(dir, &k, &file, resources)
+        self.run_transformers(dir, &k, &file, resources)?;
+        vars::declare(&mut self.vars, &k.vars, resources, &file)
     }
 
     /// A `resources`/`bases`/`components` entry naming a directory.
@@ -293,7 +300,15 @@ impl Builder {
         let path = dir.join(entry);
         if path.is_dir() {
             let sub = self.checked_dir(&path, Path::new(file))?;
-            return self.build_dir(&sub, Level::Kustomization, Vec::new());
+            // A base has vars of its own; they join ours once it is built.
+            let outer = std::mem::take(&mut self.vars);
+            let built = self.build_dir(&sub, Level::Kustomization, Vec::new());
+            let base_vars = std::mem::replace(&mut self.vars, outer);
+            let built = built?;
+            self.vars.absorb(base_vars).map_err(|e| {
+                Error::new(file, format!("recursed merging from path '{entry}': {e}"))
+            })?;
+            return Ok(built);
         }
         if !path.exists() {
             return Err(Error::new(
