@@ -11,6 +11,7 @@ use crate::patch::{self, Field as PatchField, PatchBody};
 use crate::resource::{Behavior, Resource};
 use crate::sort;
 use crate::transform;
+use crate::vars::{self, VarSet};
 use crate::yaml;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -54,6 +55,7 @@ pub fn build_with(dir: &Path, options: &BuildOptions) -> Result<Vec<Resource>, E
             SortOrder::Legacy
         },
         flux: options.flux.clone(),
+        vars: VarSet::default(),
     };
     let dir = builder.checked_dir(dir, dir)?;
     let mut config = TransformerConfig::default();
@@ -64,6 +66,12 @@ pub fn build_with(dir: &Path, options: &BuildOptions) -> Result<Vec<Resource>, E
     }
     nameref::check_walked_paths(&resources)?;
     nameref::fix_references(&mut resources, &config.name_reference);
+    // Vars last, as kustomize: their values are the final names.
+    let var_reference: Vec<FieldSpec> =
+        TransformerConfig::with_builtin(fieldspec::VAR_REFERENCE, &config.var_reference)
+            .cloned()
+            .collect();
+    vars::resolve(&builder.vars, &mut resources, &var_reference)?;
     for resource in &resources {
         resource
             .check_identity()
@@ -91,6 +99,8 @@ struct Builder {
     stack: Vec<PathBuf>,
     top_order: SortOrder,
     flux: Option<crate::flux::Overlay>,
+    /// The vars declared by the kustomization being built, its components and bases.
+    vars: VarSet,
 }
 
 impl Builder {
@@ -271,7 +281,8 @@ impl Builder {
             let taken = std::mem::take(resources);
             *resources = self.build_dir(&component, Level::Component, taken, config)?;
         }
-        self.run_transformers(dir, &k, &file, resources, config)
+        self.run_transformers(dir, &k, &file, resources, config)?;
+        vars::declare(&mut self.vars, &k.vars, resources, &file)
     }
 
     /// A `resources`/`bases`/`components` entry naming a directory.
@@ -302,8 +313,16 @@ impl Builder {
         let path = dir.join(entry);
         if path.is_dir() {
             let sub = self.checked_dir(&path, Path::new(file))?;
+            // A base has vars and transformer configuration of its own; they join ours
+            // once it is built.
+            let outer = std::mem::take(&mut self.vars);
             let mut sub_config = TransformerConfig::default();
-            let built = self.build_dir(&sub, Level::Kustomization, Vec::new(), &mut sub_config)?;
+            let built = self.build_dir(&sub, Level::Kustomization, Vec::new(), &mut sub_config);
+            let base_vars = std::mem::replace(&mut self.vars, outer);
+            let built = built?;
+            self.vars.absorb(base_vars).map_err(|e| {
+                Error::new(file, format!("recursed merging from path '{entry}': {e}"))
+            })?;
             config
                 .merge(sub_config)
                 .map_err(|e| Error::new(file, format!("resources: '{entry}': {e}")))?;

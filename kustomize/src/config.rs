@@ -84,7 +84,11 @@ impl TransformerConfig {
                 other.common_annotations,
                 fieldspec::COMMON_ANNOTATIONS,
             ),
-            (&mut self.var_reference, other.var_reference, &[]),
+            (
+                &mut self.var_reference,
+                other.var_reference,
+                fieldspec::VAR_REFERENCE,
+            ),
             (&mut self.images, other.images, fieldspec::IMAGES),
             (&mut self.replicas, other.replicas, fieldspec::REPLICAS),
         ];

@@ -397,3 +397,226 @@ pub const IMAGES: &[FieldSpec] = &[
     FieldSpec::new("", "spec/template/spec/initContainers[]/image", true),
     FieldSpec::new("", "spec/template/spec/volumes[]/image/reference", true),
 ];
+
+/// kustomize's `varReference` configuration: the only fields where `$(VAR)` is expanded, in
+/// its order (errors name the first field that fails).
+pub const VAR_REFERENCE: &[FieldSpec] = &[
+    FieldSpec::new(
+        "CronJob",
+        "spec/jobTemplate/spec/template/spec/containers/args",
+        false,
+    ),
+    FieldSpec::new(
+        "CronJob",
+        "spec/jobTemplate/spec/template/spec/containers/command",
+        false,
+    ),
+    FieldSpec::new(
+        "CronJob",
+        "spec/jobTemplate/spec/template/spec/containers/env/value",
+        false,
+    ),
+    FieldSpec::new(
+        "CronJob",
+        "spec/jobTemplate/spec/template/spec/containers/volumeMounts/mountPath",
+        false,
+    ),
+    FieldSpec::new(
+        "CronJob",
+        "spec/jobTemplate/spec/template/spec/initContainers/args",
+        false,
+    ),
+    FieldSpec::new(
+        "CronJob",
+        "spec/jobTemplate/spec/template/spec/initContainers/command",
+        false,
+    ),
+    FieldSpec::new(
+        "CronJob",
+        "spec/jobTemplate/spec/template/spec/initContainers/env/value",
+        false,
+    ),
+    FieldSpec::new(
+        "CronJob",
+        "spec/jobTemplate/spec/template/spec/initContainers/volumeMounts/mountPath",
+        false,
+    ),
+    // kustomize's path as it is written: without the pod template's `spec/`, so it never
+    // matches and a CronJob's NFS server is not expanded.
+    FieldSpec::new(
+        "CronJob",
+        "spec/jobTemplate/spec/template/volumes/nfs/server",
+        false,
+    ),
+    FieldSpec::new("DaemonSet", "spec/template/spec/containers/args", false),
+    FieldSpec::new("DaemonSet", "spec/template/spec/containers/command", false),
+    FieldSpec::new(
+        "DaemonSet",
+        "spec/template/spec/containers/env/value",
+        false,
+    ),
+    FieldSpec::new(
+        "DaemonSet",
+        "spec/template/spec/containers/volumeMounts/mountPath",
+        false,
+    ),
+    FieldSpec::new("DaemonSet", "spec/template/spec/initContainers/args", false),
+    FieldSpec::new(
+        "DaemonSet",
+        "spec/template/spec/initContainers/command",
+        false,
+    ),
+    FieldSpec::new(
+        "DaemonSet",
+        "spec/template/spec/initContainers/env/value",
+        false,
+    ),
+    FieldSpec::new(
+        "DaemonSet",
+        "spec/template/spec/initContainers/volumeMounts/mountPath",
+        false,
+    ),
+    FieldSpec::new("DaemonSet", "spec/template/spec/volumes/nfs/server", false),
+    FieldSpec::new("Deployment", "spec/template/spec/containers/args", false),
+    FieldSpec::new("Deployment", "spec/template/spec/containers/command", false),
+    FieldSpec::new(
+        "Deployment",
+        "spec/template/spec/containers/env/value",
+        false,
+    ),
+    FieldSpec::new(
+        "Deployment",
+        "spec/template/spec/containers/volumeMounts/mountPath",
+        false,
+    ),
+    FieldSpec::new(
+        "Deployment",
+        "spec/template/spec/initContainers/args",
+        false,
+    ),
+    FieldSpec::new(
+        "Deployment",
+        "spec/template/spec/initContainers/command",
+        false,
+    ),
+    FieldSpec::new(
+        "Deployment",
+        "spec/template/spec/initContainers/env/value",
+        false,
+    ),
+    FieldSpec::new(
+        "Deployment",
+        "spec/template/spec/initContainers/volumeMounts/mountPath",
+        false,
+    ),
+    FieldSpec::new("Deployment", "spec/template/spec/volumes/nfs/server", false),
+    FieldSpec::new("Deployment", "spec/template/metadata/annotations", false),
+    FieldSpec::new("Ingress", "spec/rules/host", false),
+    FieldSpec::new("Ingress", "spec/tls/hosts", false),
+    FieldSpec::new("Ingress", "spec/tls/secretName", false),
+    FieldSpec::new("Job", "spec/template/spec/containers/args", false),
+    FieldSpec::new("Job", "spec/template/spec/containers/command", false),
+    FieldSpec::new("Job", "spec/template/spec/containers/env/value", false),
+    FieldSpec::new(
+        "Job",
+        "spec/template/spec/containers/volumeMounts/mountPath",
+        false,
+    ),
+    FieldSpec::new("Job", "spec/template/spec/initContainers/args", false),
+    FieldSpec::new("Job", "spec/template/spec/initContainers/command", false),
+    FieldSpec::new("Job", "spec/template/spec/initContainers/env/value", false),
+    FieldSpec::new(
+        "Job",
+        "spec/template/spec/initContainers/volumeMounts/mountPath",
+        false,
+    ),
+    FieldSpec::new("Job", "spec/template/spec/volumes/nfs/server", false),
+    FieldSpec::new("Pod", "spec/containers/args", false),
+    FieldSpec::new("Pod", "spec/containers/command", false),
+    FieldSpec::new("Pod", "spec/containers/env/value", false),
+    FieldSpec::new("Pod", "spec/containers/volumeMounts/mountPath", false),
+    FieldSpec::new("Pod", "spec/initContainers/args", false),
+    FieldSpec::new("Pod", "spec/initContainers/command", false),
+    FieldSpec::new("Pod", "spec/initContainers/env/value", false),
+    FieldSpec::new("Pod", "spec/initContainers/volumeMounts/mountPath", false),
+    FieldSpec::new("Pod", "spec/volumes/nfs/server", false),
+    FieldSpec::new("ReplicaSet", "spec/template/spec/containers/args", false),
+    FieldSpec::new("ReplicaSet", "spec/template/spec/containers/command", false),
+    FieldSpec::new(
+        "ReplicaSet",
+        "spec/template/spec/containers/env/value",
+        false,
+    ),
+    FieldSpec::new(
+        "ReplicaSet",
+        "spec/template/spec/containers/volumeMounts/mountPath",
+        false,
+    ),
+    FieldSpec::new(
+        "ReplicaSet",
+        "spec/template/spec/initContainers/args",
+        false,
+    ),
+    FieldSpec::new(
+        "ReplicaSet",
+        "spec/template/spec/initContainers/command",
+        false,
+    ),
+    FieldSpec::new(
+        "ReplicaSet",
+        "spec/template/spec/initContainers/env/value",
+        false,
+    ),
+    FieldSpec::new(
+        "ReplicaSet",
+        "spec/template/spec/initContainers/volumeMounts/mountPath",
+        false,
+    ),
+    FieldSpec::new("ReplicaSet", "spec/template/spec/volumes/nfs/server", false),
+    FieldSpec::new("Service", "spec/ports/port", false),
+    FieldSpec::new("Service", "spec/ports/targetPort", false),
+    FieldSpec::new("StatefulSet", "spec/template/spec/containers/args", false),
+    FieldSpec::new(
+        "StatefulSet",
+        "spec/template/spec/containers/command",
+        false,
+    ),
+    FieldSpec::new(
+        "StatefulSet",
+        "spec/template/spec/containers/env/value",
+        false,
+    ),
+    FieldSpec::new(
+        "StatefulSet",
+        "spec/template/spec/containers/volumeMounts/mountPath",
+        false,
+    ),
+    FieldSpec::new(
+        "StatefulSet",
+        "spec/template/spec/initContainers/args",
+        false,
+    ),
+    FieldSpec::new(
+        "StatefulSet",
+        "spec/template/spec/initContainers/command",
+        false,
+    ),
+    FieldSpec::new(
+        "StatefulSet",
+        "spec/template/spec/initContainers/env/value",
+        false,
+    ),
+    FieldSpec::new(
+        "StatefulSet",
+        "spec/template/spec/initContainers/volumeMounts/mountPath",
+        false,
+    ),
+    FieldSpec::new(
+        "StatefulSet",
+        "spec/volumeClaimTemplates/spec/nfs/server",
+        false,
+    ),
+    FieldSpec::new("PersistentVolume", "spec/nfs/server", false),
+    FieldSpec::new("", "metadata/labels", false),
+    FieldSpec::new("", "metadata/annotations", false),
+];

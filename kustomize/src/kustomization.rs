@@ -45,8 +45,9 @@ pub struct Kustomization {
     #[serde(default)]
     pub patches_json6902: Vec<Patch>,
     pub sort_options: Option<SortOptions>,
+    #[serde(default)]
+    pub vars: Vec<Var>,
     // Fields we do not build; present means a clear error (see `unsupported_fields`).
-    pub vars: Option<Value>,
     pub replacements: Option<Value>,
     pub crds: Option<Value>,
     #[serde(rename = "openapi")]
@@ -66,8 +67,7 @@ pub struct Kustomization {
 impl Kustomization {
     /// The fields this engine refuses, by their YAML names.
     pub fn unsupported_fields(&self) -> Vec<&'static str> {
-        let fields: [(&'static str, bool); 12] = [
-            ("vars", self.vars.is_some()),
+        let fields: [(&'static str, bool); 11] = [
             ("replacements", self.replacements.is_some()),
             ("crds", self.crds.is_some()),
             ("openapi", self.open_api.is_some()),
@@ -88,6 +88,114 @@ impl Kustomization {
             .filter(|(_, present)| *present)
             .map(|(name, _)| name)
             .collect()
+    }
+}
+
+/// A `vars` entry: `$(name)` in the fields kustomize expands (see `vars.rs`) becomes the
+/// value at `fieldref.fieldpath` of the object `objref` names. kustomize reads it with Go's
+/// JSON decoding, which matches field names whatever their case: `objRef`, `fieldRef` and
+/// `fieldPath` are common spellings, so they are read here too.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(try_from = "Value")]
+pub struct Var {
+    pub name: String,
+    pub objref: VarTarget,
+    /// Empty: `metadata.name`.
+    pub fieldpath: String,
+}
+
+/// The object a var reads: its raw name (before prefixes, suffixes and namespace changes).
+#[derive(Clone, Debug, Default)]
+pub struct VarTarget {
+    /// When set, overrides `group` and `version` (a single part sets only the version).
+    pub api_version: String,
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub name: String,
+    /// Empty: any namespace.
+    pub namespace: String,
+}
+
+impl TryFrom<Value> for Var {
+    type Error = String;
+
+    fn try_from(value: Value) -> Result<Var, String> {
+        let mut var = go_fields(value, "vars entry", &["name", "objref", "fieldref"])?;
+        let target = [
+            "apiVersion",
+            "group",
+            "version",
+            "kind",
+            "name",
+            "namespace",
+        ];
+        let objref = var.remove("objref").unwrap_or(Value::Null);
+        let mut objref = go_fields(objref, "vars objref", &target)?;
+        let fieldref = var.remove("fieldref").unwrap_or(Value::Null);
+        let mut fieldref = go_fields(fieldref, "vars fieldref", &["fieldPath"])?;
+        let text = |map: &mut Map<String, Value>, field: &str| go_string(map.remove(field), field);
+        Ok(Var {
+            name: text(&mut var, "name")?,
+            objref: VarTarget {
+                api_version: text(&mut objref, "apiVersion")?,
+                group: text(&mut objref, "group")?,
+                version: text(&mut objref, "version")?,
+                kind: text(&mut objref, "kind")?,
+                name: text(&mut objref, "name")?,
+                namespace: text(&mut objref, "namespace")?,
+            },
+            fieldpath: text(&mut fieldref, "fieldPath")?,
+        })
+    }
+}
+
+/// A map's fields under their canonical names, found as Go's JSON decoding finds them
+/// (exact name first, then any case); another field is an error, as kustomize's strict
+/// decoding has it. Null is an empty map.
+fn go_fields(value: Value, what: &str, names: &[&str]) -> Result<Map<String, Value>, String> {
+    let fields = match value {
+        Value::Null => return Ok(Map::new()),
+        Value::Object(fields) => fields,
+        other => {
+            return Err(format!(
+                "{what}: expected a map, found {}",
+                type_name(&other)
+            ));
+        }
+    };
+    let mut out = Map::new();
+    for (key, value) in fields {
+        let canonical = names
+            .iter()
+            .find(|n| **n == key)
+            .or_else(|| names.iter().find(|n| n.eq_ignore_ascii_case(&key)))
+            .ok_or_else(|| format!("{what}: unknown field \"{key}\""))?;
+        out.insert(canonical.to_string(), value);
+    }
+    Ok(out)
+}
+
+/// A string field: absent or null is empty, as in Go; other types are kustomize's error.
+fn go_string(value: Option<Value>, field: &str) -> Result<String, String> {
+    match value {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(format!(
+            "vars: cannot unmarshal {} into field '{field}' of type string",
+            type_name(&other)
+        )),
+    }
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
     }
 }
 

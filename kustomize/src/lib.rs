@@ -16,6 +16,7 @@ mod selector;
 mod smp;
 mod sort;
 mod transform;
+mod vars;
 pub mod yaml;
 
 pub use build::{BuildOptions, build, build_with};

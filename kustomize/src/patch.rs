@@ -213,8 +213,10 @@ fn apply_json6902(
 
 /// A number after kustomize's JSON round trip: a Go float.
 fn go_float_text(n: &serde_json::Number) -> String {
-    let float = n.as_f64().and_then(serde_json::Number::from_f64);
-    yaml::number_text(float.as_ref().unwrap_or(n))
+    match n.as_f64() {
+        Some(f) => yaml::go_float_g(f),
+        None => n.to_string(),
+    }
 }
 
 /// A labels or annotations field as kyaml reads it into a `map[string]string` and writes it

@@ -151,6 +151,9 @@ pub struct Resource {
     /// kustomize has put build annotations on it by now (namespace, prefix or suffix,
     /// generator, `patches` JSON6902): JSON6902 patches find a `metadata.annotations` map.
     pub build_annotations: bool,
+    /// The `vars` whose objref picked this object where they were declared: their values
+    /// are read from it once the build is done, whatever it has been renamed to since.
+    pub var_names: Vec<String>,
 }
 
 impl Resource {
@@ -167,6 +170,7 @@ impl Resource {
             behavior: Behavior::Create,
             origin,
             build_annotations: false,
+            var_names: Vec::new(),
         };
         resource.original = resource.id();
         resource

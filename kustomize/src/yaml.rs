@@ -355,8 +355,10 @@ fn write_seq(items: &[Value], level: usize, out: &mut String) {
     }
 }
 
-/// Numbers as Go prints them after kustomize's JSON round trip: integers as is, floats in
-/// strconv's shortest 'g' form (`1` for 1.0, `1e+06` for a million).
+/// Numbers as kustomize prints them: its output goes through JSON (Go writes a float without
+/// exponent between 1e-6 and 1e21) and back through YAML, where such a text without a point
+/// reads as an integer when it fits 64 bits (`1e7` prints `10000000`); other floats print in
+/// Go's shortest `%g` form (`1e-05`, `1.2345675e+06`, `1e+20`).
 pub(crate) fn number_text(n: &serde_json::Number) -> String {
     if n.is_i64() || n.is_u64() {
         return n.to_string();
@@ -365,13 +367,29 @@ pub(crate) fn number_text(n: &serde_json::Number) -> String {
     if f == 0.0 || !f.is_finite() {
         return "0".into();
     }
-    let exponent = f.abs().log10().floor() as i32;
-    if (-4..6).contains(&exponent) {
-        return format!("{f}");
+    if f.fract() == 0.0 && f.abs() < 1e21 {
+        // Rust prints the shortest digits padded with zeros, as Go's JSON encoder does.
+        let text = format!("{f}");
+        if text.parse::<i64>().is_ok() || text.parse::<u64>().is_ok() {
+            return text;
+        }
     }
+    go_float_g(f)
+}
+
+/// A float as Go's `%v` prints it: the shortest digits, in exponent form when the exponent
+/// is below -4 or 6 and above (`1e+06`, `1e-05`, `123456.5`).
+pub(crate) fn go_float_g(f: f64) -> String {
+    if f == 0.0 || !f.is_finite() {
+        return "0".into();
+    }
+    // `{:e}` gives the shortest digits and the exact decimal exponent.
     let scientific = format!("{f:e}");
     let (mantissa, exp) = scientific.split_once('e').unwrap_or((&scientific, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
+    if (-4..6).contains(&exp) {
+        return format!("{f}");
+    }
     let sign = if exp < 0 { '-' } else { '+' };
     format!("{mantissa}e{sign}{:02}", exp.abs())
 }
@@ -641,11 +659,29 @@ mod tests {
         for (f, want) in [
             (1.0, "1"),
             (1.5, "1.5"),
+            (1e6, "1000000"),
+            (2.5e6, "2500000"),
+            (1.5e10, "15000000000"),
+            (0.0001, "0.0001"),
+            (1e-5, "1e-05"),
+            (1234567.5, "1.2345675e+06"),
+            (1e19, "10000000000000000000"),
+            (9.223372036854776e18, "9223372036854776000"),
+            (1e20, "1e+20"),
+            (-1e19, "-1e+19"),
+            (1e21, "1e+21"),
+        ] {
+            assert_eq!(number_text(&serde_json::Number::from_f64(f).unwrap()), want);
+        }
+        for (f, want) in [
+            (1.0, "1"),
             (1e6, "1e+06"),
+            (1e7, "1e+07"),
+            (123456.5, "123456.5"),
             (0.0001, "0.0001"),
             (1e-5, "1e-05"),
         ] {
-            assert_eq!(number_text(&serde_json::Number::from_f64(f).unwrap()), want);
+            assert_eq!(go_float_g(f), want);
         }
     }
 
