@@ -7,6 +7,7 @@ use crate::generator::{self, FileSource, GeneratedKind};
 use crate::kustomization::{FILE_NAMES, Kustomization, Patch, SortOrder};
 use crate::nameref;
 use crate::patch::{self, Field as PatchField, PatchBody};
+use crate::replacement;
 use crate::resource::{Behavior, Resource};
 use crate::sort;
 use crate::transform;
@@ -462,6 +463,13 @@ impl Builder {
         file: &str,
         resources: &mut Vec<Resource>,
     ) -> Result<(), Error> {
+        // kustomize configures every transformer (reading replacement files) before any runs.
+        let read = |path: &str| -> Result<String, String> {
+            let resolved = self.checked_file(dir, path, file).map_err(|e| e.message)?;
+            std::fs::read_to_string(&resolved).map_err(|e| format!("'{path}': {e}"))
+        };
+        let replacements =
+            replacement::load(&k.replacements, &read).map_err(|e| Error::new(file, e))?;
         for entry in &k.patches_strategic_merge {
             // An entry is a file path, or the patch itself written inline.
             let as_patch = if dir.join(entry).is_file() {
@@ -539,7 +547,8 @@ impl Builder {
                 ));
             }
         }
-        transform::set_images(resources, &k.images).map_err(|e| Error::new(file, e))
+        transform::set_images(resources, &k.images).map_err(|e| Error::new(file, e))?;
+        replacement::apply(&replacements, resources).map_err(|e| Error::new(file, e))
     }
 }
 

@@ -3,6 +3,7 @@
 //! (remote bases are refused, as Flux's `--no-remote-bases`).
 
 mod build;
+mod fieldpath;
 mod fieldspec;
 pub mod flux;
 mod generator;
@@ -10,6 +11,7 @@ mod json6902;
 pub mod kustomization;
 mod nameref;
 mod patch;
+mod replacement;
 mod resource;
 mod selector;
 mod smp;
