@@ -258,12 +258,14 @@ impl Builder {
                 resources.push(resource);
             }
         }
+        // kustomize generates before it takes components in: a component's replacements and
+        // generators (`behavior: merge`) see what this kustomization generates.
+        self.run_generators(dir, &k, &file, resources)?;
         for entry in &k.components {
             let component = self.entry_dir(dir, entry, &file)?;
             let taken = std::mem::take(resources);
             *resources = self.build_dir(&component, Level::Component, taken)?;
         }
-        self.run_generators(dir, &k, &file, resources)?;
         self.run_transformers(dir, &k, &file, resources)
     }
 
