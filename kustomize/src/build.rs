@@ -68,9 +68,10 @@ pub fn build_with(dir: &Path, options: &BuildOptions) -> Result<Vec<Resource>, E
             .check_identity()
             .map_err(|e| Error::new(&resource.origin, e))?;
     }
-    resources
-        .iter_mut()
-        .for_each(Resource::drop_empty_annotations);
+    for resource in resources.iter_mut() {
+        resource.drop_empty_annotations();
+        resource.stringify_annotations();
+    }
     if builder.top_order == SortOrder::Legacy {
         sort::legacy_sort(&mut resources);
     }

@@ -216,6 +216,28 @@ impl Resource {
         }
     }
 
+    /// kustomize's last step on every object (removing its build annotations) reads
+    /// `metadata.annotations` as strings and writes them back: numbers and booleans become
+    /// their text, null `null`, a map or list an empty string.
+    pub fn stringify_annotations(&mut self) {
+        let Some(Value::Object(metadata)) = self.object.get_mut("metadata") else {
+            return;
+        };
+        let Some(Value::Object(annotations)) = metadata.get_mut("annotations") else {
+            return;
+        };
+        for value in annotations.values_mut() {
+            let text = match value {
+                Value::String(_) => continue,
+                Value::Number(n) => crate::yaml::number_text(n),
+                Value::Bool(b) => b.to_string(),
+                Value::Null => "null".to_string(),
+                Value::Object(_) | Value::Array(_) => String::new(),
+            };
+            *value = Value::String(text);
+        }
+    }
+
     pub fn metadata_mut(&mut self) -> &mut Map<String, Value> {
         let metadata = self
             .object
@@ -359,4 +381,49 @@ pub struct PreviousId {
 
 pub fn str_at<'a>(map: &'a Map<String, Value>, key: &str) -> &'a str {
     map.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn annotations_end_as_strings() {
+        let object = json!({"kind": "ConfigMap", "metadata": {"name": "a",
+            "annotations": {"n": 3, "b": true, "z": null, "m": {"k": "v"}, "s": "x"},
+            "labels": {"n": 3}}});
+        let mut resource = Resource::new(object.as_object().unwrap().clone(), "test".into());
+        resource.stringify_annotations();
+        assert_eq!(
+            resource.object["metadata"],
+            json!({"name": "a", "annotations": {"n": "3", "b": "true", "z": "null", "m": "",
+                "s": "x"}, "labels": {"n": 3}})
+        );
+    }
+
+    #[test]
+    fn previous_ids_are_recorded_with_effective_namespaces() {
+        let object = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "r"}});
+        let mut role = Resource::new(object.as_object().unwrap().clone(), "test".into());
+        role.store_previous_id();
+        let object = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}});
+        let mut service = Resource::new(object.as_object().unwrap().clone(), "test".into());
+        service.store_previous_id_named("p-s".into());
+        service.set_name("p-s-x".into());
+        assert_eq!(role.previous_ids[0].namespace, NOT_A_NAMESPACE);
+        let ids: Vec<(String, String)> = service
+            .all_ids()
+            .into_iter()
+            .map(|id| (id.namespace, id.name))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("".into(), "p-s-x".into()),
+                ("default".into(), "p-s".into())
+            ]
+        );
+    }
 }
