@@ -542,7 +542,7 @@ fn copy_to_field(
     };
     match walker.walk(root, &parts) {
         Err(WalkError::Path(e)) => Err(format!("{not_found}: {e}")),
-        Err(WalkError::Set(e)) => Err(e),
+        Err(WalkError::Set(e)) => Err(format!("field {path:?}: {e}")),
         Ok(()) if walker.visited == 0 => Err(not_found),
         Ok(()) => Ok(()),
     }
