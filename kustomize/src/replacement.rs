@@ -65,7 +65,13 @@ pub fn load(
 /// A replacements file: a list of replacements or a single one. Like kustomize, only the
 /// first YAML document counts and unknown fields are ignored.
 fn parse_file(text: &str) -> Result<Vec<Replacement>, String> {
-    let documents = yaml::parse_yaml11(text).map_err(|e| format!("invalid YAML: {e}"))?;
+    let documents = yaml::parse_yaml11(text).map_err(|e| {
+        let message = e.to_string();
+        format!(
+            "invalid YAML: {}",
+            message.lines().next().unwrap_or_default()
+        )
+    })?;
     let document = documents.into_iter().next().unwrap_or(Value::Null);
     let one = |value: &Value| -> Result<Replacement, String> {
         if !value.is_object() {
@@ -504,6 +510,7 @@ fn copy_to_resource(
             metadata.insert("annotations".into(), Value::Object(Map::new()));
         }
     }
+    let before = (resource.namespace(), resource.name());
     let mut root = Value::Object(std::mem::take(&mut resource.object));
     let result = field_paths
         .iter()
@@ -512,7 +519,25 @@ fn copy_to_resource(
         resource.object = map;
     }
     resource.drop_empty_annotations();
+    if (resource.namespace(), resource.name()) != before {
+        note_new_identity(resource, &before);
+    }
     result
+}
+
+/// A replacement that renames or moves an object records no previous id in kustomize, so
+/// references to the identity it replaced are not renamed later, unless a transformer had
+/// recorded that identity before.
+fn note_new_identity(resource: &mut Resource, before: &(String, String)) {
+    let effective = |ns: &str| if ns.is_empty() { "default" } else { ns }.to_string();
+    let recorded = resource
+        .previous_ids
+        .iter()
+        .any(|p| p.name == before.1 && effective(&p.namespace) == effective(&before.0));
+    if !recorded && resource.history.last() == Some(before) {
+        resource.history.pop();
+    }
+    resource.remember_identity();
 }
 
 /// Writes `value` at `path` in one object: first into YAML or JSON held in a string field
