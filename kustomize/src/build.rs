@@ -8,6 +8,7 @@ use crate::generator::{self, FileSource, GeneratedKind};
 use crate::kustomization::{FILE_NAMES, Kustomization, Labels, Patch, SortOrder};
 use crate::nameref;
 use crate::patch::{self, Field as PatchField, PatchBody};
+use crate::replacement;
 use crate::resource::{Behavior, Resource};
 use crate::sort;
 use crate::transform;
@@ -77,9 +78,10 @@ pub fn build_with(dir: &Path, options: &BuildOptions) -> Result<Vec<Resource>, E
             .check_identity()
             .map_err(|e| Error::new(&resource.origin, e))?;
     }
-    resources
-        .iter_mut()
-        .for_each(Resource::drop_empty_annotations);
+    for resource in resources.iter_mut() {
+        resource.drop_empty_annotations();
+        resource.stringify_annotations();
+    }
     if builder.top_order == SortOrder::Legacy {
         sort::legacy_sort(&mut resources);
     }
@@ -274,7 +276,8 @@ impl Builder {
             }
         }
         self.read_configurations(dir, &k, &file, config)?;
-        // Components come after this kustomization's generators, as in kustomize.
+        // kustomize generates before it takes components in: a component's replacements and
+        // generators (`behavior: merge`) see what this kustomization generates.
         self.run_generators(dir, &k, &file, resources)?;
         for entry in &k.components {
             let component = self.entry_dir(dir, entry, &file)?;
@@ -515,6 +518,13 @@ impl Builder {
         resources: &mut Vec<Resource>,
         config: &TransformerConfig,
     ) -> Result<(), Error> {
+        // kustomize configures every transformer (reading replacement files) before any runs.
+        let read = |path: &str| -> Result<String, String> {
+            let resolved = self.checked_file(dir, path, file).map_err(|e| e.message)?;
+            std::fs::read_to_string(&resolved).map_err(|e| format!("'{path}': {e}"))
+        };
+        let replacements =
+            replacement::load(&k.replacements, &read).map_err(|e| Error::new(file, e))?;
         for entry in &k.patches_strategic_merge {
             // An entry is a file path, or the patch itself written inline.
             let as_patch = if dir.join(entry).is_file() {
@@ -582,7 +592,9 @@ impl Builder {
                 ));
             }
         }
-        transform::set_images(resources, &k.images, &config.images).map_err(|e| Error::new(file, e))
+        transform::set_images(resources, &k.images, &config.images)
+            .map_err(|e| Error::new(file, e))?;
+        replacement::apply(&replacements, resources).map_err(|e| Error::new(file, e))
     }
 }
 

@@ -47,8 +47,9 @@ pub struct Kustomization {
     pub sort_options: Option<SortOptions>,
     #[serde(default)]
     pub vars: Vec<Var>,
+    #[serde(default)]
+    pub replacements: Vec<Replacement>,
     // Fields we do not build; present means a clear error (see `unsupported_fields`).
-    pub replacements: Option<Value>,
     pub crds: Option<Value>,
     #[serde(rename = "openapi")]
     pub open_api: Option<Value>,
@@ -67,8 +68,7 @@ pub struct Kustomization {
 impl Kustomization {
     /// The fields this engine refuses, by their YAML names.
     pub fn unsupported_fields(&self) -> Vec<&'static str> {
-        let fields: [(&'static str, bool); 11] = [
-            ("replacements", self.replacements.is_some()),
+        let fields: [(&'static str, bool); 10] = [
             ("crds", self.crds.is_some()),
             ("openapi", self.open_api.is_some()),
             ("generators", self.generators.is_some()),
@@ -309,6 +309,60 @@ pub struct Selector {
     pub namespace: String,
     pub label_selector: Option<String>,
     pub annotation_selector: Option<String>,
+}
+
+/// A `replacements` entry: a file of replacements (`path`), or one replacement inline: a
+/// value (from an object's field, or `sourceValue`) and the fields it goes to.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Replacement {
+    pub path: Option<String>,
+    pub source: Option<ReplacementSource>,
+    pub targets: Option<Vec<ReplacementTarget>>,
+    pub source_value: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReplacementSource {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default)]
+    pub field_path: String,
+    pub options: Option<FieldOptions>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReplacementTarget {
+    pub select: Option<Selector>,
+    #[serde(default)]
+    pub reject: Vec<Selector>,
+    #[serde(default)]
+    pub field_paths: Vec<String>,
+    pub options: Option<FieldOptions>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FieldOptions {
+    #[serde(default)]
+    pub delimiter: String,
+    #[serde(default)]
+    pub index: i64,
+    /// Read and ignored, as kustomize does.
+    #[serde(default)]
+    pub encoding: String,
+    #[serde(default)]
+    pub create: bool,
 }
 
 #[derive(Debug, Deserialize)]

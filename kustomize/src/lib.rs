@@ -4,6 +4,7 @@
 
 mod build;
 mod config;
+mod fieldpath;
 mod fieldspec;
 pub mod flux;
 mod generator;
@@ -11,6 +12,7 @@ mod json6902;
 pub mod kustomization;
 mod nameref;
 mod patch;
+mod replacement;
 mod resource;
 mod selector;
 mod smp;

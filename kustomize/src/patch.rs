@@ -188,6 +188,9 @@ fn apply_json6902(
     // object without annotations (`add /metadata/annotations/x` works). `patches` records
     // the object's id there first; `patchesJson6902` does not.
     resource.build_annotations |= field == Field::Patches;
+    if field == Field::Patches {
+        resource.store_previous_id();
+    }
     if resource.build_annotations {
         let metadata = resource.metadata_mut();
         if !metadata.get("annotations").is_some_and(Value::is_object) {

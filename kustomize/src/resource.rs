@@ -148,6 +148,10 @@ pub struct Resource {
     pub behavior: Behavior,
     /// Where the object came from, for error messages.
     pub origin: String,
+    /// The ids kustomize recorded before its namespace, prefix, suffix and `patches` JSON6902
+    /// transformers ran on the object (its `previousNames`, `previousNamespaces` and
+    /// `previousKinds` build annotations), oldest first: replacements select by them too.
+    pub previous_ids: Vec<PreviousId>,
     /// kustomize has put build annotations on it by now (namespace, prefix or suffix,
     /// generator, `patches` JSON6902): JSON6902 patches find a `metadata.annotations` map.
     pub build_annotations: bool,
@@ -169,6 +173,7 @@ impl Resource {
             needs_hash: false,
             behavior: Behavior::Create,
             origin,
+            previous_ids: Vec::new(),
             build_annotations: false,
             var_names: Vec::new(),
         };
@@ -212,6 +217,28 @@ impl Resource {
         };
         if empty {
             metadata.remove("annotations");
+        }
+    }
+
+    /// kustomize's last step on every object (removing its build annotations) reads
+    /// `metadata.annotations` as strings and writes them back: numbers and booleans become
+    /// their text, null `null`, a map or list an empty string.
+    pub fn stringify_annotations(&mut self) {
+        let Some(Value::Object(metadata)) = self.object.get_mut("metadata") else {
+            return;
+        };
+        let Some(Value::Object(annotations)) = metadata.get_mut("annotations") else {
+            return;
+        };
+        for value in annotations.values_mut() {
+            let text = match value {
+                Value::String(_) => continue,
+                Value::Number(n) => crate::yaml::number_text(n),
+                Value::Bool(b) => b.to_string(),
+                Value::Null => "null".to_string(),
+                Value::Object(_) | Value::Array(_) => String::new(),
+            };
+            *value = Value::String(text);
         }
     }
 
@@ -297,12 +324,110 @@ impl Resource {
         Err(format!("{}: no {field} left after patches", self.original))
     }
 
-    /// Whether the object has ever been named `name` (in namespace `namespace` when given).
+    /// Whether the object has ever been named `name`, or is now (a replacement may rename it
+    /// without recording the old name).
     pub fn was_named(&self, name: &str) -> bool {
-        self.history.iter().any(|(_, n)| n == name)
+        self.history.iter().any(|(_, n)| n == name) || self.name() == name
     }
+
+    /// Records the current id as kustomize's `StorePreviousId` does, namespace made
+    /// effective, before a transformer that may change it.
+    pub fn store_previous_id(&mut self) {
+        let name = self.name();
+        self.store_previous_id_named(name);
+    }
+
+    /// Records the current kind and namespace with `name`: kustomize's suffix transformer
+    /// records the name its prefix transformer has just written.
+    pub fn store_previous_id_named(&mut self, name: String) {
+        let namespace = if self.gvk().is_cluster_scoped() {
+            NOT_A_NAMESPACE.to_string()
+        } else {
+            match self.namespace().as_str() {
+                "" | "default" => "default".to_string(),
+                ns => ns.to_string(),
+            }
+        };
+        self.previous_ids.push(PreviousId {
+            kind: self.kind().to_string(),
+            namespace,
+            name,
+        });
+    }
+
+    /// The current id (its namespace as written) and then the previous ids, as kustomize
+    /// lists them for selection; previous ids take the current group and version.
+    pub fn all_ids(&self) -> Vec<ResId> {
+        let current = self.id();
+        let mut ids = vec![current.clone()];
+        ids.extend(self.previous_ids.iter().map(|p| ResId {
+            gvk: Gvk {
+                kind: p.kind.clone(),
+                ..current.gvk.clone()
+            },
+            namespace: p.namespace.clone(),
+            name: p.name.clone(),
+        }));
+        ids
+    }
+}
+
+/// kustomize's namespace for cluster-scoped objects in recorded ids.
+pub const NOT_A_NAMESPACE: &str = "_non_namespaceable_";
+
+/// One id from kustomize's previous-id build annotations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreviousId {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
 }
 
 pub fn str_at<'a>(map: &'a Map<String, Value>, key: &str) -> &'a str {
     map.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn annotations_end_as_strings() {
+        let object = json!({"kind": "ConfigMap", "metadata": {"name": "a",
+            "annotations": {"n": 3, "b": true, "z": null, "m": {"k": "v"}, "s": "x"},
+            "labels": {"n": 3}}});
+        let mut resource = Resource::new(object.as_object().unwrap().clone(), "test".into());
+        resource.stringify_annotations();
+        assert_eq!(
+            resource.object["metadata"],
+            json!({"name": "a", "annotations": {"n": "3", "b": "true", "z": "null", "m": "",
+                "s": "x"}, "labels": {"n": 3}})
+        );
+    }
+
+    #[test]
+    fn previous_ids_are_recorded_with_effective_namespaces() {
+        let object = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "r"}});
+        let mut role = Resource::new(object.as_object().unwrap().clone(), "test".into());
+        role.store_previous_id();
+        let object = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}});
+        let mut service = Resource::new(object.as_object().unwrap().clone(), "test".into());
+        service.store_previous_id_named("p-s".into());
+        service.set_name("p-s-x".into());
+        assert_eq!(role.previous_ids[0].namespace, NOT_A_NAMESPACE);
+        let ids: Vec<(String, String)> = service
+            .all_ids()
+            .into_iter()
+            .map(|id| (id.namespace, id.name))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("".into(), "p-s-x".into()),
+                ("default".into(), "p-s".into())
+            ]
+        );
+    }
 }

@@ -88,8 +88,9 @@ impl Target {
     }
 }
 
+/// One term of a label or annotation selector.
 #[derive(Debug, PartialEq)]
-enum Requirement {
+pub(crate) enum Requirement {
     Equals(String, String),
     NotEquals(String, String),
     In(String, Vec<String>),
@@ -99,7 +100,7 @@ enum Requirement {
 }
 
 impl Requirement {
-    fn matches(&self, map: &Map<String, Value>) -> bool {
+    pub(crate) fn matches(&self, map: &Map<String, Value>) -> bool {
         let get = |k: &str| map.get(k).and_then(Value::as_str);
         match self {
             Requirement::Equals(k, v) => get(k) == Some(v.as_str()),
@@ -131,7 +132,7 @@ fn split_top_level(text: &str) -> Vec<&str> {
     parts
 }
 
-fn parse_requirements(text: &str) -> Result<Vec<Requirement>, String> {
+pub(crate) fn parse_requirements(text: &str) -> Result<Vec<Requirement>, String> {
     let mut out = Vec::new();
     for part in split_top_level(text) {
         let part = part.trim();

@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 pub fn set_namespace(resources: &mut [Resource], namespace: &str, added: &[FieldSpec]) {
     for resource in resources {
         resource.build_annotations = true;
+        // kustomize records every object's id here, moved or not.
+        resource.store_previous_id();
         let gvk = resource.gvk();
         if !gvk.is_cluster_scoped() {
             resource.set_namespace(namespace);
@@ -98,8 +100,15 @@ pub fn add_name_affixes(
         if (prefix.is_empty() && suffix.is_empty()) || keeps_its_name(resource) {
             continue;
         }
-        let name = format!("{prefix}{}{suffix}", resource.name());
-        resource.set_name(name);
+        // kustomize's prefix and suffix transformers each record the id before renaming.
+        let name = resource.name();
+        if !prefix.is_empty() {
+            resource.store_previous_id();
+        }
+        if !suffix.is_empty() {
+            resource.store_previous_id_named(format!("{prefix}{name}"));
+        }
+        resource.set_name(format!("{prefix}{name}{suffix}"));
         resource.build_annotations = true;
     }
 }
