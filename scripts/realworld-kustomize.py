@@ -137,8 +137,12 @@ def run(cmd, cwd=None):
 
 
 def last_line(text):
+    """The last non-blank line of stderr, without the corpus path and flux-rs's 'building DIR:' lead."""
     lines = [l.strip() for l in text.strip().splitlines() if l.strip()]
-    return lines[-1] if lines else "(no stderr)"
+    if not lines:
+        return "(no stderr)"
+    line = re.sub(r"^✗ building \S+: ", "", lines[-1])
+    return line.replace(str(CORPUS) + "/", "")
 
 
 def refused_feature(err):
@@ -223,9 +227,11 @@ def check_extracted(repos):
     if bad:
         print("Some repositories are not extracted at the manifest's commit:", file=sys.stderr)
         print("\n".join(bad), file=sys.stderr)
-        print(f"\nFor each, get a git clone (bare or not) holding that commit, then run\n"
-              f"  {sys.argv[0]} extract OWNER/NAME PATH/TO/.git\n"
-              f"which writes the tree under {CORPUS}/OWNER__NAME/.", file=sys.stderr)
+        print(f"\nFor each, get a git clone holding that commit, e.g.\n"
+              f"  git clone --bare https://github.com/OWNER/NAME /tmp/NAME.git\n"
+              f"then run\n"
+              f"  {sys.argv[0]} extract OWNER/NAME /tmp/NAME.git\n"
+              f"which writes the manifest's commit (not HEAD) under {CORPUS}/OWNER__NAME/.", file=sys.stderr)
         sys.exit(2)
 
 
@@ -283,7 +289,7 @@ def main():
         for f, n in feats.most_common():
             print(f"  {n:4}  {f}")
 
-    print("\nper repository:  " + " ".join(f"{c:>7}" for c in ["match", "wrong", "refused", "ours-f", "kctl-f"]))
+    print(f"\n  {'per repository':45} " + " ".join(f"{c:>7}" for c in ["match", "wrong", "refused", "ours-f", "kctl-f"]))
     per = defaultdict(Counter)
     for r in results:
         per[r["repo"]][r["cls"]] += 1
