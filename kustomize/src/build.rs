@@ -62,11 +62,12 @@ pub fn build_with(dir: &Path, options: &BuildOptions) -> Result<Vec<Resource>, E
     let mut config = TransformerConfig::default();
     let mut resources = builder.build_dir(&dir, Level::Kustomization, Vec::new(), &mut config)?;
     for resource in resources.iter_mut().filter(|r| r.needs_hash) {
+        resource.store_previous_id();
         let hashed = format!("{}-{}", resource.name(), generator::content_hash(resource));
         resource.set_name(hashed);
     }
     nameref::check_walked_paths(&resources)?;
-    nameref::fix_references(&mut resources, &config.name_reference);
+    nameref::fix_references(&mut resources, &config.name_reference)?;
     // Vars last, as kustomize: their values are the final names.
     let var_reference: Vec<FieldSpec> =
         TransformerConfig::with_builtin(fieldspec::VAR_REFERENCE, &config.var_reference)

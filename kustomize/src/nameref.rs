@@ -3,9 +3,8 @@
 
 use crate::config::NameBackReference;
 use crate::fieldspec::{POD_SPEC_PATHS, visit_path, walkable};
-use crate::resource::Resource;
+use crate::resource::{Gvk, PreviousId, Resource};
 use serde_json::{Value, json};
-use std::collections::HashMap;
 
 /// Where one kind is referenced from: pod-spec-relative paths (for every workload) and
 /// (referrer kind, path) pairs.
@@ -210,216 +209,347 @@ fn walked_paths(resource: &Resource) -> Vec<String> {
     paths
 }
 
-/// Renames references written against any former name to the referenced object's final name:
-/// kustomize's built-in references, then those `configurations` added.
-pub fn fix_references(resources: &mut [Resource], added: &[NameBackReference]) {
-    // Objects whose name or namespace changed, by (kind, any name they had).
-    let mut moved: HashMap<(String, String), Vec<Candidate>> = HashMap::new();
-    for resource in resources.iter().filter(|r| r.history.len() > 1) {
-        let candidate = Candidate {
-            history: effective_history(resource),
-            namespace: resource.namespace(),
-            name: resource.name(),
-        };
-        let mut names: Vec<&String> = resource.history.iter().map(|(_, n)| n).collect();
-        names.dedup();
-        for name in names {
-            moved
-                .entry((resource.kind().to_string(), name.clone()))
-                .or_default()
-                .push(candidate.clone());
-        }
+/// Renames references to objects whose name or namespace changed: kustomize's built-in
+/// references, then those `configurations` added. A reference is followed as kustomize's
+/// name-reference filter follows it: only objects with recorded previous ids can be meant,
+/// in the referrer's namespace (see `Referral::select`).
+pub fn fix_references(
+    resources: &mut [Resource],
+    added: &[NameBackReference],
+) -> Result<(), crate::Error> {
+    let referrals: Vec<Referral> = resources.iter().map(Referral::of).collect();
+    if referrals.iter().all(|r| r.previous.is_empty()) {
+        return Ok(());
     }
-    if moved.is_empty() {
-        return;
-    }
-    // The referrer's namespaces are tried newest first: an object in `prod` that once was in
-    // `default` means the `prod` one before any other that was also in `default`.
-    let lookup = |kind: &str, name: &str, namespaces: &[String]| -> Option<(String, String)> {
-        let candidates = moved.get(&(kind.to_string(), name.to_string()))?;
-        let had = |c: &Candidate, wanted: &str| {
-            c.history
-                .iter()
-                .any(|(ns, n)| n == name && (ns.is_empty() || ns == wanted))
-        };
-        // A cluster-scoped referrer (a ClusterRoleBinding's subject without a namespace)
-        // names an object in any namespace, when only one fits.
-        if namespaces.iter().all(String::is_empty) {
-            let mut named = candidates
-                .iter()
-                .filter(|c| c.history.iter().any(|(_, n)| n == name));
-            return match (named.next(), named.next()) {
-                (Some(only), None) => Some((only.namespace.clone(), only.name.clone())),
-                _ => None,
-            };
-        }
-        namespaces
-            .iter()
-            .rev()
-            .find_map(|ns| candidates.iter().find(|c| had(c, ns)))
-            .map(|c| (c.namespace.clone(), c.name.clone()))
-    };
     for resource in resources.iter_mut() {
-        let kind = resource.kind().to_string();
-        let namespaces: Vec<String> = effective_history(resource)
-            .into_iter()
-            .map(|(ns, _)| ns)
+        let referrer = Referrer::of(resource);
+        let candidates: Vec<&Referral> = referrals
+            .iter()
+            .filter(|r| referrer.could_reference(r))
             .collect();
+        let lookup = Lookup {
+            candidates: &candidates,
+            referrer: &referrer,
+        };
+        let mut failure = None;
+        let mut fix = |value: &mut Value, target: &Target| {
+            if failure.is_none()
+                && let Err(e) = lookup.rename(value, target)
+            {
+                failure = Some(e);
+            }
+        };
+        let kind = resource.kind().to_string();
         let pod_spec = POD_SPEC_PATHS
             .iter()
             .find(|(k, _)| *k == kind)
             .map(|(_, p)| *p);
         for rule in RULES {
-            let mut rename = |value: &mut Value| {
-                if let Some((_, new)) = value
-                    .as_str()
-                    .and_then(|old| lookup(rule.referenced, old, &namespaces))
-                {
-                    *value = json!(new);
-                }
-            };
+            let target = Target::kind(rule.referenced);
             if let Some(pod_spec) = pod_spec {
                 for path in rule.pod_paths {
-                    visit_path(
-                        &mut resource.object,
-                        &format!("{pod_spec}/{path}"),
-                        false,
-                        &mut rename,
-                    );
+                    let path = format!("{pod_spec}/{path}");
+                    visit_path(&mut resource.object, &path, false, &mut |v| fix(v, &target));
                 }
             }
             for (_, path) in rule.paths.iter().filter(|(k, _)| *k == kind) {
-                visit_path(&mut resource.object, path, false, &mut rename);
+                visit_path(&mut resource.object, path, false, &mut |v| fix(v, &target));
             }
         }
-        fix_typed_references(resource, &kind, &namespaces, &lookup);
+        fix_typed_references(resource, &kind, &mut fix);
         let gvk = resource.gvk();
         for reference in added {
+            let target = Target {
+                group: reference.group.clone(),
+                version: reference.version.clone(),
+                kind: reference.kind.clone(),
+            };
             for spec in reference.field_specs.iter().filter(|s| s.applies_to(&gvk)) {
-                visit_path(&mut resource.object, &spec.path, false, &mut |value| {
-                    rename_reference(value, &reference.kind, &namespaces, &lookup)
+                visit_path(&mut resource.object, &spec.path, false, &mut |v| {
+                    fix(v, &target)
                 });
             }
         }
+        if let Some(message) = failure {
+            return Err(crate::Error::new(
+                &resource.origin,
+                format!("{}: {message}", resource.id()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The kind a reference names (empty group or version: any).
+struct Target {
+    group: String,
+    version: String,
+    kind: String,
+}
+
+impl Target {
+    fn kind(kind: &str) -> Target {
+        Target {
+            group: String::new(),
+            version: String::new(),
+            kind: kind.to_string(),
+        }
     }
 }
 
-/// A configured reference: a name, a `{name, namespace}` map, or a list of either.
-fn rename_reference(value: &mut Value, kind: &str, own_namespaces: &[String], lookup: &Lookup) {
-    match value {
-        Value::String(old) => {
-            if let Some((_, new)) = lookup(kind, old, own_namespaces) {
-                *old = new;
-            }
+/// An object a reference may name, as the name-reference pass sees it.
+struct Referral {
+    gvk: Gvk,
+    /// Names and kinds it had before kustomize's transformers changed them.
+    previous: Vec<PreviousId>,
+    name: String,
+    /// As written.
+    namespace: String,
+    effective_namespace: String,
+    /// Of its first recorded id (or its current one): `None` when cluster-scoped.
+    original_namespace: Option<String>,
+    cluster_scoped: bool,
+    prefixes: Vec<String>,
+    suffixes: Vec<String>,
+}
+
+impl Referral {
+    fn of(resource: &Resource) -> Referral {
+        let id = resource.id();
+        let cluster_scoped = id.gvk.is_cluster_scoped();
+        let original_namespace = match resource.previous_ids.first() {
+            _ if cluster_scoped => None,
+            Some(first) => Some(first.namespace.clone()),
+            None => Some(id.effective_namespace().to_string()),
+        };
+        Referral {
+            effective_namespace: id.effective_namespace().to_string(),
+            previous: resource.previous_ids.clone(),
+            name: id.name,
+            namespace: id.namespace,
+            gvk: id.gvk,
+            original_namespace,
+            cluster_scoped,
+            prefixes: resource.prefixes.clone(),
+            suffixes: resource.suffixes.clone(),
         }
-        Value::Object(map) => {
-            let namespaces = match map.get("namespace").and_then(Value::as_str) {
-                Some("") | Some("default") => vec!["default".to_string()],
-                Some(ns) => vec![ns.to_string()],
-                None => own_namespaces.to_vec(),
-            };
-            let Some(name) = map.get("name").and_then(Value::as_str) else {
-                return;
-            };
-            if let Some((new_namespace, new_name)) = lookup(kind, name, &namespaces) {
-                map.insert("name".into(), json!(new_name));
-                if !new_namespace.is_empty() {
-                    map.insert("namespace".into(), json!(new_namespace));
+    }
+
+    fn is(&self, target: &Target) -> bool {
+        (target.group.is_empty() || target.group == self.gvk.group)
+            && (target.version.is_empty() || target.version == self.gvk.version)
+            && self.previous.iter().any(|p| p.kind == target.kind)
+    }
+}
+
+/// What of the referring object decides which objects it can mean.
+struct Referrer {
+    effective_namespace: String,
+    cluster_scoped: bool,
+    /// A RoleBinding's ServiceAccount subjects' namespaces: it may name objects there.
+    subject_namespaces: Vec<String>,
+    prefixes: Vec<String>,
+    suffixes: Vec<String>,
+}
+
+impl Referrer {
+    fn of(resource: &Resource) -> Referrer {
+        let id = resource.id();
+        let subject_namespaces = match (id.gvk.kind.as_str(), resource.object.get("subjects")) {
+            ("RoleBinding", Some(Value::Array(subjects))) => subjects
+                .iter()
+                .filter(|s| s.get("kind").and_then(Value::as_str) == Some("ServiceAccount"))
+                .filter_map(|s| s.get("namespace").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect(),
+            _ => Vec::new(),
+        };
+        Referrer {
+            effective_namespace: id.effective_namespace().to_string(),
+            cluster_scoped: id.gvk.is_cluster_scoped(),
+            subject_namespaces,
+            prefixes: resource.prefixes.clone(),
+            suffixes: resource.suffixes.clone(),
+        }
+    }
+
+    /// kustomize's `SubsetThatCouldBeReferencedByResource`.
+    fn could_reference(&self, referral: &Referral) -> bool {
+        self.cluster_scoped
+            || referral.cluster_scoped
+            || referral.effective_namespace == self.effective_namespace
+            || self.subject_namespaces.contains(&referral.namespace)
+    }
+
+    /// kustomize's prefix and suffix test: the lists end alike (`allow_empty`: or one is
+    /// empty).
+    fn affixes_match(&self, referral: &Referral, allow_empty: bool) -> bool {
+        let ends_alike = |a: &[String], b: &[String]| {
+            let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+            if allow_empty && short.is_empty() {
+                return true;
+            }
+            if short.is_empty() {
+                return long.is_empty();
+            }
+            long.ends_with(short)
+        };
+        ends_alike(&self.prefixes, &referral.prefixes)
+            && ends_alike(&self.suffixes, &referral.suffixes)
+    }
+}
+
+struct Lookup<'a> {
+    candidates: &'a [&'a Referral],
+    referrer: &'a Referrer,
+}
+
+impl Lookup<'_> {
+    /// A reference: a name, a `{name, namespace}` map, or a list of either.
+    fn rename(&self, value: &mut Value, target: &Target) -> Result<(), String> {
+        match value {
+            Value::String(old) => {
+                if let Some(referral) = self.select(old, target, self.candidates, false)? {
+                    old.clone_from(&referral.name);
                 }
             }
+            Value::Object(map) => {
+                let Some(old) = map.get("name").and_then(Value::as_str) else {
+                    return Ok(());
+                };
+                let candidates = match map.get("namespace").and_then(Value::as_str) {
+                    Some(namespace) => self.in_namespace(namespace),
+                    None => self.candidates.to_vec(),
+                };
+                let Some(referral) = self.select(old, target, &candidates, true)? else {
+                    return Ok(());
+                };
+                if referral.name == old && referral.namespace.is_empty() {
+                    return Ok(());
+                }
+                map.insert("name".into(), json!(referral.name));
+                if !referral.namespace.is_empty() {
+                    map.insert("namespace".into(), json!(referral.namespace));
+                }
+            }
+            Value::Array(items) => {
+                for item in items {
+                    self.rename(item, target)?;
+                }
+            }
+            _ => {}
         }
-        Value::Array(items) => items
-            .iter_mut()
-            .for_each(|item| rename_reference(item, kind, own_namespaces, lookup)),
-        _ => {}
+        Ok(())
+    }
+
+    /// The candidates a map reference's namespace names: by original namespace, else by
+    /// current one.
+    fn in_namespace(&self, namespace: &str) -> Vec<&Referral> {
+        let by_original: Vec<&Referral> = self
+            .candidates
+            .iter()
+            .copied()
+            .filter(|r| r.original_namespace.as_deref() == Some(namespace))
+            .collect();
+        if !by_original.is_empty() {
+            return by_original;
+        }
+        self.candidates
+            .iter()
+            .copied()
+            .filter(|r| r.effective_namespace == namespace)
+            .collect()
+    }
+
+    /// kustomize's choice among the objects a reference may mean: those once named `old`,
+    /// of the target kind, in the referrer's namespace (ServiceAccounts and cluster-scoped
+    /// objects anywhere); among several, those whose prefixes and suffixes end like the
+    /// referrer's; several that agree on name (and namespace, for maps) are one.
+    fn select<'r>(
+        &self,
+        old: &str,
+        target: &Target,
+        candidates: &[&'r Referral],
+        is_map: bool,
+    ) -> Result<Option<&'r Referral>, String> {
+        let referrer = self.referrer;
+        let mut found: Vec<&Referral> = candidates
+            .iter()
+            .copied()
+            .filter(|r| r.previous.iter().any(|p| p.name == old) && r.is(target))
+            .filter(|r| {
+                referrer.cluster_scoped
+                    || r.cluster_scoped
+                    || r.gvk.kind == "ServiceAccount"
+                    || r.effective_namespace == referrer.effective_namespace
+            })
+            .collect();
+        if found.len() > 1 {
+            found.retain(|r| referrer.affixes_match(r, true));
+            if found.len() > 1 {
+                found.retain(|r| referrer.affixes_match(r, false));
+            }
+        }
+        let Some(first) = found.first() else {
+            return Ok(None);
+        };
+        let same =
+            |r: &&Referral| r.name == first.name && (!is_map || r.namespace == first.namespace);
+        if found.iter().all(same) {
+            return Ok(Some(first));
+        }
+        let ids: Vec<String> = found
+            .iter()
+            .map(|r| format!("{}/{}.{}", r.gvk, r.name, r.namespace))
+            .collect();
+        Err(format!(
+            "found multiple possible referrals: {}",
+            ids.join(", ")
+        ))
     }
 }
-
-#[derive(Clone)]
-struct Candidate {
-    /// (effective namespace, name) pairs it has had.
-    history: Vec<(String, String)>,
-    namespace: String,
-    name: String,
-}
-
-/// A resource's past identities with kustomize's effective namespaces ("" and "default"
-/// alike; none for cluster-scoped kinds).
-fn effective_history(resource: &Resource) -> Vec<(String, String)> {
-    let cluster_scoped = resource.gvk().is_cluster_scoped();
-    resource
-        .history
-        .iter()
-        .map(|(ns, name)| {
-            let ns = match (cluster_scoped, ns.as_str()) {
-                (true, _) => "",
-                (false, "") => "default",
-                (false, ns) => ns,
-            };
-            (ns.to_string(), name.clone())
-        })
-        .collect()
-}
-
-type Lookup<'a> = dyn Fn(&str, &str, &[String]) -> Option<(String, String)> + 'a;
 
 /// References that say which kind they name (RBAC role refs and subjects, HPA scale
 /// targets) and service references that carry their namespace (webhooks).
 fn fix_typed_references(
     resource: &mut Resource,
     kind: &str,
-    own_namespaces: &[String],
-    lookup: &Lookup,
+    fix: &mut dyn FnMut(&mut Value, &Target),
 ) {
-    // Renames a `{kind, name[, namespace]}` map; `with_namespace` also moves its namespace.
-    let rename = |target: &mut Value,
-                  ref_kind: Option<&str>,
-                  namespaces: &[String],
-                  with_namespace: bool| {
+    // A `{kind, name}` map names an object of its kind; only its name changes.
+    let mut by_own_kind = |target: &mut Value, group_key: &str| {
         let Value::Object(map) = target else { return };
-        let Some(ref_kind) = ref_kind
-            .or(map.get("kind").and_then(Value::as_str))
-            .map(str::to_string)
-        else {
+        let Some(ref_kind) = map.get("kind").and_then(Value::as_str) else {
             return;
         };
-        let Some(name) = map.get("name").and_then(Value::as_str) else {
-            return;
+        let target_kind = Target {
+            group: map
+                .get(group_key)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            version: String::new(),
+            kind: ref_kind.to_string(),
         };
-        if let Some((new_namespace, new_name)) = lookup(&ref_kind, name, namespaces) {
-            map.insert("name".into(), json!(new_name));
-            if with_namespace && !new_namespace.is_empty() {
-                map.insert("namespace".into(), json!(new_namespace));
-            }
-        }
-    };
-    // A reference's own namespace when it has one, else the referrer's.
-    let referenced_namespaces = |target: &Value| -> Vec<String> {
-        match target.get("namespace").and_then(Value::as_str) {
-            Some("") | Some("default") => vec!["default".to_string()],
-            Some(ns) => vec![ns.to_string()],
-            None => own_namespaces.to_vec(),
+        if let Some(name) = map.get_mut("name") {
+            fix(name, &target_kind);
         }
     };
     match kind {
         "RoleBinding" | "ClusterRoleBinding" => {
             if let Some(role_ref) = resource.object.get_mut("roleRef") {
-                rename(role_ref, None, own_namespaces, false);
+                by_own_kind(role_ref, "apiGroup");
             }
-            if let Some(Value::Array(subjects)) = resource.object.get_mut("subjects") {
-                for subject in subjects {
-                    if subject.get("kind").and_then(Value::as_str) == Some("ServiceAccount") {
-                        let namespaces = referenced_namespaces(subject);
-                        rename(subject, None, &namespaces, true);
-                    }
-                }
+            // kustomize's ServiceAccount reference covers every subject, whatever its kind.
+            if let Some(subjects @ Value::Array(_)) = resource.object.get_mut("subjects") {
+                fix(subjects, &Target::kind("ServiceAccount"));
             }
         }
         "HorizontalPodAutoscaler" => {
             if let Some(Value::Object(spec)) = resource.object.get_mut("spec")
                 && let Some(target) = spec.get_mut("scaleTargetRef")
             {
-                rename(target, None, own_namespaces, false);
+                by_own_kind(target, "");
             }
         }
         "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration" => {
@@ -429,8 +559,7 @@ fn fix_typed_references(
                         .get_mut("clientConfig")
                         .and_then(|c| c.get_mut("service"))
                     {
-                        let namespaces = referenced_namespaces(service);
-                        rename(service, Some("Service"), &namespaces, true);
+                        fix(service, &Target::kind("Service"));
                     }
                 }
             }

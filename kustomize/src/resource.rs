@@ -158,6 +158,10 @@ pub struct Resource {
     /// The `vars` whose objref picked this object where they were declared: their values
     /// are read from it once the build is done, whatever it has been renamed to since.
     pub var_names: Vec<String>,
+    /// The name prefixes and suffixes kustomize recorded on it, oldest first: name
+    /// references prefer objects renamed alike.
+    pub prefixes: Vec<String>,
+    pub suffixes: Vec<String>,
 }
 
 impl Resource {
@@ -176,6 +180,8 @@ impl Resource {
             previous_ids: Vec::new(),
             build_annotations: false,
             var_names: Vec::new(),
+            prefixes: Vec::new(),
+            suffixes: Vec::new(),
         };
         resource.original = resource.id();
         resource

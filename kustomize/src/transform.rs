@@ -104,9 +104,11 @@ pub fn add_name_affixes(
         let name = resource.name();
         if !prefix.is_empty() {
             resource.store_previous_id();
+            resource.prefixes.push(prefix.to_string());
         }
         if !suffix.is_empty() {
             resource.store_previous_id_named(format!("{prefix}{name}"));
+            resource.suffixes.push(suffix.to_string());
         }
         resource.set_name(format!("{prefix}{name}{suffix}"));
         resource.build_annotations = true;
