@@ -155,81 +155,68 @@ pub fn set_replicas(
     matched
 }
 
-/// `images`: rewrites the `image` of every `containers`/`initContainers` element anywhere in
-/// an object (CRDs excepted), and image volume references, as kustomize's image transformer;
-/// then the image fields `configurations` added.
+/// `images`: each entry in turn, as kustomize runs one image transformer per entry: the
+/// `image` of every `containers`/`initContainers` element anywhere in an object (CRDs
+/// excepted), then the image fields of kustomize's table and those `configurations` added.
+/// The two passes overlap on pod templates, which kustomize's `tagSuffix` shows: it is
+/// appended twice there, in kustomize and here.
 pub fn set_images(
     resources: &mut [Resource],
     images: &[Image],
     added: &[FieldSpec],
 ) -> Result<(), String> {
-    if images.is_empty() {
-        return Ok(());
-    }
-    let mut rules = Vec::with_capacity(images.len());
     for image in images {
-        if image.tag_suffix.is_some() {
-            return Err(format!(
-                "images: '{}': tagSuffix is not supported by flux-rs (see docs/compatibility.md)",
-                image.name
-            ));
-        }
         let pattern = format!(
             "^{}(:[a-zA-Z0-9_.{{}}-]*)?(@sha256:[a-zA-Z0-9_.{{}}-]*)?$",
             image.name
         );
         let matcher = Regex::new(&pattern)
             .map_err(|e| format!("images: '{}': invalid name: {e}", image.name))?;
-        rules.push((matcher, image));
-    }
-    for resource in resources {
-        if resource.kind() == "CustomResourceDefinition" {
-            continue;
-        }
-        for value in resource.object.values_mut() {
-            rewrite_images(value, &rules, false);
-        }
-        let gvk = resource.gvk();
-        let volume_paths = [
-            "spec/volumes/image/reference",
-            "spec/template/spec/volumes/image/reference",
-        ];
-        let added_paths = added
-            .iter()
-            .filter(|s| s.applies_to(&gvk))
-            .map(|s| s.path.as_ref());
-        for path in volume_paths.into_iter().chain(added_paths) {
-            fieldspec::visit_path(&mut resource.object, path, false, &mut |v| {
-                if let Value::String(reference) = v
-                    && let Some(new) = rules
-                        .iter()
-                        .find_map(|(m, i)| replace_image(reference, m, i))
-                {
-                    *reference = new;
+        let rewrite = |reference: &mut String| {
+            if let Some(new) = replace_image(reference, &matcher, image) {
+                *reference = new;
+            }
+        };
+        for resource in resources.iter_mut() {
+            if resource.kind() == "CustomResourceDefinition" {
+                continue;
+            }
+            for value in resource.object.values_mut() {
+                rewrite_container_images(value, &rewrite, false);
+            }
+            let gvk = resource.gvk();
+            for spec in fieldspec::IMAGES.iter().chain(added) {
+                if spec.applies_to(&gvk) {
+                    fieldspec::visit_path(&mut resource.object, &spec.path, false, &mut |v| {
+                        if let Value::String(reference) = v {
+                            rewrite(reference);
+                        }
+                    });
                 }
-            });
+            }
         }
     }
     Ok(())
 }
 
-fn rewrite_images(value: &mut Value, rules: &[(Regex, &Image)], in_container_list: bool) {
+fn rewrite_container_images(
+    value: &mut Value,
+    rewrite: &dyn Fn(&mut String),
+    in_container_list: bool,
+) {
     match value {
         Value::Object(map) => {
-            if in_container_list
-                && let Some(Value::String(image)) = map.get_mut("image")
-                && let Some(new) = rules.iter().find_map(|(m, i)| replace_image(image, m, i))
-            {
-                *image = new;
+            if in_container_list && let Some(Value::String(image)) = map.get_mut("image") {
+                rewrite(image);
             }
             for (key, child) in map.iter_mut() {
                 let is_list = key == "containers" || key == "initContainers";
-                rewrite_images(child, rules, is_list && child.is_array());
+                rewrite_container_images(child, rewrite, is_list && child.is_array());
             }
         }
         Value::Array(items) => {
             for item in items {
-                rewrite_images(item, rules, in_container_list);
+                rewrite_container_images(item, rewrite, in_container_list);
             }
         }
         _ => {}
@@ -269,11 +256,14 @@ fn replace_image(image: &str, matcher: &Regex, rule: &Image) -> Option<String> {
         .unwrap_or(name);
     let new_tag = rule.new_tag.as_deref().filter(|t| !t.is_empty());
     let new_digest = rule.digest.as_deref().filter(|d| !d.is_empty());
-    let suffix = match (new_tag, new_digest) {
-        (Some(t), Some(d)) => format!(":{t}@{d}"),
-        (Some(t), None) => format!(":{t}"),
-        (None, Some(d)) => format!("@{d}"),
-        (None, None) => match (tag, digest) {
+    let tag_suffix = rule.tag_suffix.as_deref().filter(|t| !t.is_empty());
+    let suffix = match (new_tag, new_digest, tag_suffix) {
+        (Some(t), Some(d), _) => format!(":{t}@{d}"),
+        (Some(t), None, _) => format!(":{t}"),
+        (None, Some(d), _) => format!("@{d}"),
+        // `tagSuffix` extends the tag there is (or makes one) and drops the digest.
+        (None, None, Some(extra)) => format!(":{}{extra}", tag.unwrap_or("")),
+        (None, None, None) => match (tag, digest) {
             (Some(t), Some(d)) => format!(":{t}@{d}"),
             (Some(t), None) => format!(":{t}"),
             (None, Some(d)) => format!("@{d}"),
@@ -336,5 +326,15 @@ mod tests {
         );
         let r = rule("app", Some("mirror/app"), None, None);
         assert_eq!(apply("app:v2", &r).as_deref(), Some("mirror/app:v2"));
+        let r = Image {
+            tag_suffix: Some("-debug".into()),
+            ..rule("app", None, None, None)
+        };
+        assert_eq!(apply("app:v2", &r).as_deref(), Some("app:v2-debug"));
+        assert_eq!(apply("app", &r).as_deref(), Some("app:-debug"));
+        assert_eq!(
+            apply("app:v2@sha256:abc", &r).as_deref(),
+            Some("app:v2-debug")
+        );
     }
 }
