@@ -547,13 +547,38 @@ impl Builder {
             apply_patch(resources, &body, entry, PatchField::Patches, file)?;
         }
         if let Some(namespace) = k.namespace.as_deref().filter(|n| !n.is_empty()) {
-            transform::set_namespace(resources, namespace, &config.namespace);
+            let specs = TransformerConfig::with_builtin(fieldspec::NAMESPACE, &config.namespace);
+            let options = transform::Namespace {
+                namespace,
+                specs: specs.collect(),
+                unset_only: false,
+                subjects: transform::Subjects::DefaultOnly,
+            };
+            transform::set_namespace(resources, &options);
         }
-        transform::add_name_affixes(
-            resources,
-            (k.name_prefix.as_deref().unwrap_or(""), &config.name_prefix),
-            (k.name_suffix.as_deref().unwrap_or(""), &config.name_suffix),
-        );
+        // Only a non-empty `namePrefix`/`nameSuffix` runs kustomize's transformer.
+        let prefix_specs: Vec<FieldSpec> =
+            TransformerConfig::with_builtin(fieldspec::NAME, &config.name_prefix)
+                .cloned()
+                .collect();
+        let suffix_specs: Vec<FieldSpec> =
+            TransformerConfig::with_builtin(fieldspec::NAME, &config.name_suffix)
+                .cloned()
+                .collect();
+        let affixes: Vec<transform::Affix> = [
+            k.name_prefix
+                .as_deref()
+                .filter(|p| !p.is_empty())
+                .map(|p| transform::Affix::Prefix(p, &prefix_specs)),
+            k.name_suffix
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .map(|s| transform::Affix::Suffix(s, &suffix_specs)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        transform::add_name_affixes(resources, &affixes);
         for labels in &k.labels {
             let specs = label_specs(labels, config).map_err(|e| Error::new(file, e))?;
             transform::add_pairs(resources, &specs, &transform::pairs(&labels.pairs));
@@ -582,7 +607,8 @@ impl Builder {
             apply_patch(resources, &body, entry, PatchField::PatchesJson6902, file)?;
         }
         for replica in &k.replicas {
-            if !transform::set_replicas(resources, &replica.name, replica.count, &config.replicas) {
+            let specs = TransformerConfig::with_builtin(fieldspec::REPLICAS, &config.replicas);
+            if !transform::set_replicas(resources, &replica.name, replica.count, specs) {
                 return Err(Error::new(
                     file,
                     format!(
@@ -592,7 +618,8 @@ impl Builder {
                 ));
             }
         }
-        transform::set_images(resources, &k.images, &config.images)
+        let image_specs = TransformerConfig::with_builtin(fieldspec::IMAGES, &config.images);
+        transform::set_images(resources, &k.images, image_specs)
             .map_err(|e| Error::new(file, e))?;
         replacement::apply(&replacements, resources).map_err(|e| Error::new(file, e))
     }
