@@ -500,3 +500,103 @@ pub fn apply(transformer: &Transformer, resources: &mut Vec<Resource>) -> Result
     resources.retain(|r| !r.object.is_empty());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config(object: Value) -> Config {
+        let object = object.as_object().expect("a map").clone();
+        Config {
+            entry: "inline entry #1".into(),
+            object: Resource::new(object, "kustomization.yaml".into()),
+        }
+    }
+
+    fn no_files(path: &str) -> Result<String, String> {
+        Err(format!("no file {path}"))
+    }
+
+    #[test]
+    fn only_builtin_plugins_run() {
+        let exec = config(json!({"apiVersion": "example.com/v1", "kind": "Decrypt",
+            "metadata": {"name": "d"}}));
+        let error = transformer(&exec, &no_files).err().unwrap();
+        assert!(error.contains("exec or Go plugin"), "{error}");
+        assert!(error.contains(NOT_SUPPORTED), "{error}");
+        let function = config(json!({"apiVersion": "example.com/v1", "kind": "Fn",
+            "metadata": {"name": "f", "annotations": {"config.k8s.io/function": "x"}}}));
+        let error = generator(&function).err().unwrap();
+        assert!(error.contains("KRM function"), "{error}");
+        let helm = config(
+            json!({"apiVersion": "builtin", "kind": "HelmChartInflationGenerator",
+            "metadata": {"name": "h"}}),
+        );
+        assert!(generator(&helm).err().unwrap().contains(NOT_SUPPORTED));
+        // `builtin/v1` is group `builtin`: not a built-in plugin.
+        let grouped = config(
+            json!({"apiVersion": "builtin/v1", "kind": "LabelTransformer",
+            "metadata": {"name": "l"}}),
+        );
+        assert!(transformer(&grouped, &no_files).is_err());
+    }
+
+    #[test]
+    fn roles_are_checked() {
+        let labels = config(json!({"apiVersion": "builtin", "kind": "LabelTransformer",
+            "metadata": {"name": "l"}}));
+        assert_eq!(
+            generator(&labels).err().unwrap(),
+            "LabelTransformer is not a generator"
+        );
+        let sort = config(
+            json!({"apiVersion": "builtin", "kind": "SortOrderTransformer",
+            "metadata": {"name": "s"}}),
+        );
+        let error = transformer(&sort, &no_files).err().unwrap();
+        assert!(error.contains("unable to load builtin"), "{error}");
+    }
+
+    #[test]
+    fn fields_are_found_as_go_finds_them() {
+        // JSON-decoded plugins match names in any case and read scalars as strings.
+        let labels = config(json!({"apiVersion": "builtin", "kind": "LabelTransformer",
+            "metadata": {"name": "l"}, "Labels": {"n": 1.5, "b": true, "z": null},
+            "fieldSpecs": [{"path": "metadata/labels"}], "unknown": 1}));
+        let Ok(Transformer::Pairs(pairs, specs)) = transformer(&labels, &no_files) else {
+            panic!("a label transformer");
+        };
+        let expected = [("b", "true"), ("n", "1.5"), ("z", "")];
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(pairs, expected);
+        assert_eq!(specs.len(), 1);
+        // The prefix transformer's YAML decoding wants exact names.
+        let prefix = config(json!({"apiVersion": "builtin", "kind": "PrefixTransformer",
+            "metadata": {"name": "p"}, "FieldSpecs": []}));
+        let error = transformer(&prefix, &no_files).err().unwrap();
+        assert_eq!(error, "fieldSpecs is not expected to be nil");
+    }
+
+    #[test]
+    fn generators_default_to_their_metadata() {
+        let secret = config(json!({"apiVersion": "builtin", "kind": "SecretGenerator",
+            "metadata": {"name": "creds", "namespace": "web"}, "type": "Opaque",
+            "literals": ["a=b"], "behavior": ""}));
+        let (kind, args) = generator(&secret).unwrap();
+        assert_eq!(kind, GeneratedKind::Secret);
+        assert_eq!(args.name.as_deref(), Some("creds"));
+        assert_eq!(args.namespace.as_deref(), Some("web"));
+        assert_eq!(args.secret_type.as_deref(), Some("Opaque"));
+        let named = config(
+            json!({"apiVersion": "builtin", "kind": "ConfigMapGenerator",
+            "metadata": {"name": "meta"}, "name": "explicit", "type": "ignored"}),
+        );
+        let (_, args) = generator(&named).unwrap();
+        assert_eq!(args.name.as_deref(), Some("explicit"));
+        assert_eq!(args.secret_type, None);
+    }
+}
