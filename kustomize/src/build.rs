@@ -401,63 +401,7 @@ impl Builder {
         }
         Ok(configs)
     }
-}
 
-/// The objects of a YAML stream (a `kind: List` gives its items); each needs a kind and a
-/// name, as kustomize's loading has it.
-fn objects_from_text(text: &str, shown: &str) -> Result<Vec<Resource>, Error> {
-    let shown = shown.to_string();
-    let documents =
-        yaml::parse_stream(text).map_err(|e| Error::new(&shown, format!("invalid YAML: {e}")))?;
-    let mut out = Vec::new();
-    for (index, document) in documents.into_iter().enumerate() {
-        let Value::Object(map) = document else {
-            return Err(Error::new(
-                &shown,
-                format!("document {} is not a map", index + 1),
-            ));
-        };
-        let is_list = map
-            .get("kind")
-            .and_then(Value::as_str)
-            .is_some_and(|k| k.ends_with("List"))
-            && map.get("items").is_some_and(Value::is_array);
-        let objects = if is_list {
-            match map.get("items") {
-                Some(Value::Array(items)) => items
-                    .iter()
-                    .filter_map(|i| i.as_object().cloned())
-                    .collect(),
-                _ => Vec::new(),
-            }
-        } else {
-            vec![map]
-        };
-        for object in objects {
-            let resource = Resource::new(object, shown.clone());
-            if resource.kind().is_empty() {
-                return Err(Error::new(
-                    &shown,
-                    format!("document {}: missing field 'kind'", index + 1),
-                ));
-            }
-            if resource.name().is_empty() {
-                return Err(Error::new(
-                    &shown,
-                    format!(
-                        "document {} ({}): missing field 'metadata.name'",
-                        index + 1,
-                        resource.kind()
-                    ),
-                ));
-            }
-            out.push(resource);
-        }
-    }
-    Ok(out)
-}
-
-impl Builder {
     /// `configMapGenerator`, `secretGenerator`, then the generator plugins (configured
     /// before any runs, as kustomize); each generated object joins or, by its behavior,
     /// merges into or replaces the object of its id.
@@ -788,6 +732,60 @@ fn identity_key(resource: &Resource) -> IdentityKey {
     let id = resource.id();
     let namespace = id.effective_namespace().to_string();
     (id.gvk.group, id.gvk.kind, namespace, id.name)
+}
+
+/// The objects of a YAML stream (a `kind: List` gives its items); each needs a kind and a
+/// name, as kustomize's loading has it.
+fn objects_from_text(text: &str, shown: &str) -> Result<Vec<Resource>, Error> {
+    let shown = shown.to_string();
+    let documents =
+        yaml::parse_stream(text).map_err(|e| Error::new(&shown, format!("invalid YAML: {e}")))?;
+    let mut out = Vec::new();
+    for (index, document) in documents.into_iter().enumerate() {
+        let Value::Object(map) = document else {
+            return Err(Error::new(
+                &shown,
+                format!("document {} is not a map", index + 1),
+            ));
+        };
+        let is_list = map
+            .get("kind")
+            .and_then(Value::as_str)
+            .is_some_and(|k| k.ends_with("List"))
+            && map.get("items").is_some_and(Value::is_array);
+        let objects = if is_list {
+            match map.get("items") {
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .filter_map(|i| i.as_object().cloned())
+                    .collect(),
+                _ => Vec::new(),
+            }
+        } else {
+            vec![map]
+        };
+        for object in objects {
+            let resource = Resource::new(object, shown.clone());
+            if resource.kind().is_empty() {
+                return Err(Error::new(
+                    &shown,
+                    format!("document {}: missing field 'kind'", index + 1),
+                ));
+            }
+            if resource.name().is_empty() {
+                return Err(Error::new(
+                    &shown,
+                    format!(
+                        "document {} ({}): missing field 'metadata.name'",
+                        index + 1,
+                        resource.kind()
+                    ),
+                ));
+            }
+            out.push(resource);
+        }
+    }
+    Ok(out)
 }
 
 fn parse_kustomization(text: &str) -> Result<Kustomization, String> {
