@@ -8,6 +8,7 @@ use crate::generator::{self, FileSource, GeneratedKind};
 use crate::kustomization::{FILE_NAMES, Kustomization, Labels, Patch, SortOrder};
 use crate::nameref;
 use crate::patch::{self, Field as PatchField, PatchBody};
+use crate::plugin;
 use crate::replacement;
 use crate::resource::{Behavior, Resource};
 use crate::sort;
@@ -261,31 +262,24 @@ impl Builder {
 
         let mut known: HashSet<IdentityKey> = resources.iter().map(identity_key).collect();
         for entry in k.resources.iter().chain(k.bases.iter()) {
-            let loaded = self.load_resource_entry(dir, entry, &file, config)?;
+            let loaded = self.load_resource_entry(dir, entry, "resources", &file, config)?;
             for resource in loaded {
-                if !known.insert(identity_key(&resource)) {
-                    return Err(Error::new(
-                        &file,
-                        format!(
-                            "may not add resource with an already registered id: {} (from {})",
-                            resource.id(),
-                            resource.origin
-                        ),
-                    ));
-                }
+                check_new_id(&mut known, &resource, &file)?;
                 resources.push(resource);
             }
         }
         self.read_configurations(dir, &k, &file, config)?;
         // kustomize generates before it takes components in: a component's replacements and
         // generators (`behavior: merge`) see what this kustomization generates.
-        self.run_generators(dir, &k, &file, resources)?;
+        let generators = self.plugin_configs(dir, &k.generators, "generators", &file)?;
+        self.run_generators(dir, &k, &file, resources, &generators)?;
         for entry in &k.components {
             let component = self.entry_dir(dir, entry, &file)?;
             let taken = std::mem::take(resources);
             *resources = self.build_dir(&component, Level::Component, taken, config)?;
         }
-        self.run_transformers(dir, &k, &file, resources, config)?;
+        let transformers = self.plugin_configs(dir, &k.transformers, "transformers", &file)?;
+        self.run_transformers(dir, &k, &file, resources, config, &transformers)?;
         vars::declare(&mut self.vars, &k.vars, resources, &file)
     }
 
@@ -304,10 +298,12 @@ impl Builder {
         self.checked_dir(&path, Path::new(file))
     }
 
+    /// A `resources` (or `bases`, or plugin configuration) entry: a file or a directory.
     fn load_resource_entry(
         &mut self,
         dir: &Path,
         entry: &str,
+        field: &str,
         file: &str,
         config: &mut TransformerConfig,
     ) -> Result<Vec<Resource>, Error> {
@@ -329,13 +325,13 @@ impl Builder {
             })?;
             config
                 .merge(sub_config)
-                .map_err(|e| Error::new(file, format!("resources: '{entry}': {e}")))?;
+                .map_err(|e| Error::new(file, format!("{field}: '{entry}': {e}")))?;
             return Ok(built);
         }
         if !path.exists() {
             return Err(Error::new(
                 file,
-                format!("resources: '{entry}' does not exist"),
+                format!("{field}: '{entry}' does not exist"),
             ));
         }
         let path = self.checked_file(dir, entry, file)?;
@@ -353,86 +349,106 @@ impl Builder {
     fn load_file(&self, path: &Path) -> Result<Vec<Resource>, Error> {
         let shown = self.display(path);
         let text = std::fs::read_to_string(path).map_err(|e| Error::new(&shown, e.to_string()))?;
-        let documents = yaml::parse_stream(&text)
-            .map_err(|e| Error::new(&shown, format!("invalid YAML: {e}")))?;
-        let mut out = Vec::new();
-        for (index, document) in documents.into_iter().enumerate() {
-            let Value::Object(map) = document else {
-                return Err(Error::new(
-                    &shown,
-                    format!("document {} is not a map", index + 1),
-                ));
-            };
-            let is_list = map
-                .get("kind")
-                .and_then(Value::as_str)
-                .is_some_and(|k| k.ends_with("List"))
-                && map.get("items").is_some_and(Value::is_array);
-            let objects = if is_list {
-                match map.get("items") {
-                    Some(Value::Array(items)) => items
-                        .iter()
-                        .filter_map(|i| i.as_object().cloned())
-                        .collect(),
-                    _ => Vec::new(),
-                }
-            } else {
-                vec![map]
-            };
-            for object in objects {
-                let resource = Resource::new(object, shown.clone());
-                if resource.kind().is_empty() {
-                    return Err(Error::new(
-                        &shown,
-                        format!("document {}: missing field 'kind'", index + 1),
-                    ));
-                }
-                if resource.name().is_empty() {
-                    return Err(Error::new(
-                        &shown,
-                        format!(
-                            "document {} ({}): missing field 'metadata.name'",
-                            index + 1,
-                            resource.kind()
-                        ),
-                    ));
-                }
-                out.push(resource);
-            }
-        }
-        Ok(out)
+        objects_from_text(&text, &shown)
     }
 
+    /// `generators`/`transformers` entries as kustomize gathers them: an entry that reads as
+    /// objects is inline configuration, and those come first; the others are files or
+    /// kustomization directories (built on their own, their objects the configurations),
+    /// read after them. Two configurations may not have the same id.
+    fn plugin_configs(
+        &mut self,
+        dir: &Path,
+        entries: &[String],
+        field: &str,
+        file: &str,
+    ) -> Result<Vec<plugin::Config>, Error> {
+        let mut configs = Vec::new();
+        let mut paths = Vec::new();
+        for (index, entry) in entries.iter().enumerate() {
+            let label = format!("inline entry #{}", index + 1);
+            match objects_from_text(entry, file) {
+                Ok(objects) => configs.extend(objects.into_iter().map(|object| plugin::Config {
+                    entry: label.clone(),
+                    object,
+                })),
+                // No path has a line break: say why the configuration was not read.
+                Err(e) if entry.contains('\n') => {
+                    return Err(Error::new(file, format!("{field}: {label}: {}", e.message)));
+                }
+                Err(_) => paths.push(entry),
+            }
+        }
+        for entry in paths {
+            // What a directory declares (vars, field tables) stays with its configurations.
+            let outer = std::mem::take(&mut self.vars);
+            let mut discarded = TransformerConfig::default();
+            let loaded = self.load_resource_entry(dir, entry, field, file, &mut discarded);
+            self.vars = outer;
+            // Errors about other files get the entry that led to them.
+            let loaded = loaded.map_err(|e| match e.file == file {
+                true => e,
+                false => Error::new(file, format!("{field}: '{entry}': {e}")),
+            })?;
+            configs.extend(loaded.into_iter().map(|object| plugin::Config {
+                entry: format!("'{entry}'"),
+                object,
+            }));
+        }
+        let mut known = HashSet::new();
+        for config in &configs {
+            check_new_id(&mut known, &config.object, file)
+                .map_err(|e| Error::new(file, format!("{field}: {}", e.message)))?;
+        }
+        Ok(configs)
+    }
+
+    /// `configMapGenerator`, `secretGenerator`, then the generator plugins (configured
+    /// before any runs, as kustomize); each generated object joins or, by its behavior,
+    /// merges into or replaces the object of its id.
     fn run_generators(
         &self,
         dir: &Path,
         k: &Kustomization,
         file: &str,
         resources: &mut Vec<Resource>,
+        plugins: &[plugin::Config],
     ) -> Result<(), Error> {
         let files = DirFiles {
             builder: self,
             dir,
             file,
         };
+        let mut configured = Vec::with_capacity(plugins.len());
+        for config in plugins {
+            let (kind, args) = plugin::generator(config)
+                .map_err(|e| Error::new(file, format!("generators: {}: {e}", config.describe())))?;
+            configured.push((kind, format!("generators: {}", config.describe()), args));
+        }
+        let global = k.generator_options.as_ref();
         let entries = k
             .config_map_generator
             .iter()
-            .map(|g| (GeneratedKind::ConfigMap, "configMapGenerator", g))
+            .map(|g| (GeneratedKind::ConfigMap, "configMapGenerator", g, global))
             .chain(
                 k.secret_generator
                     .iter()
-                    .map(|g| (GeneratedKind::Secret, "secretGenerator", g)),
+                    .map(|g| (GeneratedKind::Secret, "secretGenerator", g, global)),
+            )
+            // kustomize does not apply `generatorOptions` to plugins.
+            .chain(
+                configured
+                    .iter()
+                    .map(|(kind, field, g)| (*kind, field.as_str(), g, None)),
             );
-        for (kind, field, entry) in entries {
+        for (kind, field, entry, global) in entries {
             let generated =
-                generator::generate(kind, entry, k.generator_options.as_ref(), &files, file)
-                    .map_err(|e| {
-                        Error::new(
-                            file,
-                            format!("{field} '{}': {e}", entry.name.as_deref().unwrap_or("")),
-                        )
-                    })?;
+                generator::generate(kind, entry, global, &files, file).map_err(|e| {
+                    Error::new(
+                        file,
+                        format!("{field} '{}': {e}", entry.name.as_deref().unwrap_or("")),
+                    )
+                })?;
             let id = generated.id();
             let existing = resources.iter_mut().find(|r| {
                 r.kind() == id.gvk.kind
@@ -474,20 +490,13 @@ impl Builder {
         field: &str,
         file: &str,
     ) -> Result<PatchBody, Error> {
-        let text = match (&entry.path, &entry.patch) {
-            (Some(path), None) => {
-                let resolved = self.checked_file(dir, path, file)?;
-                std::fs::read_to_string(&resolved)
-                    .map_err(|e| Error::new(file, format!("{field}: '{path}': {e}")))?
-            }
-            (None, Some(inline)) => inline.clone(),
-            _ => {
-                return Err(Error::new(
-                    file,
-                    format!("{field}: each patch needs exactly one of 'path' or 'patch'"),
-                ));
-            }
+        let files = DirFiles {
+            builder: self,
+            dir,
+            file,
         };
+        let text = patch::entry_text(entry, &|path| files.text(path))
+            .map_err(|e| Error::new(file, format!("{field}: {e}")))?;
         patch::parse(&text)
             .map_err(|e| Error::new(file, format!("{field}: {}: {e}", patch_source(entry))))
     }
@@ -511,6 +520,8 @@ impl Builder {
         Ok(())
     }
 
+    /// The kustomization's transformers in kustomize's order, then the transformer plugins
+    /// in the order their configurations were gathered.
     fn run_transformers(
         &self,
         dir: &Path,
@@ -518,14 +529,26 @@ impl Builder {
         file: &str,
         resources: &mut Vec<Resource>,
         config: &TransformerConfig,
+        plugins: &[plugin::Config],
     ) -> Result<(), Error> {
-        // kustomize configures every transformer (reading replacement files) before any runs.
-        let read = |path: &str| -> Result<String, String> {
-            let resolved = self.checked_file(dir, path, file).map_err(|e| e.message)?;
-            std::fs::read_to_string(&resolved).map_err(|e| format!("'{path}': {e}"))
+        // kustomize configures every transformer (reading replacement files, plugins'
+        // patches) before any runs.
+        let files = DirFiles {
+            builder: self,
+            dir,
+            file,
         };
+        let read = |path: &str| files.text(path);
         let replacements =
             replacement::load(&k.replacements, &read).map_err(|e| Error::new(file, e))?;
+        let plugin_error = |c: &plugin::Config, e| {
+            Error::new(file, format!("transformers: {}: {e}", c.describe()))
+        };
+        let mut configured = Vec::with_capacity(plugins.len());
+        for config in plugins {
+            configured
+                .push(plugin::transformer(config, &read).map_err(|e| plugin_error(config, e))?);
+        }
         for entry in &k.patches_strategic_merge {
             // An entry is a file path, or the patch itself written inline.
             let as_patch = if dir.join(entry).is_file() {
@@ -547,14 +570,7 @@ impl Builder {
             let body = self.read_patch(dir, entry, "patches", file)?;
             apply_patch(resources, &body, entry, PatchField::Patches, file)?;
         }
-        if let Some(namespace) = k.namespace.as_deref().filter(|n| !n.is_empty()) {
-            transform::set_namespace(resources, namespace, &config.namespace);
-        }
-        transform::add_name_affixes(
-            resources,
-            (k.name_prefix.as_deref().unwrap_or(""), &config.name_prefix),
-            (k.name_suffix.as_deref().unwrap_or(""), &config.name_suffix),
-        );
+        namespace_and_affixes(k, config, resources);
         for labels in &k.labels {
             let specs = label_specs(labels, config).map_err(|e| Error::new(file, e))?;
             transform::add_pairs(resources, &specs, &transform::pairs(&labels.pairs));
@@ -583,7 +599,8 @@ impl Builder {
             apply_patch(resources, &body, entry, PatchField::PatchesJson6902, file)?;
         }
         for replica in &k.replicas {
-            if !transform::set_replicas(resources, &replica.name, replica.count, &config.replicas) {
+            let specs = TransformerConfig::with_builtin(fieldspec::REPLICAS, &config.replicas);
+            if !transform::set_replicas(resources, &replica.name, replica.count, specs) {
                 return Err(Error::new(
                     file,
                     format!(
@@ -593,10 +610,56 @@ impl Builder {
                 ));
             }
         }
-        transform::set_images(resources, &k.images, &config.images)
+        let image_specs = TransformerConfig::with_builtin(fieldspec::IMAGES, &config.images);
+        transform::set_images(resources, &k.images, image_specs)
             .map_err(|e| Error::new(file, e))?;
-        replacement::apply(&replacements, resources).map_err(|e| Error::new(file, e))
+        replacement::apply(&replacements, resources).map_err(|e| Error::new(file, e))?;
+        for (config, transformer) in plugins.iter().zip(&configured) {
+            plugin::apply(transformer, resources).map_err(|e| plugin_error(config, e))?;
+        }
+        Ok(())
     }
+}
+
+/// `namespace`, then `namePrefix` and `nameSuffix` (each only when not empty, as kustomize
+/// configures them), with kustomize's field tables and what `configurations` added.
+fn namespace_and_affixes(
+    k: &Kustomization,
+    config: &TransformerConfig,
+    resources: &mut [Resource],
+) {
+    if let Some(namespace) = k.namespace.as_deref().filter(|n| !n.is_empty()) {
+        let specs = TransformerConfig::with_builtin(fieldspec::NAMESPACE, &config.namespace);
+        let options = transform::Namespace {
+            namespace,
+            specs: specs.collect(),
+            unset_only: false,
+            subjects: transform::Subjects::DefaultOnly,
+        };
+        transform::set_namespace(resources, &options);
+    }
+    let prefix_specs: Vec<FieldSpec> =
+        TransformerConfig::with_builtin(fieldspec::NAME, &config.name_prefix)
+            .cloned()
+            .collect();
+    let suffix_specs: Vec<FieldSpec> =
+        TransformerConfig::with_builtin(fieldspec::NAME, &config.name_suffix)
+            .cloned()
+            .collect();
+    let affixes: Vec<transform::Affix> = [
+        k.name_prefix
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .map(|p| transform::Affix::Prefix(p, &prefix_specs)),
+        k.name_suffix
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| transform::Affix::Suffix(s, &suffix_specs)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    transform::add_name_affixes(resources, &affixes);
 }
 
 /// The fields one `labels` entry writes, as kustomize chooses them: its own `fields` and
@@ -634,17 +697,33 @@ fn apply_patch(
     field: PatchField,
     file: &str,
 ) -> Result<(), Error> {
-    patch::apply(resources, body, entry.target.as_ref(), field).map_err(|e| {
+    patch::apply_dropping_deleted(resources, body, entry.target.as_ref(), field).map_err(|e| {
         let name = match field {
             PatchField::Patches => "patches",
             PatchField::PatchesStrategicMerge => "patchesStrategicMerge",
             PatchField::PatchesJson6902 => "patchesJson6902",
         };
         Error::new(file, format!("{name}: {}: {e}", patch_source(entry)))
-    })?;
-    // A `$patch: delete` patch empties the object it names.
-    resources.retain(|r| !r.object.is_empty());
-    Ok(())
+    })
+}
+
+/// kustomize's refusal of a second object with an id already loaded.
+fn check_new_id(
+    known: &mut HashSet<IdentityKey>,
+    resource: &Resource,
+    file: &str,
+) -> Result<(), Error> {
+    if known.insert(identity_key(resource)) {
+        return Ok(());
+    }
+    Err(Error::new(
+        file,
+        format!(
+            "may not add resource with an already registered id: {} (from {})",
+            resource.id(),
+            resource.origin
+        ),
+    ))
 }
 
 /// What makes two objects the same object: group, kind, effective namespace and name.
@@ -654,6 +733,60 @@ fn identity_key(resource: &Resource) -> IdentityKey {
     let id = resource.id();
     let namespace = id.effective_namespace().to_string();
     (id.gvk.group, id.gvk.kind, namespace, id.name)
+}
+
+/// The objects of a YAML stream (a `kind: List` gives its items); each needs a kind and a
+/// name, as kustomize's loading has it.
+fn objects_from_text(text: &str, shown: &str) -> Result<Vec<Resource>, Error> {
+    let shown = shown.to_string();
+    let documents =
+        yaml::parse_stream(text).map_err(|e| Error::new(&shown, format!("invalid YAML: {e}")))?;
+    let mut out = Vec::new();
+    for (index, document) in documents.into_iter().enumerate() {
+        let Value::Object(map) = document else {
+            return Err(Error::new(
+                &shown,
+                format!("document {} is not a map", index + 1),
+            ));
+        };
+        let is_list = map
+            .get("kind")
+            .and_then(Value::as_str)
+            .is_some_and(|k| k.ends_with("List"))
+            && map.get("items").is_some_and(Value::is_array);
+        let objects = if is_list {
+            match map.get("items") {
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .filter_map(|i| i.as_object().cloned())
+                    .collect(),
+                _ => Vec::new(),
+            }
+        } else {
+            vec![map]
+        };
+        for object in objects {
+            let resource = Resource::new(object, shown.clone());
+            if resource.kind().is_empty() {
+                return Err(Error::new(
+                    &shown,
+                    format!("document {}: missing field 'kind'", index + 1),
+                ));
+            }
+            if resource.name().is_empty() {
+                return Err(Error::new(
+                    &shown,
+                    format!(
+                        "document {} ({}): missing field 'metadata.name'",
+                        index + 1,
+                        resource.kind()
+                    ),
+                ));
+            }
+            out.push(resource);
+        }
+    }
+    Ok(out)
 }
 
 fn parse_kustomization(text: &str) -> Result<Kustomization, String> {
@@ -703,6 +836,12 @@ struct DirFiles<'a> {
     builder: &'a Builder,
     dir: &'a Path,
     file: &'a str,
+}
+
+impl DirFiles<'_> {
+    fn text(&self, path: &str) -> Result<String, String> {
+        String::from_utf8(self.read(path)?).map_err(|_| format!("'{path}' is not valid UTF-8"))
+    }
 }
 
 impl FileSource for DirFiles<'_> {

@@ -175,7 +175,8 @@ fn unquote(value: &str) -> &str {
 
 /// Combines a generated object with an existing one of the same id: `replace` takes the new
 /// content, `merge` adds the new data over the old; labels and annotations are merged either
-/// way and the name and namespace stay the existing object's.
+/// way and the name and namespace stay the existing object's; the name gets a hash suffix
+/// only when both asked for one.
 pub fn combine(existing: &mut Resource, generated: &Resource, replace: bool) {
     let mut metadata = existing.metadata().cloned().unwrap_or_default();
     for field in ["labels", "annotations"] {
@@ -217,7 +218,9 @@ pub fn combine(existing: &mut Resource, generated: &Resource, replace: bool) {
                 .insert("immutable".into(), immutable.clone());
         }
     }
-    existing.needs_hash = generated.needs_hash;
+    // kustomize keeps the hash request only when both had it: build annotations come from
+    // the existing object, and the new one's absence removes it.
+    existing.needs_hash &= generated.needs_hash;
     existing.build_annotations = true;
 }
 

@@ -49,14 +49,19 @@ pub struct Kustomization {
     pub vars: Vec<Var>,
     #[serde(default)]
     pub replacements: Vec<Replacement>,
+    /// Built-in generator plugin configurations: inline YAML, files or kustomization
+    /// directories (see `plugin.rs`).
+    #[serde(default)]
+    pub generators: Vec<String>,
+    /// Built-in transformer plugin configurations, as `generators`.
+    #[serde(default)]
+    pub transformers: Vec<String>,
     // Fields we do not build; present means a clear error (see `unsupported_fields`).
     pub crds: Option<Value>,
     #[serde(rename = "openapi")]
     pub open_api: Option<Value>,
     #[serde(default)]
     pub configurations: Vec<String>,
-    pub generators: Option<Value>,
-    pub transformers: Option<Value>,
     pub validators: Option<Value>,
     pub helm_charts: Option<Value>,
     pub helm_globals: Option<Value>,
@@ -68,11 +73,9 @@ pub struct Kustomization {
 impl Kustomization {
     /// The fields this engine refuses, by their YAML names.
     pub fn unsupported_fields(&self) -> Vec<&'static str> {
-        let fields: [(&'static str, bool); 10] = [
+        let fields: [(&'static str, bool); 8] = [
             ("crds", self.crds.is_some()),
             ("openapi", self.open_api.is_some()),
-            ("generators", self.generators.is_some()),
-            ("transformers", self.transformers.is_some()),
             ("validators", self.validators.is_some()),
             ("helmCharts", self.helm_charts.is_some()),
             ("helmGlobals", self.helm_globals.is_some()),

@@ -12,6 +12,7 @@ mod json6902;
 pub mod kustomization;
 mod nameref;
 mod patch;
+mod plugin;
 mod replacement;
 mod resource;
 mod selector;

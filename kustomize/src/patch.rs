@@ -1,7 +1,7 @@
 //! `patches`, `patchesStrategicMerge` and `patchesJson6902`.
 
 use crate::json6902;
-use crate::kustomization::Selector;
+use crate::kustomization::{Patch, Selector};
 use crate::resource::{Gvk, Resource};
 use crate::selector::Target;
 use crate::smp::{self, Schema};
@@ -34,6 +34,40 @@ pub fn parse(text: &str) -> Result<PatchBody, String> {
         return Err("the patch is empty".into());
     }
     Ok(PatchBody::StrategicMerge(maps))
+}
+
+/// The text of a patch entry: its file (read by `read`, which enforces the load rules) or
+/// the patch written inline. kustomize trims an inline patch and takes an empty one, or an
+/// empty path, as not given.
+pub fn entry_text(
+    entry: &Patch,
+    read: &dyn Fn(&str) -> Result<String, String>,
+) -> Result<String, String> {
+    let path = entry.path.as_deref().filter(|p| !p.is_empty());
+    let inline = entry
+        .patch
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty());
+    match (path, inline) {
+        (Some(path), None) => read(path),
+        (None, Some(inline)) => Ok(inline.to_string()),
+        (None, None) => Err("each patch needs one of 'path' or 'patch'".into()),
+        (Some(_), Some(_)) => Err("a patch cannot have both 'path' and 'patch'".into()),
+    }
+}
+
+/// Applies a patch and drops the objects a `$patch: delete` patch emptied, as kustomize
+/// drops empty objects after each transformer.
+pub fn apply_dropping_deleted(
+    resources: &mut Vec<Resource>,
+    body: &PatchBody,
+    target: Option<&Selector>,
+    field: Field,
+) -> Result<(), String> {
+    let result = apply(resources, body, target, field);
+    resources.retain(|r| !r.object.is_empty());
+    result
 }
 
 /// The kustomization field a patch entry is from: kustomize runs each with its own

@@ -4,64 +4,109 @@ use crate::fieldspec::{self, FieldSpec};
 use crate::kustomization::Image;
 use crate::resource::Resource;
 use regex::Regex;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-/// `namespace`: sets the namespace of every namespaced object, renames `v1` Namespace
-/// objects to it, and moves the subjects named `default` of role bindings and the services
-/// of CRD conversion webhooks and APIServices, as kustomize's namespace transformer; then
-/// the fields `configurations` added.
-pub fn set_namespace(resources: &mut [Resource], namespace: &str, added: &[FieldSpec]) {
+/// Which role binding subjects get the namespace (kustomize's `setRoleBindingSubjects`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Subjects {
+    /// Subjects named `default`, whatever their kind: the `namespace` field's behaviour.
+    #[default]
+    DefaultOnly,
+    AllServiceAccounts,
+    None,
+}
+
+/// One run of kustomize's namespace transformer.
+pub struct Namespace<'a> {
+    pub namespace: &'a str,
+    /// The fields set besides `metadata.namespace`: the `namespace` field uses kustomize's
+    /// table (Namespace names, CRD conversion webhooks, APIServices) and what
+    /// `configurations` added, a NamespaceTransformer plugin its own `fieldSpecs`.
+    pub specs: Vec<&'a FieldSpec>,
+    /// Only fields that are missing or empty are set.
+    pub unset_only: bool,
+    pub subjects: Subjects,
+}
+
+/// kustomize's namespace transformer: the namespace of every namespaced object, the
+/// chosen role binding subjects, then the spec'd fields. `metadata/namespace` specs are
+/// left to the first rule, `metadata/name` specs only rename `v1` objects, and role binding
+/// subject specs give way to `subjects`, as kustomize's filter has them.
+pub fn set_namespace(resources: &mut [Resource], options: &Namespace) {
+    let namespace = options.namespace;
+    let mut set = |value: &mut Value| {
+        let has_value = match value {
+            Value::String(s) => !s.is_empty(),
+            Value::Number(_) | Value::Bool(_) => true,
+            _ => false,
+        };
+        let created = value.as_object().is_some_and(Map::is_empty);
+        if (created || value.is_string() || has_value) && !(options.unset_only && has_value) {
+            *value = json!(namespace);
+        }
+    };
     for resource in resources {
         resource.build_annotations = true;
         // kustomize records every object's id here, moved or not.
         resource.store_previous_id();
         let gvk = resource.gvk();
+        let api_version = resource.object.get("apiVersion").and_then(Value::as_str);
+        let renames = api_version == Some("v1");
         if !gvk.is_cluster_scoped() {
-            resource.set_namespace(namespace);
+            fieldspec::visit_path(&mut resource.object, "metadata/namespace", true, &mut set);
         }
-        set_strings(resource, added, |_| namespace.to_string());
-        match gvk.kind.as_str() {
-            "Namespace"
-                if resource.object.get("apiVersion").and_then(Value::as_str) == Some("v1") =>
-            {
-                resource.set_name(namespace.to_string());
+        let role_binding = is_role_binding(&gvk.kind);
+        if role_binding {
+            set_subject_namespaces(resource, options.subjects, &mut set);
+        }
+        let specs = options.specs.iter().filter(|s| {
+            s.applies_to(&gvk)
+                && s.path != "metadata/namespace"
+                && (renames || s.path != "metadata/name")
+                && !(role_binding && is_role_binding(&s.kind) && s.path == "subjects/namespace")
+        });
+        for spec in specs {
+            fieldspec::visit_path(&mut resource.object, &spec.path, spec.create, &mut set);
+        }
+        resource.remember_identity();
+    }
+}
+
+fn is_role_binding(kind: &str) -> bool {
+    kind == "RoleBinding" || kind == "ClusterRoleBinding"
+}
+
+fn set_subject_namespaces(
+    resource: &mut Resource,
+    subjects: Subjects,
+    set: &mut dyn FnMut(&mut Value),
+) {
+    let Some(list) = resource
+        .object
+        .get_mut("subjects")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for subject in list.iter_mut().filter_map(Value::as_object_mut) {
+        let chosen = match subjects {
+            Subjects::DefaultOnly => subject.get("name").and_then(Value::as_str) == Some("default"),
+            Subjects::AllServiceAccounts => {
+                subject.get("kind").and_then(Value::as_str) == Some("ServiceAccount")
             }
-            "RoleBinding" | "ClusterRoleBinding" => {
-                let Some(subjects) = resource
-                    .object
-                    .get_mut("subjects")
-                    .and_then(Value::as_array_mut)
-                else {
-                    continue;
-                };
-                for subject in subjects.iter_mut().filter_map(Value::as_object_mut) {
-                    if subject.get("name").and_then(Value::as_str) == Some("default") {
-                        subject.insert("namespace".into(), json!(namespace));
-                    }
-                }
-            }
-            "CustomResourceDefinition" => {
-                fieldspec::visit_path(
-                    &mut resource.object,
-                    "spec/conversion/webhook/clientConfig/service/namespace",
-                    false,
-                    &mut |ns| *ns = json!(namespace),
-                );
-            }
-            "APIService" if gvk.group == "apiregistration.k8s.io" => {
-                fieldspec::visit_path(
-                    &mut resource.object,
-                    "spec/service/namespace",
-                    true,
-                    &mut |ns| *ns = json!(namespace),
-                );
-            }
-            _ => {}
+            Subjects::None => false,
+        };
+        if chosen {
+            let field = subject
+                .entry("namespace")
+                .or_insert_with(|| Value::Object(Map::new()));
+            set(field);
         }
     }
 }
 
-/// Whether `namePrefix`/`nameSuffix` leave the object alone (judged on its original kind).
+/// Whether kustomize's prefix and suffix transformers leave the object alone (judged on
+/// its original kind).
 fn keeps_its_name(resource: &Resource) -> bool {
     let gvk = &resource.original.gvk;
     gvk.kind == "CustomResourceDefinition"
@@ -70,9 +115,13 @@ fn keeps_its_name(resource: &Resource) -> bool {
 }
 
 /// The string at each of `specs`' paths that applies to `resource`, replaced by `new(old)`.
-fn set_strings(resource: &mut Resource, specs: &[FieldSpec], new: impl Fn(&str) -> String) {
+fn set_strings<'a>(
+    resource: &mut Resource,
+    specs: impl IntoIterator<Item = &'a FieldSpec>,
+    new: impl Fn(&str) -> String,
+) {
     let gvk = resource.gvk();
-    for spec in specs.iter().filter(|s| s.applies_to(&gvk)) {
+    for spec in specs.into_iter().filter(|s| s.applies_to(&gvk)) {
         fieldspec::visit_path(&mut resource.object, &spec.path, spec.create, &mut |v| {
             match v {
                 Value::String(old) => *old = new(old),
@@ -84,34 +133,46 @@ fn set_strings(resource: &mut Resource, specs: &[FieldSpec], new: impl Fn(&str) 
     }
 }
 
-/// `namePrefix` and `nameSuffix`, with the fields `configurations` added to each.
-pub fn add_name_affixes(
-    resources: &mut [Resource],
-    (prefix, prefix_specs): (&str, &[FieldSpec]),
-    (suffix, suffix_specs): (&str, &[FieldSpec]),
-) {
-    for resource in resources {
-        if !prefix.is_empty() {
-            set_strings(resource, prefix_specs, |old| format!("{prefix}{old}"));
+/// A name prefix or suffix and the fields it goes to: `namePrefix`/`nameSuffix` use
+/// `metadata/name` and what `configurations` added, a plugin its own `fieldSpecs`.
+#[derive(Clone, Copy)]
+pub enum Affix<'a> {
+    Prefix(&'a str, &'a [FieldSpec]),
+    Suffix(&'a str, &'a [FieldSpec]),
+}
+
+/// kustomize's prefix and suffix transformers, one after the other. Objects of the kinds
+/// they skip keep every field; a spec applies when both the original and the current kind
+/// fit it. The `metadata/name` spec renames the object, recording its id first (unless the
+/// affix is empty: kustomize still runs, and still creates spec'd fields).
+pub fn add_name_affixes(resources: &mut [Resource], affixes: &[Affix]) {
+    for resource in resources.iter_mut().filter(|r| !keeps_its_name(r)) {
+        for affix in affixes {
+            let (text, specs) = match *affix {
+                Affix::Prefix(text, specs) | Affix::Suffix(text, specs) => (text, specs),
+            };
+            let original = resource.original.gvk.clone();
+            for spec in specs.iter().filter(|s| s.applies_to(&original)) {
+                if spec.path == "metadata/name" && !text.is_empty() {
+                    resource.store_previous_id();
+                    resource.build_annotations = true;
+                    // Name references prefer objects renamed alike.
+                    match affix {
+                        Affix::Prefix(..) => resource.prefixes.push(text.to_string()),
+                        Affix::Suffix(..) => resource.suffixes.push(text.to_string()),
+                    }
+                }
+                match affix {
+                    Affix::Prefix(..) => {
+                        set_strings(resource, [spec], |old| format!("{text}{old}"))
+                    }
+                    Affix::Suffix(..) => {
+                        set_strings(resource, [spec], |old| format!("{old}{text}"))
+                    }
+                }
+            }
         }
-        if !suffix.is_empty() {
-            set_strings(resource, suffix_specs, |old| format!("{old}{suffix}"));
-        }
-        if (prefix.is_empty() && suffix.is_empty()) || keeps_its_name(resource) {
-            continue;
-        }
-        // kustomize's prefix and suffix transformers each record the id before renaming.
-        let name = resource.name();
-        if !prefix.is_empty() {
-            resource.store_previous_id();
-            resource.prefixes.push(prefix.to_string());
-        }
-        if !suffix.is_empty() {
-            resource.store_previous_id_named(format!("{prefix}{name}"));
-            resource.suffixes.push(suffix.to_string());
-        }
-        resource.set_name(format!("{prefix}{name}{suffix}"));
-        resource.build_annotations = true;
+        resource.remember_identity();
     }
 }
 
@@ -130,22 +191,19 @@ pub fn add_pairs<'a>(
     }
 }
 
-/// `replicas`: by current or former name, at kustomize's paths and those `configurations`
-/// added; false when no object of those kinds has that name.
-pub fn set_replicas(
+/// `replicas` and ReplicaCountTransformer: by current or former name, at the spec'd paths
+/// (kustomize's table and what `configurations` added, or a plugin's own); false when no
+/// spec fits an object of that name.
+pub fn set_replicas<'a>(
     resources: &mut [Resource],
     name: &str,
     count: i64,
-    added: &[FieldSpec],
+    specs: impl IntoIterator<Item = &'a FieldSpec> + Clone,
 ) -> bool {
     let mut matched = false;
     for resource in resources.iter_mut().filter(|r| r.was_named(name)) {
         let gvk = resource.gvk();
-        for spec in fieldspec::REPLICAS
-            .iter()
-            .chain(added)
-            .filter(|s| s.applies_to(&gvk))
-        {
+        for spec in specs.clone().into_iter().filter(|s| s.applies_to(&gvk)) {
             matched = true;
             fieldspec::visit_path(&mut resource.object, &spec.path, spec.create, &mut |v| {
                 *v = json!(count)
@@ -155,15 +213,14 @@ pub fn set_replicas(
     matched
 }
 
-/// `images`: each entry in turn, as kustomize runs one image transformer per entry: the
-/// `image` of every `containers`/`initContainers` element anywhere in an object (CRDs
-/// excepted), then the image fields of kustomize's table and those `configurations` added.
-/// The two passes overlap on pod templates, which kustomize's `tagSuffix` shows: it is
-/// appended twice there, in kustomize and here.
-pub fn set_images(
+/// `images` and ImageTagTransformer, one image after the other (a later image sees what an
+/// earlier one wrote), as kustomize's image transformer: the `image` of every
+/// `containers`/`initContainers` element anywhere in an object (CRDs excepted), then the
+/// spec'd fields (kustomize's table and what `configurations` added, or a plugin's own).
+pub fn set_images<'a>(
     resources: &mut [Resource],
     images: &[Image],
-    added: &[FieldSpec],
+    specs: impl IntoIterator<Item = &'a FieldSpec> + Clone,
 ) -> Result<(), String> {
     for image in images {
         let pattern = format!(
@@ -172,51 +229,47 @@ pub fn set_images(
         );
         let matcher = Regex::new(&pattern)
             .map_err(|e| format!("images: '{}': invalid name: {e}", image.name))?;
-        let rewrite = |reference: &mut String| {
-            if let Some(new) = replace_image(reference, &matcher, image) {
-                *reference = new;
-            }
-        };
+        let rule = (matcher, image);
         for resource in resources.iter_mut() {
             if resource.kind() == "CustomResourceDefinition" {
                 continue;
             }
             for value in resource.object.values_mut() {
-                rewrite_container_images(value, &rewrite, false);
+                rewrite_images(value, &rule, false);
             }
             let gvk = resource.gvk();
-            for spec in fieldspec::IMAGES.iter().chain(added) {
-                if spec.applies_to(&gvk) {
-                    fieldspec::visit_path(&mut resource.object, &spec.path, false, &mut |v| {
-                        if let Value::String(reference) = v {
-                            rewrite(reference);
-                        }
-                    });
-                }
+            // kustomize's image filter never creates a field.
+            for spec in specs.clone().into_iter().filter(|s| s.applies_to(&gvk)) {
+                fieldspec::visit_path(&mut resource.object, &spec.path, false, &mut |v| {
+                    if let Value::String(reference) = v
+                        && let Some(new) = replace_image(reference, &rule.0, rule.1)
+                    {
+                        *reference = new;
+                    }
+                });
             }
         }
     }
     Ok(())
 }
 
-fn rewrite_container_images(
-    value: &mut Value,
-    rewrite: &dyn Fn(&mut String),
-    in_container_list: bool,
-) {
+fn rewrite_images(value: &mut Value, rule: &(Regex, &Image), in_container_list: bool) {
     match value {
         Value::Object(map) => {
-            if in_container_list && let Some(Value::String(image)) = map.get_mut("image") {
-                rewrite(image);
+            if in_container_list
+                && let Some(Value::String(image)) = map.get_mut("image")
+                && let Some(new) = replace_image(image, &rule.0, rule.1)
+            {
+                *image = new;
             }
             for (key, child) in map.iter_mut() {
                 let is_list = key == "containers" || key == "initContainers";
-                rewrite_container_images(child, rewrite, is_list && child.is_array());
+                rewrite_images(child, rule, is_list && child.is_array());
             }
         }
         Value::Array(items) => {
             for item in items {
-                rewrite_container_images(item, rewrite, in_container_list);
+                rewrite_images(item, rule, in_container_list);
             }
         }
         _ => {}
