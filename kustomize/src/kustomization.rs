@@ -49,12 +49,15 @@ pub struct Kustomization {
     pub vars: Vec<Var>,
     #[serde(default)]
     pub replacements: Vec<Replacement>,
-    // Fields we do not build; present means a clear error (see `unsupported_fields`).
-    pub crds: Option<Value>,
+    /// OpenAPI definition files whose extensions add to the transformer configuration.
+    #[serde(default)]
+    pub crds: Vec<String>,
+    /// The schema strategic merge patches use: `path` (a custom document) or `version`.
     #[serde(rename = "openapi")]
-    pub open_api: Option<Value>,
+    pub open_api: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub configurations: Vec<String>,
+    // Fields we do not build; present means a clear error (see `unsupported_fields`).
     pub generators: Option<Value>,
     pub transformers: Option<Value>,
     pub validators: Option<Value>,
@@ -68,9 +71,7 @@ pub struct Kustomization {
 impl Kustomization {
     /// The fields this engine refuses, by their YAML names.
     pub fn unsupported_fields(&self) -> Vec<&'static str> {
-        let fields: [(&'static str, bool); 10] = [
-            ("crds", self.crds.is_some()),
-            ("openapi", self.open_api.is_some()),
+        let fields: [(&'static str, bool); 8] = [
             ("generators", self.generators.is_some()),
             ("transformers", self.transformers.is_some()),
             ("validators", self.validators.is_some()),

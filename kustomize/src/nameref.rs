@@ -216,7 +216,10 @@ pub fn fix_references(resources: &mut [Resource], added: &[NameBackReference]) {
     // Objects whose name or namespace changed, by (kind, any name they had).
     let mut moved: HashMap<(String, String), Vec<Candidate>> = HashMap::new();
     for resource in resources.iter().filter(|r| r.history.len() > 1) {
+        let gvk = resource.gvk();
         let candidate = Candidate {
+            group: gvk.group,
+            version: gvk.version,
             history: effective_history(resource),
             namespace: resource.namespace(),
             name: resource.name(),
@@ -234,9 +237,19 @@ pub fn fix_references(resources: &mut [Resource], added: &[NameBackReference]) {
         return;
     }
     // The referrer's namespaces are tried newest first: an object in `prod` that once was in
-    // `default` means the `prod` one before any other that was also in `default`.
-    let lookup = |kind: &str, name: &str, namespaces: &[String]| -> Option<(String, String)> {
-        let candidates = moved.get(&(kind.to_string(), name.to_string()))?;
+    // `default` means the `prod` one before any other that was also in `default`. A
+    // configured reference may name the group and version of what it refers to.
+    let lookup_in = |(group, version): (&str, &str),
+                     kind: &str,
+                     name: &str,
+                     namespaces: &[String]|
+     -> Option<(String, String)> {
+        let all = moved.get(&(kind.to_string(), name.to_string()))?;
+        let candidates: Vec<&Candidate> = all
+            .iter()
+            .filter(|c| group.is_empty() || c.group == group)
+            .filter(|c| version.is_empty() || c.version == version)
+            .collect();
         let had = |c: &Candidate, wanted: &str| {
             c.history
                 .iter()
@@ -259,6 +272,8 @@ pub fn fix_references(resources: &mut [Resource], added: &[NameBackReference]) {
             .find_map(|ns| candidates.iter().find(|c| had(c, ns)))
             .map(|c| (c.namespace.clone(), c.name.clone()))
     };
+    let lookup =
+        |kind: &str, name: &str, namespaces: &[String]| lookup_in(("", ""), kind, name, namespaces);
     for resource in resources.iter_mut() {
         let kind = resource.kind().to_string();
         let namespaces: Vec<String> = effective_history(resource)
@@ -295,6 +310,10 @@ pub fn fix_references(resources: &mut [Resource], added: &[NameBackReference]) {
         fix_typed_references(resource, &kind, &namespaces, &lookup);
         let gvk = resource.gvk();
         for reference in added {
+            let group_version = (reference.group.as_str(), reference.version.as_str());
+            let lookup = |kind: &str, name: &str, namespaces: &[String]| {
+                lookup_in(group_version, kind, name, namespaces)
+            };
             for spec in reference.field_specs.iter().filter(|s| s.applies_to(&gvk)) {
                 visit_path(&mut resource.object, &spec.path, false, &mut |value| {
                     rename_reference(value, &reference.kind, &namespaces, &lookup)
@@ -337,6 +356,8 @@ fn rename_reference(value: &mut Value, kind: &str, own_namespaces: &[String], lo
 
 #[derive(Clone)]
 struct Candidate {
+    group: String,
+    version: String,
     /// (effective namespace, name) pairs it has had.
     history: Vec<(String, String)>,
     namespace: String,
