@@ -21,7 +21,8 @@ use crate::yaml;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
-/// The transformer configuration one `crds` file adds.
+/// The transformer configuration one `crds` file adds (merged into the build's by the
+/// caller, which skips duplicates and refuses conflicts with what is there).
 pub fn parse(text: &str) -> Result<TransformerConfig, String> {
     let definitions = definitions(text)?;
     let mut config = TransformerConfig::default();
@@ -34,15 +35,13 @@ pub fn parse(text: &str) -> Result<TransformerConfig, String> {
             continue;
         }
         let kind = name.rsplit('.').next().unwrap_or(name);
-        let mut found = TransformerConfig::default();
         let mut walk = Walk {
             definitions: &definitions,
             kind,
-            config: &mut found,
+            config: &mut config,
             chain: vec![name.as_str()],
         };
         walk.properties(schema, &[])?;
-        config.merge(found)?;
     }
     Ok(config)
 }
@@ -152,7 +151,7 @@ impl<'a> Walk<'a> {
             path: Cow::Owned(path.join("/")),
             create: false,
         };
-        let mut found = TransformerConfig::default();
+        let found = &mut *self.config;
         if extension(property, "x-kubernetes-annotation").is_some() {
             found.common_annotations.push(spec(path));
         }
@@ -176,7 +175,6 @@ impl<'a> Walk<'a> {
                 field_specs: vec![spec(&referrer)],
             });
         }
-        self.config.merge(found)?;
         let Some(reference) = property.get("$ref").and_then(Value::as_str) else {
             return Ok(());
         };
