@@ -110,8 +110,12 @@ impl Types {
             .custom
             .as_ref()
             .and_then(|c| c.type_schema(api_version, kind));
+        // When the built-in schema wins, it does for the kinds it defines: those of kyaml's
+        // fixed table stand for them (a custom kind in a built-in group is not one).
+        let builtin_wins = self.builtin == Builtin::Over
+            && (custom.is_none() || scope::is_precomputed(api_version, kind));
         match (builtin, custom) {
-            (Some(builtin), _) if self.builtin == Builtin::Over => builtin,
+            (Some(builtin), _) if builtin_wins => builtin,
             (_, Some(schema)) => TypeSchema::Custom(schema),
             (Some(builtin), None) => builtin,
             (None, None) => TypeSchema::Unknown,
@@ -423,6 +427,23 @@ definitions:
             types.field(w, "template"),
             TypeSchema::Builtin { .. }
         ));
+    }
+
+    #[test]
+    fn builtin_schema_parsed_after_wins_for_its_kinds() {
+        let mut openapi = OpenApi::default();
+        openapi.type_seen("example.com/v9", "Thing").unwrap();
+        let field = BTreeMap::from([("path".to_string(), "s.yaml".to_string())]);
+        let document = DOCUMENT.replace("group: example.com", "group: \"\"");
+        let schema = Some((document, "s.yaml"));
+        openapi.set(&field, schema, "k.yaml", false).unwrap();
+        let types = openapi.types().unwrap();
+        assert!(matches!(
+            types.lookup("apps/v1", "Deployment"),
+            TypeSchema::Builtin { .. }
+        ));
+        // A custom kind in the core group is not the built-in schema's.
+        assert!(matches!(types.lookup("v1", "W"), TypeSchema::Custom(_)));
     }
 
     #[test]
