@@ -7,6 +7,7 @@ use crate::fieldspec::{self, FieldSpec};
 use crate::generator::{self, FileSource, GeneratedKind};
 use crate::kustomization::{FILE_NAMES, Kustomization, Labels, Patch, SortOrder};
 use crate::nameref;
+use crate::openapi::OpenApi;
 use crate::patch::{self, Field as PatchField, PatchBody};
 use crate::plugin;
 use crate::replacement;
@@ -58,6 +59,7 @@ pub fn build_with(dir: &Path, options: &BuildOptions) -> Result<Vec<Resource>, E
         },
         flux: options.flux.clone(),
         vars: VarSet::default(),
+        openapi: OpenApi::default(),
     };
     let dir = builder.checked_dir(dir, dir)?;
     let mut config = TransformerConfig::default();
@@ -105,6 +107,9 @@ struct Builder {
     flux: Option<crate::flux::Overlay>,
     /// The vars declared by the kustomization being built, its components and bases.
     vars: VarSet,
+    /// The schema strategic merge patches use, one for the whole build as in kustomize.
+    /// Dropped with the builder at the end of the build, which ends what it published.
+    openapi: OpenApi,
 }
 
 impl Builder {
@@ -236,6 +241,7 @@ impl Builder {
                 format!("field '{field}' is not supported by flux-rs (see docs/compatibility.md)"),
             ));
         }
+        self.choose_openapi(dir, &k, &file)?;
         let kind = k.kind.as_deref().unwrap_or("Kustomization");
         match (level, kind) {
             (Level::Kustomization, "Kustomization") | (Level::Component, "Component") => {}
@@ -269,6 +275,7 @@ impl Builder {
             }
         }
         self.read_configurations(dir, &k, &file, config)?;
+        self.read_crds(dir, &k, &file, config)?;
         // kustomize generates before it takes components in: a component's replacements and
         // generators (`behavior: merge`) see what this kustomization generates.
         let generators = self.plugin_configs(dir, &k.generators, "generators", &file)?;
@@ -343,7 +350,13 @@ impl Builder {
                 format!("security; '{entry}' is outside the build root"),
             ));
         }
-        self.load_file(&path)
+        let loaded = self.load_file(&path)?;
+        for resource in &loaded {
+            let api_version = resource.object.get("apiVersion").and_then(Value::as_str);
+            self.openapi
+                .type_seen(api_version.unwrap_or(""), resource.kind())?;
+        }
+        Ok(loaded)
     }
 
     fn load_file(&self, path: &Path) -> Result<Vec<Resource>, Error> {
@@ -520,10 +533,67 @@ impl Builder {
         Ok(())
     }
 
+    /// `crds`: OpenAPI definition files whose extensions add to `config` (after
+    /// `configurations`, as kustomize merges them).
+    fn read_crds(
+        &self,
+        dir: &Path,
+        k: &Kustomization,
+        file: &str,
+        config: &mut TransformerConfig,
+    ) -> Result<(), Error> {
+        for path in &k.crds {
+            let resolved = self
+                .checked_file(dir, path, file)
+                .map_err(|e| Error::new(file, format!("crds: {}", e.message)))?;
+            let text = std::fs::read_to_string(&resolved)
+                .map_err(|e| Error::new(file, format!("crds: '{path}': {e}")))?;
+            let added = crate::crds::parse(&text).map_err(|e| {
+                Error::new(
+                    file,
+                    format!("crds: unable to parse open API definition from '{path}': {e}"),
+                )
+            })?;
+            config
+                .merge(added)
+                .map_err(|e| Error::new(file, format!("crds: '{path}': {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// `openapi`: the schema for the build, when no kustomization chose one before (the top
+    /// one always chooses). A `path` is read even when unused, as kustomize reads it.
+    fn choose_openapi(&mut self, dir: &Path, k: &Kustomization, file: &str) -> Result<(), Error> {
+        let Some(field) = &k.open_api else {
+            return Ok(());
+        };
+        let schema = match field.get("path") {
+            Some(path) if is_remote(path) => {
+                return Err(Error::new(
+                    file,
+                    format!(
+                        "openapi: remote schema '{path}' is not allowed: flux-rs reads no network"
+                    ),
+                ));
+            }
+            Some(path) => {
+                let resolved = self
+                    .checked_file(dir, path, file)
+                    .map_err(|e| Error::new(file, format!("openapi: {}", e.message)))?;
+                let text = std::fs::read_to_string(&resolved)
+                    .map_err(|e| Error::new(file, format!("openapi: '{path}': {e}")))?;
+                Some((text, path.as_str()))
+            }
+            None => None,
+        };
+        let top = self.stack.len() == 1;
+        self.openapi.set(field, schema, file, top)
+    }
+
     /// The kustomization's transformers in kustomize's order, then the transformer plugins
     /// in the order their configurations were gathered.
     fn run_transformers(
-        &self,
+        &mut self,
         dir: &Path,
         k: &Kustomization,
         file: &str,
@@ -564,11 +634,18 @@ impl Builder {
             };
             let body = self.read_patch(dir, &as_patch, "patchesStrategicMerge", file)?;
             let field = PatchField::PatchesStrategicMerge;
-            apply_patch(resources, &body, &as_patch, field, file)?;
+            apply_patch(
+                resources,
+                (&body, &as_patch),
+                field,
+                file,
+                &mut self.openapi,
+            )?;
         }
         for entry in &k.patches {
             let body = self.read_patch(dir, entry, "patches", file)?;
-            apply_patch(resources, &body, entry, PatchField::Patches, file)?;
+            let field = PatchField::Patches;
+            apply_patch(resources, (&body, entry), field, file, &mut self.openapi)?;
         }
         namespace_and_affixes(k, config, resources);
         for labels in &k.labels {
@@ -596,7 +673,8 @@ impl Builder {
                     "patchesJson6902: each entry needs a target",
                 ));
             }
-            apply_patch(resources, &body, entry, PatchField::PatchesJson6902, file)?;
+            let field = PatchField::PatchesJson6902;
+            apply_patch(resources, (&body, entry), field, file, &mut self.openapi)?;
         }
         for replica in &k.replicas {
             let specs = TransformerConfig::with_builtin(fieldspec::REPLICAS, &config.replicas);
@@ -615,7 +693,8 @@ impl Builder {
             .map_err(|e| Error::new(file, e))?;
         replacement::apply(&replacements, resources).map_err(|e| Error::new(file, e))?;
         for (config, transformer) in plugins.iter().zip(&configured) {
-            plugin::apply(transformer, resources).map_err(|e| plugin_error(config, e))?;
+            plugin::apply(transformer, resources, &mut self.openapi)
+                .map_err(|e| plugin_error(config, e))?;
         }
         Ok(())
     }
@@ -692,19 +771,25 @@ fn patch_source(entry: &Patch) -> &str {
 
 fn apply_patch(
     resources: &mut Vec<Resource>,
-    body: &PatchBody,
-    entry: &Patch,
+    (body, entry): (&PatchBody, &Patch),
     field: PatchField,
     file: &str,
+    openapi: &mut OpenApi,
 ) -> Result<(), Error> {
-    patch::apply_dropping_deleted(resources, body, entry.target.as_ref(), field).map_err(|e| {
-        let name = match field {
-            PatchField::Patches => "patches",
-            PatchField::PatchesStrategicMerge => "patchesStrategicMerge",
-            PatchField::PatchesJson6902 => "patchesJson6902",
-        };
-        Error::new(file, format!("{name}: {}: {e}", patch_source(entry)))
-    })
+    patch::apply_dropping_deleted(resources, body, entry.target.as_ref(), field, openapi).map_err(
+        |failure| {
+            let e = match failure {
+                patch::Failure::Patch(e) => e,
+                patch::Failure::Schema(error) => return error,
+            };
+            let name = match field {
+                PatchField::Patches => "patches",
+                PatchField::PatchesStrategicMerge => "patchesStrategicMerge",
+                PatchField::PatchesJson6902 => "patchesJson6902",
+            };
+            Error::new(file, format!("{name}: {}: {e}", patch_source(entry)))
+        },
+    )
 }
 
 /// kustomize's refusal of a second object with an id already loaded.

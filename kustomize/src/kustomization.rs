@@ -56,12 +56,15 @@ pub struct Kustomization {
     /// Built-in transformer plugin configurations, as `generators`.
     #[serde(default)]
     pub transformers: Vec<String>,
-    // Fields we do not build; present means a clear error (see `unsupported_fields`).
-    pub crds: Option<Value>,
+    /// OpenAPI definition files whose extensions add to the transformer configuration.
+    #[serde(default)]
+    pub crds: Vec<String>,
+    /// The schema strategic merge patches use: `path` (a custom document) or `version`.
     #[serde(rename = "openapi")]
-    pub open_api: Option<Value>,
+    pub open_api: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub configurations: Vec<String>,
+    // Fields we do not build; present means a clear error (see `unsupported_fields`).
     pub validators: Option<Value>,
     pub helm_charts: Option<Value>,
     pub helm_globals: Option<Value>,
@@ -73,9 +76,7 @@ pub struct Kustomization {
 impl Kustomization {
     /// The fields this engine refuses, by their YAML names.
     pub fn unsupported_fields(&self) -> Vec<&'static str> {
-        let fields: [(&'static str, bool); 8] = [
-            ("crds", self.crds.is_some()),
-            ("openapi", self.open_api.is_some()),
+        let fields: [(&'static str, bool); 6] = [
             ("validators", self.validators.is_some()),
             ("helmCharts", self.helm_charts.is_some()),
             ("helmGlobals", self.helm_globals.is_some()),

@@ -4,6 +4,7 @@
 
 mod build;
 mod config;
+mod crds;
 mod fieldpath;
 mod fieldspec;
 pub mod flux;
@@ -11,6 +12,7 @@ mod generator;
 mod json6902;
 pub mod kustomization;
 mod nameref;
+mod openapi;
 mod patch;
 mod plugin;
 mod replacement;

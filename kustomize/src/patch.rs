@@ -2,7 +2,8 @@
 
 use crate::json6902;
 use crate::kustomization::{Patch, Selector};
-use crate::resource::{Gvk, Resource};
+use crate::openapi::OpenApi;
+use crate::resource::Resource;
 use crate::selector::Target;
 use crate::smp::{self, Schema};
 use crate::yaml;
@@ -64,8 +65,9 @@ pub fn apply_dropping_deleted(
     body: &PatchBody,
     target: Option<&Selector>,
     field: Field,
-) -> Result<(), String> {
-    let result = apply(resources, body, target, field);
+    openapi: &mut OpenApi,
+) -> Result<(), Failure> {
+    let result = apply(resources, body, target, field, openapi);
     resources.retain(|r| !r.object.is_empty());
     result
 }
@@ -79,18 +81,33 @@ pub enum Field {
     PatchesJson6902,
 }
 
+/// Why a patch entry failed: the patch itself, or the custom OpenAPI document it needed
+/// (an error of the kustomization that named the document).
+pub enum Failure {
+    Patch(String),
+    Schema(crate::Error),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure::Patch(message)
+    }
+}
+
 /// Applies one patch entry. With a target, every match is patched (none is fine); without,
 /// each strategic merge document patches the object it names, which must exist.
+/// Strategic merge patches read the schema in use (`openapi`) as they run.
 pub fn apply(
     resources: &mut [Resource],
     body: &PatchBody,
     target: Option<&Selector>,
     field: Field,
-) -> Result<(), String> {
+    openapi: &mut OpenApi,
+) -> Result<(), Failure> {
     match (body, target) {
-        (PatchBody::Json6902(_), None) => {
-            Err("a JSON6902 patch needs a target (group, version, kind, name)".into())
-        }
+        (PatchBody::Json6902(_), None) => Err(Failure::Patch(
+            "a JSON6902 patch needs a target (group, version, kind, name)".into(),
+        )),
         (body, Some(selector)) => {
             let target = Target::parse(selector)?;
             for resource in resources.iter_mut().filter(|r| target.matches(r)) {
@@ -98,7 +115,7 @@ pub fn apply(
                     PatchBody::Json6902(operations) => apply_json6902(resource, operations, field)?,
                     PatchBody::StrategicMerge(documents) => {
                         for document in documents {
-                            apply_smp(resource, document, true, true)?;
+                            apply_smp(resource, document, true, true, openapi)?;
                         }
                     }
                 }
@@ -109,7 +126,7 @@ pub fn apply(
             let copies_metadata = field == Field::PatchesStrategicMerge;
             for document in documents {
                 let resource = find_named(resources, document)?;
-                apply_smp(resource, document, false, copies_metadata)?;
+                apply_smp(resource, document, false, copies_metadata, openapi)?;
             }
             Ok(())
         }
@@ -159,14 +176,10 @@ fn apply_smp(
     patch: &Map<String, Value>,
     targeted: bool,
     copies_metadata: bool,
-) -> Result<(), String> {
-    let gvk: Gvk = resource.gvk();
-    let api_version = resource
-        .object
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    openapi: &mut OpenApi,
+) -> Result<(), Failure> {
+    // kyaml looks the schema up before anything else, even for a `$patch: delete`.
+    let types = openapi.types().map_err(Failure::Schema)?;
     let mut patch = patch.clone();
     if let Some(Value::Object(metadata)) = patch.get_mut("metadata") {
         // A targeted patch's own name and namespace only describe it, they rename nothing.
@@ -196,12 +209,10 @@ fn apply_smp(
             .cloned(),
         resource.metadata().and_then(|m| m.get("name")).cloned(),
     );
-    smp::merge(
-        &mut resource.object,
-        &patch,
-        Schema::for_object(&api_version, &gvk.kind),
-    )
-    .map_err(|e| format!("strategic merge patch on {}: {e}", resource.id()))?;
+    let id = resource.id();
+    let schema = Schema::for_object(&types, &resource.object);
+    smp::merge(&mut resource.object, &patch, schema)
+        .map_err(|e| format!("strategic merge patch on {id}: {e}"))?;
     let metadata = resource.metadata_mut();
     for (key, value) in [("namespace", namespace), ("name", name)] {
         match value {

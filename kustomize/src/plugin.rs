@@ -6,6 +6,7 @@
 use crate::fieldspec::FieldSpec;
 use crate::generator::{self, GeneratedKind};
 use crate::kustomization::{Generator, Image, Patch, Replacement, Replica, Selector};
+use crate::openapi::OpenApi;
 use crate::patch::{self, Field as PatchField, PatchBody};
 use crate::replacement;
 use crate::resource::Resource;
@@ -438,7 +439,11 @@ fn json6902(
 }
 
 /// Runs a configured transformer; kustomize then drops the objects it emptied.
-pub fn apply(transformer: &Transformer, resources: &mut Vec<Resource>) -> Result<(), String> {
+pub fn apply(
+    transformer: &Transformer,
+    resources: &mut Vec<Resource>,
+    openapi: &mut OpenApi,
+) -> Result<(), String> {
     match transformer {
         Transformer::NameAffixes(runs) => {
             let affixes: Vec<transform::Affix> = runs
@@ -483,7 +488,12 @@ pub fn apply(transformer: &Transformer, resources: &mut Vec<Resource>) -> Result
         }
         Transformer::Patches(patches, field) => {
             for (body, target) in patches {
-                patch::apply(resources, body, target.as_ref(), *field)?;
+                patch::apply(resources, body, target.as_ref(), *field, openapi).map_err(
+                    |failure| match failure {
+                        patch::Failure::Patch(e) => e,
+                        patch::Failure::Schema(error) => error.to_string(),
+                    },
+                )?;
             }
         }
         Transformer::Replacements(loaded) => replacement::apply(loaded, resources)?,

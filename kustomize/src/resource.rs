@@ -24,10 +24,17 @@ impl Gvk {
         }
     }
 
-    /// Whether objects of this kind live outside namespaces: kustomize's built-in table of
-    /// (group, kind); anything else, custom resources included, is namespaced. (kustomize's
-    /// schema has FlowSchema and PriorityLevelConfiguration namespaced, and so do we.)
+    /// Whether objects of this kind live outside namespaces: what a custom OpenAPI document
+    /// in use says of a kind outside kyaml's fixed table (`openapi::scope`), else kustomize's
+    /// built-in table of (group, kind); anything else, custom resources included, is
+    /// namespaced. (kustomize's schema has FlowSchema and PriorityLevelConfiguration
+    /// namespaced, and so do we.)
     pub fn is_cluster_scoped(&self) -> bool {
+        if let Some(cluster_scoped) =
+            crate::openapi::scope::custom_cluster_scoped(&self.group, &self.version, &self.kind)
+        {
+            return cluster_scoped;
+        }
         CLUSTER_SCOPED
             .iter()
             .any(|(group, kind)| *group == self.group && *kind == self.kind)

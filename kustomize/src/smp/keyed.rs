@@ -9,7 +9,8 @@
 use super::{Schema, directive, merge_map, strip_directives_map};
 use serde_json::{Map, Value};
 
-/// Merges `patch` into `dest` (kyaml's associative list walk, kustomize's prepend order).
+/// Merges `patch` into `dest` (kyaml's associative list walk, kustomize's prepend order);
+/// `schema` is the elements'.
 pub(super) fn merge(
     dest: &mut Vec<Value>,
     patch: &[Value],
@@ -180,13 +181,18 @@ fn walk_element(
         (_, Some(p)) if directive(p) == Some("delete") => Walked::Gone,
         (Some(i), Some(p)) if directive(p) != Some("replace") => {
             if let Value::Object(existing) = &mut dest[i] {
+                let schema = schema.at_map(Some(existing), p);
                 merge_map(existing, p, schema, field)?;
             }
             Walked::Dest(i)
         }
         // A `$patch: replace` element is taken as written; the object's element is put
         // back over it afterwards (`put_back`), so kyaml keeps the object's.
-        (_, Some(p)) => Walked::New(Value::Object(strip_directives_map(p, schema, field))),
+        (_, Some(p)) => Walked::New(Value::Object(strip_directives_map(
+            p,
+            schema.at_map(None, p),
+            field,
+        )?)),
     })
 }
 
@@ -295,40 +301,51 @@ mod tests {
     use serde_json::json;
 
     const PORTS: &[&str] = &["containerPort", "protocol"];
-    const SCHEMA: Schema = Schema::Builtin {
-        kind_is_service: false,
-    };
+
+    fn with_schema(test: impl FnOnce(Schema)) {
+        let types = crate::openapi::Types::builtin();
+        test(Schema::for_object(
+            &types,
+            json!({"apiVersion": "apps/v1", "kind": "Deployment"})
+                .as_object()
+                .unwrap(),
+        ));
+    }
 
     #[test]
     fn single_key_merges_patch_first() {
-        let mut dest = vec![json!({"name": "a", "v": 1}), json!({"name": "b"})];
-        let patch = [json!({"name": "c"}), json!({"name": "a", "v": 2})];
-        merge(&mut dest, &patch, &["name"], SCHEMA, "containers").unwrap();
-        assert_eq!(
-            dest,
-            [
-                json!({"name": "c"}),
-                json!({"name": "a", "v": 2}),
-                json!({"name": "b"})
-            ]
-        );
+        with_schema(|schema| {
+            let mut dest = vec![json!({"name": "a", "v": 1}), json!({"name": "b"})];
+            let patch = [json!({"name": "c"}), json!({"name": "a", "v": 2})];
+            merge(&mut dest, &patch, &["name"], schema, "containers").unwrap();
+            assert_eq!(
+                dest,
+                [
+                    json!({"name": "c"}),
+                    json!({"name": "a", "v": 2}),
+                    json!({"name": "b"})
+                ]
+            );
+        });
     }
 
     #[test]
     fn two_keys_a_missing_value_matches_any() {
-        let tcp = json!({"containerPort": 8080, "name": "http", "protocol": "TCP"});
-        let mut dest = vec![tcp.clone()];
-        let patch = [json!({"containerPort": 8080, "name": "web"})];
-        merge(&mut dest, &patch, PORTS, SCHEMA, "ports").unwrap();
-        assert_eq!(dest, [tcp], "kyaml keeps the object's element");
+        with_schema(|schema| {
+            let tcp = json!({"containerPort": 8080, "name": "http", "protocol": "TCP"});
+            let mut dest = vec![tcp.clone()];
+            let patch = [json!({"containerPort": 8080, "name": "web"})];
+            merge(&mut dest, &patch, PORTS, schema, "ports").unwrap();
+            assert_eq!(dest, [tcp], "kyaml keeps the object's element");
 
-        let plain = json!({"containerPort": 80, "name": "http"});
-        let mut dest = vec![
-            plain.clone(),
-            json!({"containerPort": 90, "protocol": "UDP"}),
-        ];
-        let patch = [json!({"containerPort": 80, "$patch": "delete"})];
-        merge(&mut dest, &patch, PORTS, SCHEMA, "ports").unwrap();
-        assert_eq!(dest[0], plain, "the delete needs a protocol field to match");
+            let plain = json!({"containerPort": 80, "name": "http"});
+            let mut dest = vec![
+                plain.clone(),
+                json!({"containerPort": 90, "protocol": "UDP"}),
+            ];
+            let patch = [json!({"containerPort": 80, "$patch": "delete"})];
+            merge(&mut dest, &patch, PORTS, schema, "ports").unwrap();
+            assert_eq!(dest[0], plain, "the delete needs a protocol field to match");
+        });
     }
 }

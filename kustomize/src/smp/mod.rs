@@ -1,91 +1,119 @@
 //! Strategic merge patch, as kustomize (kyaml) applies it.
 //!
-//! Lists in built-in Kubernetes kinds merge by their patch merge keys (containers by `name`,
-//! container ports by `containerPort`+`protocol`, ...) or are replaced when the schema has
-//! none; kyaml puts the patch's elements first. In custom resources every list is replaced.
+//! kyaml walks the object and the patch together with the schema in use (`openapi`): lists
+//! in built-in Kubernetes kinds merge by their patch merge keys (containers by `name`,
+//! container ports by `containerPort`+`protocol`, ...), lists a custom OpenAPI document
+//! gives a `merge` strategy merge by its keys, and every other list is replaced; kyaml puts
+//! the patch's elements first. Where the schema says nothing, a map that names its own
+//! `apiVersion` and `kind` (an object embedded in another) is looked up by those.
 //! Unlike kyaml, `$retainKeys` and `$deleteFromPrimitiveList` are honoured and
 //! `$setElementOrder` is dropped instead of being copied into the object
 //! (docs/compatibility.md).
 
 mod keyed;
 
+use crate::openapi::{self, ListStrategy, TypeSchema, Types};
 use serde_json::{Map, Value};
 
-/// API groups whose kinds kustomize knows from the built-in OpenAPI schema.
-const BUILTIN_GROUPS: &[&str] = &[
-    "",
-    "apps",
-    "batch",
-    "autoscaling",
-    "policy",
-    "networking.k8s.io",
-    "rbac.authorization.k8s.io",
-    "storage.k8s.io",
-    "scheduling.k8s.io",
-    "coordination.k8s.io",
-    "admissionregistration.k8s.io",
-    "apiextensions.k8s.io",
-    "apiregistration.k8s.io",
-    "certificates.k8s.io",
-    "discovery.k8s.io",
-    "node.k8s.io",
-    "events.k8s.io",
-    "extensions",
-];
-
-/// How lists are merged inside one object.
-#[derive(Clone, Copy, Debug)]
-pub enum Schema {
-    /// A built-in kind: merge keys come from the Kubernetes API's patch metadata.
-    Builtin { kind_is_service: bool },
-    /// A custom resource: no schema, lists are replaced.
-    Custom,
+/// The schema of one node of the walk.
+#[derive(Clone, Copy)]
+pub struct Schema<'a> {
+    types: &'a Types,
+    node: TypeSchema<'a>,
 }
 
-impl Schema {
-    pub fn for_object(api_version: &str, kind: &str) -> Schema {
-        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
-        if BUILTIN_GROUPS.contains(&group) {
-            Schema::Builtin {
-                kind_is_service: kind == "Service",
-            }
-        } else {
-            Schema::Custom
+impl<'a> Schema<'a> {
+    /// The schema of an object: by its apiVersion and kind.
+    pub fn for_object(types: &'a Types, object: &Map<String, Value>) -> Schema<'a> {
+        Schema {
+            types,
+            node: TypeSchema::Unknown,
         }
+        .at_map(Some(object), &Map::new())
     }
 
-    /// How the list at `field` (its own name) whose parent is `parent` merges.
-    fn list_merge(self, parent: &str, field: &str) -> ListMerge {
-        let Schema::Builtin { kind_is_service } = self else {
-            return ListMerge::Replace;
+    /// kyaml's `GetSchema` at a map: the schema found so far, else the type the object's
+    /// map (then the patch's) names with both `apiVersion` and `kind`.
+    fn at_map(self, dest: Option<&Map<String, Value>>, patch: &Map<String, Value>) -> Schema<'a> {
+        if !matches!(self.node, TypeSchema::Unknown) {
+            return self;
+        }
+        for map in dest.into_iter().chain(std::iter::once(patch)) {
+            let text = |field: &str| map.get(field).and_then(Value::as_str).unwrap_or("");
+            let (api_version, kind) = (text("apiVersion"), text("kind"));
+            if api_version.is_empty() || kind.is_empty() {
+                continue;
+            }
+            let node = self.types.lookup(api_version, kind);
+            if !matches!(node, TypeSchema::Unknown) {
+                return Schema { node, ..self };
+            }
+        }
+        self
+    }
+
+    /// The schema of a map's field.
+    fn field(self, name: &str) -> Schema<'a> {
+        let node = match self.node {
+            TypeSchema::Custom(schema) => self.types.field(schema, name),
+            other => other,
         };
-        match field {
-            "containers"
-            | "initContainers"
-            | "ephemeralContainers"
-            | "env"
-            | "volumes"
-            | "imagePullSecrets"
-            | "secrets" => ListMerge::Keys(&["name"]),
-            "volumeMounts" => ListMerge::Keys(&["mountPath"]),
-            "volumeDevices" => ListMerge::Keys(&["devicePath"]),
-            "hostAliases" => ListMerge::Keys(&["ip"]),
-            "conditions" => ListMerge::Keys(&["type"]),
-            "topologySpreadConstraints" => ListMerge::Keys(&["topologyKey", "whenUnsatisfiable"]),
-            "ownerReferences" => ListMerge::Keys(&["uid"]),
-            "finalizers" => ListMerge::ScalarUnion,
-            "ports" if kind_is_service && parent == "spec" => {
-                ListMerge::Keys(&["port", "protocol"])
+        Schema { node, ..self }
+    }
+
+    /// The schema of a list's elements.
+    fn elements(self) -> Schema<'a> {
+        let node = match self.node {
+            TypeSchema::Custom(schema) => self.types.elements(schema),
+            other => other,
+        };
+        Schema { node, ..self }
+    }
+
+    /// How the list at `field` (its own name; this is its schema) whose parent is `parent`
+    /// merges.
+    fn list_merge(self, parent: &str, field: &str) -> Result<ListMerge<'a>, String> {
+        match self.node {
+            TypeSchema::Unknown => Ok(ListMerge::Replace),
+            TypeSchema::Builtin { kind_is_service } => {
+                Ok(builtin_list_merge(kind_is_service, parent, field))
             }
-            "ports" => ListMerge::Keys(&["containerPort", "protocol"]),
-            _ => ListMerge::Replace,
+            TypeSchema::Custom(schema) => match openapi::list_strategy(schema) {
+                Ok(ListStrategy::Replace) => Ok(ListMerge::Replace),
+                Ok(ListStrategy::ScalarUnion) => Ok(ListMerge::ScalarUnion),
+                Ok(ListStrategy::Keys(keys)) => Ok(ListMerge::Keys(keys)),
+                Err(e) => Err(format!("the schema of list '{field}': {e}")),
+            },
         }
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum ListMerge {
-    Keys(&'static [&'static str]),
+/// The built-in schema's merge keys, by field name (and, for Service ports, the parent's).
+fn builtin_list_merge(kind_is_service: bool, parent: &str, field: &str) -> ListMerge<'static> {
+    match field {
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "volumes"
+        | "imagePullSecrets"
+        | "secrets" => ListMerge::Keys(vec!["name"]),
+        "volumeMounts" => ListMerge::Keys(vec!["mountPath"]),
+        "volumeDevices" => ListMerge::Keys(vec!["devicePath"]),
+        "hostAliases" => ListMerge::Keys(vec!["ip"]),
+        "conditions" => ListMerge::Keys(vec!["type"]),
+        "topologySpreadConstraints" => ListMerge::Keys(vec!["topologyKey", "whenUnsatisfiable"]),
+        "ownerReferences" => ListMerge::Keys(vec!["uid"]),
+        "finalizers" => ListMerge::ScalarUnion,
+        "ports" if kind_is_service && parent == "spec" => ListMerge::Keys(vec!["port", "protocol"]),
+        "ports" => ListMerge::Keys(vec!["containerPort", "protocol"]),
+        _ => ListMerge::Replace,
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum ListMerge<'a> {
+    Keys(Vec<&'a str>),
     ScalarUnion,
     Replace,
 }
@@ -112,6 +140,7 @@ fn node_kind(value: &Value) -> &'static str {
     }
 }
 
+/// Merges a patch map into the object's map; `schema` is the map's.
 fn merge_map(
     target: &mut Map<String, Value>,
     patch: &Map<String, Value>,
@@ -119,7 +148,7 @@ fn merge_map(
     own_name: &str,
 ) -> Result<(), String> {
     if directive(patch) == Some("replace") {
-        *target = strip_directives_map(patch, schema, own_name);
+        *target = strip_directives_map(patch, schema, own_name)?;
         return Ok(());
     }
     let mut retain: Option<Vec<String>> = None;
@@ -143,50 +172,67 @@ fn merge_map(
             }
             continue;
         }
-        if let Some(existing) = target.get(key).filter(|v| !v.is_null())
-            && !value.is_null()
-            && node_kind(existing) != node_kind(value)
-        {
-            return Err(format!(
-                "field '{key}' is {} in the object but {} in the patch",
-                node_kind(existing),
-                node_kind(value)
-            ));
-        }
-        match value {
-            Value::Null => {
-                target.remove(key);
-            }
-            Value::Object(patch_map) if directive(patch_map) == Some("delete") => {
-                target.remove(key);
-            }
-            Value::Object(patch_map) => match target.get_mut(key) {
-                Some(Value::Object(existing)) => merge_map(existing, patch_map, schema, key)?,
-                _ => {
-                    let added = strip_directives_map(patch_map, schema, key);
-                    target.insert(key.clone(), Value::Object(added));
-                }
-            },
-            Value::Array(patch_items) => match target.get_mut(key) {
-                Some(Value::Array(existing)) => {
-                    if !merge_list(existing, patch_items, schema, own_name, key)? {
-                        target.remove(key);
-                    }
-                }
-                _ if schema.list_merge(own_name, key) != ListMerge::Replace
-                    && list_directive(patch_items) == Some("delete") => {}
-                _ => {
-                    let added = strip_list(patch_items, schema, own_name, key);
-                    target.insert(key.clone(), Value::Array(added));
-                }
-            },
-            scalar => {
-                target.insert(key.clone(), scalar.clone());
-            }
-        }
+        merge_field(target, key, value, schema, own_name)?;
     }
     if let Some(keep) = retain {
         target.retain(|k, _| keep.iter().any(|kept| kept == k));
+    }
+    Ok(())
+}
+
+/// Merges one field of a patch map into the object's map (`schema` and `own_name` are the
+/// map's).
+fn merge_field(
+    target: &mut Map<String, Value>,
+    key: &str,
+    value: &Value,
+    schema: Schema,
+    own_name: &str,
+) -> Result<(), String> {
+    if let Some(existing) = target.get(key).filter(|v| !v.is_null())
+        && !value.is_null()
+        && node_kind(existing) != node_kind(value)
+    {
+        return Err(format!(
+            "field '{key}' is {} in the object but {} in the patch",
+            node_kind(existing),
+            node_kind(value)
+        ));
+    }
+    let child = schema.field(key);
+    match value {
+        Value::Null => {
+            target.remove(key);
+        }
+        Value::Object(patch_map) if directive(patch_map) == Some("delete") => {
+            target.remove(key);
+        }
+        Value::Object(patch_map) => match target.get_mut(key) {
+            Some(Value::Object(existing)) => {
+                let child = child.at_map(Some(existing), patch_map);
+                merge_map(existing, patch_map, child, key)?;
+            }
+            _ => {
+                let added = strip_directives_map(patch_map, child.at_map(None, patch_map), key)?;
+                target.insert(key.to_string(), Value::Object(added));
+            }
+        },
+        Value::Array(patch_items) => match target.get_mut(key) {
+            Some(Value::Array(existing)) => {
+                if !merge_list(existing, patch_items, child, own_name, key)? {
+                    target.remove(key);
+                }
+            }
+            _ if child.list_merge(own_name, key)? != ListMerge::Replace
+                && list_directive(patch_items) == Some("delete") => {}
+            _ => {
+                let added = strip_list(patch_items, child, own_name, key)?;
+                target.insert(key.to_string(), Value::Array(added));
+            }
+        },
+        scalar => {
+            target.insert(key.to_string(), scalar.clone());
+        }
     }
     Ok(())
 }
@@ -208,7 +254,8 @@ fn list_directive(patch: &[Value]) -> Option<&str> {
     (first.len() == 1).then(|| directive(first)).flatten()
 }
 
-/// Merges a list field; false when the whole field goes (`- $patch: delete`).
+/// Merges a list field (`schema` is the list's); false when the whole field goes
+/// (`- $patch: delete`).
 fn merge_list(
     target: &mut Vec<Value>,
     patch: &[Value],
@@ -216,7 +263,7 @@ fn merge_list(
     parent: &str,
     field: &str,
 ) -> Result<bool, String> {
-    let how = schema.list_merge(parent, field);
+    let how = schema.list_merge(parent, field)?;
     if how == ListMerge::Replace {
         // kyaml replaces a list without merge keys with the patch's as written, directive
         // elements and nulls included.
@@ -225,7 +272,7 @@ fn merge_list(
     }
     match list_directive(patch) {
         Some("replace") => {
-            *target = strip_list(patch, schema, parent, field);
+            *target = strip_list(patch, schema, parent, field)?;
             return Ok(true);
         }
         Some("delete") => return Ok(false),
@@ -234,6 +281,14 @@ fn merge_list(
     match how {
         ListMerge::Replace => unreachable!("handled above"),
         ListMerge::ScalarUnion => {
+            // kyaml sets such a list's elements by value: maps and lists fail there.
+            if let Some(item) = patch.iter().chain(target.iter()).find(|i| is_collection(i)) {
+                return Err(format!(
+                    "list '{field}' merges as a set of scalars (a merge strategy without a \
+                     merge key) but has {} element",
+                    node_kind(item)
+                ));
+            }
             let mut merged: Vec<Value> = Vec::with_capacity(target.len() + patch.len());
             for item in patch.iter().chain(target.iter()) {
                 if !merged.contains(item) {
@@ -242,49 +297,66 @@ fn merge_list(
             }
             *target = merged;
         }
-        ListMerge::Keys(keys) => keyed::merge(target, patch, keys, schema, field)?,
+        ListMerge::Keys(keys) => keyed::merge(target, patch, &keys, schema.elements(), field)?,
     }
     Ok(true)
 }
 
-/// A patch list put in place of a missing one: as written without merge keys, else without
-/// directive elements and with the elements' directives applied.
-fn strip_list(items: &[Value], schema: Schema, parent: &str, field: &str) -> Vec<Value> {
-    if schema.list_merge(parent, field) == ListMerge::Replace {
-        return items.to_vec();
+fn is_collection(value: &Value) -> bool {
+    value.is_object() || value.is_array()
+}
+
+/// A patch list put in place of a missing one (`schema` is the list's): as written without
+/// merge keys, else without directive elements and with the elements' directives applied.
+fn strip_list(
+    items: &[Value],
+    schema: Schema,
+    parent: &str,
+    field: &str,
+) -> Result<Vec<Value>, String> {
+    if schema.list_merge(parent, field)? == ListMerge::Replace {
+        return Ok(items.to_vec());
     }
+    let elements = schema.elements();
     items
         .iter()
         .filter(|i| !is_directive_element(i))
         .map(|item| match item {
-            Value::Object(map) => Value::Object(strip_directives_map(map, schema, field)),
-            other => other.clone(),
+            Value::Object(map) => {
+                strip_directives_map(map, elements.at_map(None, map), field).map(Value::Object)
+            }
+            other => Ok(other.clone()),
         })
         .collect()
 }
 
-/// A patch map put where the object has none: directives applied (maps marked
-/// `$patch: delete` left out), directive keys and nulls dropped.
+/// A patch map put where the object has none (`schema` is the map's): directives applied
+/// (maps marked `$patch: delete` left out), directive keys and nulls dropped.
 fn strip_directives_map(
     map: &Map<String, Value>,
     schema: Schema,
     own_name: &str,
-) -> Map<String, Value> {
+) -> Result<Map<String, Value>, String> {
     let mut out = Map::new();
     for (key, value) in map {
+        let child = schema.field(key);
         let kept = match value {
             _ if key.starts_with('$') => None,
             Value::Null => None,
             Value::Object(inner) if directive(inner) == Some("delete") => None,
-            Value::Object(inner) => Some(Value::Object(strip_directives_map(inner, schema, key))),
-            Value::Array(items) => Some(Value::Array(strip_list(items, schema, own_name, key))),
+            Value::Object(inner) => Some(Value::Object(strip_directives_map(
+                inner,
+                child.at_map(None, inner),
+                key,
+            )?)),
+            Value::Array(items) => Some(Value::Array(strip_list(items, child, own_name, key)?)),
             other => Some(other.clone()),
         };
         if let Some(value) = kept {
             out.insert(key.clone(), value);
         }
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -299,12 +371,12 @@ mod tests {
             .to_string();
         let kind = target["kind"].as_str().unwrap_or("Deployment").to_string();
         let mut target = target.as_object().unwrap().clone();
-        merge(
-            &mut target,
-            patch.as_object().unwrap(),
-            Schema::for_object(&api_version, &kind),
-        )
-        .unwrap();
+        let types = Types::builtin();
+        let schema = Schema {
+            types: &types,
+            node: types.lookup(&api_version, &kind),
+        };
+        merge(&mut target, patch.as_object().unwrap(), schema).unwrap();
         Value::Object(target)
     }
 
@@ -398,6 +470,21 @@ mod tests {
         let out = apply(target, patch);
         assert_eq!(out["metadata"]["finalizers"], json!(["b"]));
         assert_eq!(out["spec"], json!({"strategy": {"type": "Recreate"}}));
+    }
+
+    #[test]
+    fn embedded_objects_use_the_schema_of_their_kind() {
+        // kyaml looks a map naming apiVersion and kind up when the schema says nothing.
+        let target = json!({"apiVersion": "example.com/v1", "kind": "Wrapper", "spec": {
+            "inner": {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"template":
+                {"spec": {"containers": [{"name": "a"}]}}}},
+            "plain": {"spec": {"template": {"spec": {"containers": [{"name": "a"}]}}}}}});
+        let containers = json!({"spec": {"template": {"spec": {"containers": [{"name": "b"}]}}}});
+        let patch = json!({"spec": {"inner": containers, "plain": containers}});
+        let out = apply(target, patch);
+        let at = |field: &str| out["spec"][field]["spec"]["template"]["spec"]["containers"].clone();
+        assert_eq!(at("inner"), json!([{"name": "b"}, {"name": "a"}]));
+        assert_eq!(at("plain"), json!([{"name": "b"}]));
     }
 
     #[test]
