@@ -97,7 +97,10 @@ fn builtin_list_merge(kind_is_service: bool, parent: &str, field: &str) -> ListM
         | "env"
         | "volumes"
         | "imagePullSecrets"
-        | "secrets" => ListMerge::Keys(vec!["name"]),
+        | "secrets"
+        | "webhooks"
+        | "drivers" => ListMerge::Keys(vec!["name"]),
+        "podIPs" => ListMerge::Keys(vec!["ip"]),
         "volumeMounts" => ListMerge::Keys(vec!["mountPath"]),
         "volumeDevices" => ListMerge::Keys(vec!["devicePath"]),
         "hostAliases" => ListMerge::Keys(vec!["ip"]),
