@@ -192,7 +192,8 @@ fn go_string(value: Option<Value>, field: &str) -> Result<String, String> {
     }
 }
 
-fn type_name(value: &Value) -> &'static str {
+/// A JSON value's type as Go's JSON decoding names it in errors.
+pub(crate) fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "bool",

@@ -77,7 +77,7 @@ fn parse_file(text: &str) -> Result<Vec<Replacement>, String> {
         if !value.is_object() {
             return Err(format!(
                 "json: cannot unmarshal {} into Go value of type types.Replacement",
-                go_json_type(value)
+                crate::kustomization::type_name(value)
             ));
         }
         serde_json::from_value(known_fields(value, REPLACEMENT_FIELDS)).map_err(|e| e.to_string())
@@ -180,16 +180,6 @@ fn known_fields(value: &Value, fields: &[Field]) -> Value {
     }
 }
 
-fn go_json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
 
 /// The Go kind of a decoded YAML value, as kustomize's error names it.
 fn go_kind(value: &Value) -> &'static str {
