@@ -180,7 +180,6 @@ fn known_fields(value: &Value, fields: &[Field]) -> Value {
     }
 }
 
-
 /// The Go kind of a decoded YAML value, as kustomize's error names it.
 fn go_kind(value: &Value) -> &'static str {
     match value {
