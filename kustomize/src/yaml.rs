@@ -8,31 +8,159 @@ use serde_json::{Map, Value};
 /// (`on`/`yes` stay strings); numbers with a leading zero are YAML 1.1's, as kustomize reads
 /// them (`0755` is 493, `08` is 8): `defaultMode: 0755` must reach the API server as a number.
 pub fn parse_stream(text: &str) -> Result<Vec<Value>, serde_saphyr::Error> {
-    // The parser's default budget stops at 1024 documents and 250k nodes: real manifest
-    // bundles are larger. Alias-expansion limits (YAML bombs) stay as they are.
-    let mut budget = serde_saphyr::Budget::default();
-    budget.max_documents = 1_000_000;
-    budget.max_nodes = 50_000_000;
-    budget.max_events = 200_000_000;
-    budget.max_depth = 256;
-    let options = serde_saphyr::options! {
-        strict_booleans: true,
-        legacy_octal_numbers: true,
-        budget: Some(budget),
-    };
-    let documents: Vec<Value> = serde_saphyr::from_multiple_with_options(text, options)?;
-    Ok(documents.into_iter().filter(|d| !d.is_null()).collect())
+    parse_as_libyaml(text, &|text| {
+        // The parser's default budget stops at 1024 documents and 250k nodes: real manifest
+        // bundles are larger. Alias-expansion limits (YAML bombs) stay as they are.
+        let mut budget = serde_saphyr::Budget::default();
+        budget.max_documents = 1_000_000;
+        budget.max_nodes = 50_000_000;
+        budget.max_events = 200_000_000;
+        budget.max_depth = 256;
+        let options = serde_saphyr::options! {
+            strict_booleans: true,
+            legacy_octal_numbers: true,
+            budget: Some(budget),
+        };
+        serde_saphyr::from_multiple_with_options(text, options)
+    })
 }
 
 /// Parses YAML as sigs.k8s.io/yaml (go-yaml v2) does for kustomize's JSON6902 patches:
 /// YAML 1.1 scalars, so `yes`/`on`/`y` are booleans and `010` is octal.
 pub fn parse_yaml11(text: &str) -> Result<Vec<Value>, serde_saphyr::Error> {
-    let options = serde_saphyr::options! {
-        strict_booleans: false,
-        legacy_octal_numbers: true,
-    };
-    let documents: Vec<Value> = serde_saphyr::from_multiple_with_options(text, options)?;
+    parse_as_libyaml(text, &|text| {
+        let options = serde_saphyr::options! {
+            strict_booleans: false,
+            legacy_octal_numbers: true,
+        };
+        serde_saphyr::from_multiple_with_options(text, options)
+    })
+}
+
+type Parser<'a> = &'a dyn Fn(&str) -> Result<Vec<Value>, serde_saphyr::Error>;
+
+/// Parses with `parse`, then corrects where it reads otherwise than libyaml (go-yaml's
+/// parser, behind kustomize); null documents are dropped.
+fn parse_as_libyaml(text: &str, parse: Parser) -> Result<Vec<Value>, serde_saphyr::Error> {
+    let documents = parse(text)?;
+    let documents = without_final_block_break(text, documents, parse);
     Ok(documents.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+/// A block scalar (`|`, `>`) whose last line ends the input without a line break: libyaml
+/// gives it no final line feed, whatever its chomping; our parser adds one (the YAML test
+/// suite's reading). Its header is found by looking up from the last line; the text with
+/// that header made `-` (strip) must read as the same documents but for that one line feed,
+/// else the candidate is wrong and the next one up is tried.
+fn without_final_block_break(text: &str, documents: Vec<Value>, parse: Parser) -> Vec<Value> {
+    if text.ends_with(['\n', '\r']) {
+        return documents;
+    }
+    for header in block_header_candidates(text).into_iter().take(3) {
+        let mut rewritten = String::with_capacity(text.len() + 1);
+        rewritten.push_str(&text[..header.start]);
+        rewritten.push_str(&header.stripped);
+        rewritten.push_str(&text[header.end..]);
+        let Ok(again) = parse(&rewritten) else {
+            continue;
+        };
+        let mut changed = 0;
+        let same_else = documents.len() == again.len()
+            && documents
+                .iter()
+                .zip(&again)
+                .all(|(old, new)| lost_final_break(old, new, &mut changed));
+        if same_else && changed == 1 {
+            return again;
+        }
+    }
+    documents
+}
+
+/// Where a block scalar header's indicators are in the text (`|2+`), and the same header
+/// with strip chomping (`|2-`).
+#[derive(Debug, PartialEq)]
+struct BlockHeader {
+    start: usize,
+    end: usize,
+    stripped: String,
+}
+
+/// Lines above the last one ending in a block scalar header and less indented than every
+/// line below them, nearest first: the headers the last line may belong to. Headers that
+/// strip already need no change.
+fn block_header_candidates(text: &str) -> Vec<BlockHeader> {
+    static HEADER: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let header = HEADER.get_or_init(|| {
+        regex::Regex::new(r"(?:^|[ \t])([|>])([+-]?)([1-9]?)([+-]?)(?:[ \t]+#.*)?[ \t]*$")
+            .expect("valid")
+    });
+    let indent = |line: &str| line.len() - line.trim_start_matches(' ').len();
+    let mut lines = text.rsplit('\n');
+    let mut end = text.len();
+    let Some(last) = lines.next().filter(|l| !l.is_empty()) else {
+        return Vec::new();
+    };
+    // Indentation alone ending the input is content only right under a keep (`+`) header,
+    // which then has no other line: our parser reads a line feed there, libyaml nothing.
+    let blank = last.trim().is_empty();
+    end -= last.len();
+    let mut below = indent(last);
+    let mut found = Vec::new();
+    for line in lines {
+        end -= line.len() + 1;
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if below == 0 || line.starts_with("---") || line.starts_with("...") {
+            break;
+        }
+        if line.trim().is_empty() && !blank {
+            continue;
+        }
+        let own = indent(line);
+        if own < below
+            && let Some(c) = header.captures(line)
+            && let (Some(indicator), Some(chomping)) = (c.get(1), c.get(4))
+            && (c[2].is_empty() || c[4].is_empty())
+            && c[2] != *"-"
+            && c[4] != *"-"
+            && (!blank || c[2] == *"+" || c[4] == *"+")
+        {
+            found.push(BlockHeader {
+                start: end + indicator.start(),
+                end: end + chomping.end(),
+                stripped: format!("{}{}-", &c[1], &c[3]),
+            });
+        }
+        if blank {
+            break;
+        }
+        below = below.min(own);
+    }
+    found
+}
+
+/// Whether `new` is `old` but for string values that lost a final line feed, counting them.
+fn lost_final_break(old: &Value, new: &Value, changed: &mut usize) -> bool {
+    match (old, new) {
+        (Value::String(a), Value::String(b)) if a != b => {
+            *changed += 1;
+            a.strip_suffix('\n') == Some(b.as_str())
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            a.len() == b.len()
+                && a.iter().all(|(key, value)| {
+                    b.get(key)
+                        .is_some_and(|other| lost_final_break(value, other, changed))
+                })
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|(x, y)| lost_final_break(x, y, changed))
+        }
+        (a, b) => a == b,
+    }
 }
 
 /// Serialises documents as one stream separated by `---` lines.
@@ -701,6 +829,41 @@ mod tests {
         keys.reverse();
         keys.sort_by(|a, b| key_order(a, b));
         assert_eq!(keys, printed);
+    }
+
+    #[test]
+    fn block_scalar_ending_the_input_has_no_final_line_feed() {
+        // What kubectl kustomize (libyaml) reads.
+        for (text, want) in [
+            ("k: |\n  a\n  b", "a\nb"),
+            ("k: |+\n  a\n  b", "a\nb"),
+            ("k: >\n  a\n  b", "a b"),
+            ("k: |2 # note\n    a", "  a"),
+            ("k: |\n  a\n  b\n", "a\nb\n"),
+            ("k: |\n  a\n\n  ", "a\n"),
+            ("k: |+\n  ", ""),
+            ("k: |+\n\n  ", "\n"),
+            ("k: |\n  x: |\n    y", "x: |\n  y"),
+            ("k: |\r\n  a\r\n  b", "a\nb"),
+            ("k: a\n  b", "a b"),
+        ] {
+            assert_eq!(parse_stream(text).unwrap()[0]["k"], json!(want), "{text:?}");
+        }
+        let docs = parse_stream("a: |\n  x\n---\nb:\n- c: >-\n    y\n- d: |\n    z").unwrap();
+        assert_eq!(docs[0]["a"], json!("x\n"));
+        assert_eq!(docs[1]["b"], json!([{"c": "y"}, {"d": "z"}]));
+    }
+
+    #[test]
+    fn block_header_candidates_nearest_first() {
+        let text = "k: |\n  x: >+\n    y";
+        let found = block_header_candidates(text);
+        assert_eq!(found.len(), 2);
+        assert_eq!(&text[found[0].start..found[0].end], ">+");
+        assert_eq!(found[0].stripped, ">-");
+        assert_eq!(&text[found[1].start..found[1].end], "|");
+        assert!(block_header_candidates("k: v\n").is_empty());
+        assert!(block_header_candidates("k: |-\n  v").is_empty());
     }
 
     #[test]
