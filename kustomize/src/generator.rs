@@ -105,11 +105,10 @@ pub fn generate(
                 Ok(text) => {
                     data.insert(key, json!(text));
                 }
+                // Wrapped as Secret values are: kustomize encodes both alike, and hashes the
+                // wrapped text.
                 Err(e) => {
-                    binary.insert(
-                        key,
-                        json!(base64::engine::general_purpose::STANDARD.encode(e.into_bytes())),
-                    );
+                    binary.insert(key, json!(wrapped_base64(&e.into_bytes())));
                 }
             },
         }
@@ -148,7 +147,8 @@ fn parse_env_line(line: &str) -> Option<(String, Vec<u8>)> {
     Some((key.to_string(), value.as_bytes().to_vec()))
 }
 
-/// Secret values in 70-column lines, each ending in a newline once there is more than one.
+/// Secret and binaryData values in 70-column lines, each ending in a newline once there is
+/// more than one.
 fn wrapped_base64(bytes: &[u8]) -> String {
     const LINE: usize = 70;
     let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
@@ -311,6 +311,27 @@ mod tests {
         assert_eq!(content_hash(&secret), "ftgtgc4t9f");
         let empty = generated(GeneratedKind::ConfigMap, "e", &[]);
         assert_eq!(content_hash(&empty), "6ct58987ht");
+    }
+
+    struct Bytes;
+    impl FileSource for Bytes {
+        fn read(&self, _: &str) -> Result<Vec<u8>, String> {
+            Ok([0xff].repeat(60))
+        }
+    }
+
+    #[test]
+    fn binary_data_is_wrapped_as_secret_data() {
+        let entry = Generator {
+            name: Some("bin".into()),
+            files: vec!["blob".into()],
+            ..Generator::default()
+        };
+        let cm = generate(GeneratedKind::ConfigMap, &entry, None, &Bytes, "test").unwrap();
+        let value = cm.object["binaryData"]["blob"].as_str().unwrap();
+        assert_eq!(value, wrapped_base64(&[0xff].repeat(60)));
+        assert_eq!(value.lines().map(str::len).collect::<Vec<_>>(), [70, 10]);
+        assert!(cm.object.get("data").is_none());
     }
 
     #[test]
