@@ -242,24 +242,7 @@ impl Builder {
             ));
         }
         self.choose_openapi(dir, &k, &file)?;
-        let kind = k.kind.as_deref().unwrap_or("Kustomization");
-        match (level, kind) {
-            (Level::Kustomization, "Kustomization") | (Level::Component, "Component") => {}
-            (Level::Kustomization, other) => {
-                return Err(Error::new(
-                    &file,
-                    format!(
-                        "kind '{other}' cannot be used as a resource; expected kind 'Kustomization' (components go under 'components')"
-                    ),
-                ));
-            }
-            (Level::Component, other) => {
-                return Err(Error::new(
-                    &file,
-                    format!("expected kind 'Component' for a component, found '{other}'"),
-                ));
-            }
-        }
+        self.check_kind(&k, level, dir, &file)?;
         if self.stack.len() == 1
             && let Some(options) = &k.sort_options
         {
@@ -288,6 +271,35 @@ impl Builder {
         let transformers = self.plugin_configs(dir, &k.transformers, "transformers", &file)?;
         self.run_transformers(dir, &k, &file, resources, config, &transformers)?;
         vars::declare(&mut self.vars, &k.vars, resources, &file)
+    }
+
+    /// kustomize's rules for `kind`: Kustomization (or none) or Component, a Component only
+    /// under `components` or as the directory built, which then builds as a Kustomization.
+    fn check_kind(
+        &self,
+        k: &Kustomization,
+        level: Level,
+        dir: &Path,
+        file: &str,
+    ) -> Result<(), Error> {
+        let kind = k.kind.as_deref().filter(|k| !k.is_empty());
+        let kind = kind.unwrap_or("Kustomization");
+        let top = self.stack.len() == 1;
+        let problem = match (level, kind) {
+            (_, other) if other != "Kustomization" && other != "Component" => {
+                "kind should be Kustomization or Component".to_string()
+            }
+            (Level::Kustomization, "Component") if !top => format!(
+                "expected kind != 'Component' for path '{}' (components go under 'components')",
+                self.display(dir)
+            ),
+            (Level::Component, "Kustomization") => format!(
+                "expected kind 'Component' for path '{}' but got 'Kustomization'",
+                self.display(dir)
+            ),
+            _ => return Ok(()),
+        };
+        Err(Error::new(file, problem))
     }
 
     /// A `resources`/`bases`/`components` entry naming a directory.
