@@ -823,13 +823,14 @@ fn check_new_id(
     ))
 }
 
-/// What makes two objects the same object: group, kind, effective namespace and name.
-type IdentityKey = (String, String, String, String);
+/// What makes two objects the same object to kustomize: group, version, kind, effective
+/// namespace and name (so one kind may be given in two versions).
+type IdentityKey = (crate::resource::Gvk, String, String);
 
 fn identity_key(resource: &Resource) -> IdentityKey {
     let id = resource.id();
     let namespace = id.effective_namespace().to_string();
-    (id.gvk.group, id.gvk.kind, namespace, id.name)
+    (id.gvk, namespace, id.name)
 }
 
 /// The objects of a YAML stream (a `kind: List` gives its items); each needs a kind and a

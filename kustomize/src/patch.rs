@@ -133,7 +133,9 @@ pub fn apply(
     }
 }
 
-/// The object a target-less strategic merge patch names by kind, name and namespace.
+/// The object a target-less strategic merge patch names by apiVersion, kind, name and
+/// namespace. kustomize compares group, version and kind exactly: a patch without
+/// `apiVersion` names no `apps/v1` Deployment.
 fn find_named<'a>(
     resources: &'a mut [Resource],
     patch: &Map<String, Value>,
@@ -142,9 +144,7 @@ fn find_named<'a>(
     let wanted = probe.id();
     let namespace_given = !wanted.namespace.is_empty();
     let matches = |r: &Resource| {
-        let gvk = r.gvk();
-        gvk.kind == wanted.gvk.kind
-            && (wanted.gvk.group.is_empty() || gvk.group == wanted.gvk.group)
+        r.gvk() == wanted.gvk
             && r.was_named(&wanted.name)
             && (!namespace_given
                 || r.history.iter().any(|(ns, _)| {
