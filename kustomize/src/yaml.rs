@@ -20,6 +20,7 @@ pub fn parse_stream(text: &str) -> Result<Vec<Value>, serde_saphyr::Error> {
             strict_booleans: true,
             legacy_octal_numbers: true,
             budget: Some(budget),
+            emit_comments: false,
         };
         serde_saphyr::from_multiple_with_options(text, options)
     })
@@ -32,10 +33,15 @@ pub fn parse_yaml11(text: &str) -> Result<Vec<Value>, serde_saphyr::Error> {
         let options = serde_saphyr::options! {
             strict_booleans: false,
             legacy_octal_numbers: true,
+            emit_comments: false,
         };
         serde_saphyr::from_multiple_with_options(text, options)
     })
 }
+
+// Both parsers leave comments out (`emit_comments: false`): nothing here reads them, and
+// kept they are buffered while the parser looks ahead, failing past 32 in a row (a
+// commented-out block between a key and its value).
 
 type Parser<'a> = &'a dyn Fn(&str) -> Result<Vec<Value>, serde_saphyr::Error>;
 
@@ -864,6 +870,23 @@ mod tests {
         assert_eq!(&text[found[1].start..found[1].end], "|");
         assert!(block_header_candidates("k: v\n").is_empty());
         assert!(block_header_candidates("k: |-\n  v").is_empty());
+    }
+
+    #[test]
+    fn long_runs_of_comments_parse() {
+        let comments = "  # a comment line\n".repeat(100);
+        let text = format!("a:\n{comments}  b: 1\nc:\n{comments}  - x\nd: |\n  # kept\n{comments}");
+        let docs = parse_stream(&text).unwrap();
+        assert_eq!(
+            docs[0],
+            json!({"a": {"b": 1}, "c": ["x"], "d": "# kept\n# a comment line\n".to_string() + &"# a comment line\n".repeat(99)})
+        );
+        assert_eq!(
+            parse_yaml11(&format!("-\n{comments}  op: add"))
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]
