@@ -475,11 +475,26 @@ impl Builder {
                     )
                 })?;
             let id = generated.id();
-            let existing = resources.iter_mut().find(|r| {
-                r.kind() == id.gvk.kind
-                    && r.was_named(&id.name)
-                    && r.id().effective_namespace() == id.effective_namespace()
-            });
+            // kustomize looks among every id an object has had (the ids its namespace,
+            // prefix and suffix transformers recorded): a base's `namespace` moved the
+            // object, the generator still names it where it was.
+            let had_id = |r: &Resource| {
+                r.all_ids().iter().any(|had| {
+                    had.gvk == id.gvk
+                        && had.name == id.name
+                        && had.effective_namespace() == id.effective_namespace()
+                })
+            };
+            if resources.iter().filter(|r| had_id(r)).count() > 1 {
+                return Err(Error::new(
+                    file,
+                    format!(
+                        "{field} '{}': found multiple objects that could accept merge of {id}",
+                        id.name
+                    ),
+                ));
+            }
+            let existing = resources.iter_mut().find(|r| had_id(r));
             match (generated.behavior, existing) {
                 (Behavior::Create, None) => resources.push(generated),
                 (Behavior::Create, Some(_)) => {
