@@ -131,13 +131,32 @@ impl fmt::Display for ResId {
 }
 
 /// How a generated object combines with one of the same name from a base.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Behavior {
     #[default]
     Create,
     Merge,
     Replace,
+}
+
+impl Behavior {
+    /// kustomize's reading: `merge` and `replace` exactly; any other text (`""`, `Merge`)
+    /// and null are its "unspecified", which creates as `create` does.
+    pub fn from_text(text: Option<&str>) -> Behavior {
+        match text {
+            Some("merge") => Behavior::Merge,
+            Some("replace") => Behavior::Replace,
+            _ => Behavior::Create,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Behavior {
+    /// A string or null; another type is an error, as in kustomize.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text: Option<String> = serde::Deserialize::deserialize(deserializer)?;
+        Ok(Behavior::from_text(text.as_deref()))
+    }
 }
 
 /// One object in a build.
@@ -404,6 +423,18 @@ pub fn str_at<'a>(map: &'a Map<String, Value>, key: &str) -> &'a str {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn generator_behaviors_read_as_kustomize_reads_them() {
+        let read = |v: serde_json::Value| serde_json::from_value::<Behavior>(v);
+        assert_eq!(read(json!("merge")).unwrap(), Behavior::Merge);
+        assert_eq!(read(json!("replace")).unwrap(), Behavior::Replace);
+        for unspecified in [json!("create"), json!(""), json!("Merge"), json!(null)] {
+            assert_eq!(read(unspecified).unwrap(), Behavior::Create);
+        }
+        assert!(read(json!(1)).is_err());
+        assert!(read(json!(true)).is_err());
+    }
 
     #[test]
     fn annotations_end_as_strings() {
