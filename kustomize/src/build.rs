@@ -16,7 +16,7 @@ use crate::sort;
 use crate::transform;
 use crate::vars::{self, VarSet};
 use crate::yaml;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -852,10 +852,10 @@ fn identity_key(resource: &Resource) -> IdentityKey {
 /// name, as kustomize's loading has it.
 fn objects_from_text(text: &str, shown: &str) -> Result<Vec<Resource>, Error> {
     let shown = shown.to_string();
-    let documents =
-        yaml::parse_stream(text).map_err(|e| Error::new(&shown, format!("invalid YAML: {e}")))?;
+    let documents = yaml::parse_stream_marking_empty(text)
+        .map_err(|e| Error::new(&shown, format!("invalid YAML: {e}")))?;
     let mut out = Vec::new();
-    for (index, document) in documents.into_iter().enumerate() {
+    for (index, (document, empty_fields)) in documents.into_iter().enumerate() {
         let Value::Object(map) = document else {
             return Err(Error::new(
                 &shown,
@@ -867,19 +867,22 @@ fn objects_from_text(text: &str, shown: &str) -> Result<Vec<Resource>, Error> {
             .and_then(Value::as_str)
             .is_some_and(|k| k.ends_with("List"))
             && map.get("items").is_some_and(Value::is_array);
-        let objects = if is_list {
+        // kustomize takes a List's items apart through JSON: their fields written with no
+        // value become `null`, kept by strategic merge patches.
+        let objects: Vec<(Map<String, Value>, Vec<yaml::Path>)> = if is_list {
             match map.get("items") {
                 Some(Value::Array(items)) => items
                     .iter()
-                    .filter_map(|i| i.as_object().cloned())
+                    .filter_map(|i| i.as_object().map(|o| (o.clone(), Vec::new())))
                     .collect(),
                 _ => Vec::new(),
             }
         } else {
-            vec![map]
+            vec![(map, empty_fields)]
         };
-        for object in objects {
-            let resource = Resource::new(object, shown.clone());
+        for (object, empty_fields) in objects {
+            let mut resource = Resource::new(object, shown.clone());
+            resource.empty_fields = empty_fields;
             if resource.kind().is_empty() {
                 return Err(Error::new(
                     &shown,

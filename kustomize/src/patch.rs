@@ -211,6 +211,11 @@ fn apply_smp(
     );
     let id = resource.id();
     let schema = Schema::for_object(&types, &resource.object);
+    let empty_fields = std::mem::take(&mut resource.empty_fields);
+    resource.empty_fields = empty_fields
+        .into_iter()
+        .filter(|path| !smp::drop_empty_field(&mut resource.object, path, schema))
+        .collect();
     smp::merge(&mut resource.object, &patch, schema)
         .map_err(|e| format!("strategic merge patch on {id}: {e}"))?;
     let metadata = resource.metadata_mut();
@@ -242,6 +247,9 @@ fn apply_json6902(
             metadata.insert("annotations".into(), Value::Object(Map::new()));
         }
     }
+    // kustomize patches the object as JSON: fields written with no value come back as
+    // `null`, kept by later strategic merge patches.
+    resource.empty_fields.clear();
     let id = resource.id();
     let mut document = Value::Object(std::mem::take(&mut resource.object));
     let result = json6902::apply(&mut document, operations);

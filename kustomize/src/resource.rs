@@ -188,6 +188,9 @@ pub struct Resource {
     /// references prefer objects renamed alike.
     pub prefixes: Vec<String>,
     pub suffixes: Vec<String>,
+    /// Fields its file wrote with no value (`key:`), which a strategic merge patch drops
+    /// (see `smp::drop_empty_fields`); they read as null like `key: null` until then.
+    pub empty_fields: Vec<crate::yaml::Path>,
 }
 
 impl Resource {
@@ -208,6 +211,7 @@ impl Resource {
             var_names: Vec::new(),
             prefixes: Vec::new(),
             suffixes: Vec::new(),
+            empty_fields: Vec::new(),
         };
         resource.original = resource.id();
         resource

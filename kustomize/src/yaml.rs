@@ -8,35 +8,276 @@ use serde_json::{Map, Value};
 /// (`on`/`yes` stay strings); numbers with a leading zero are YAML 1.1's, as kustomize reads
 /// them (`0755` is 493, `08` is 8): `defaultMode: 0755` must reach the API server as a number.
 pub fn parse_stream(text: &str) -> Result<Vec<Value>, serde_saphyr::Error> {
-    parse_as_libyaml(text, &|text| {
-        // The parser's default budget stops at 1024 documents and 250k nodes: real manifest
-        // bundles are larger. Alias-expansion limits (YAML bombs) stay as they are.
-        let mut budget = serde_saphyr::Budget::default();
-        budget.max_documents = 1_000_000;
-        budget.max_nodes = 50_000_000;
-        budget.max_events = 200_000_000;
-        budget.max_depth = 256;
-        let options = serde_saphyr::options! {
-            strict_booleans: true,
-            legacy_octal_numbers: true,
-            budget: Some(budget),
-            emit_comments: false,
+    let documents = parse_as_libyaml(text, &|text| {
+        serde_saphyr::from_multiple_with_options(text, stream_options())
+    })?;
+    Ok(documents.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+fn stream_options() -> serde_saphyr::Options {
+    // The parser's default budget stops at 1024 documents and 250k nodes: real manifest
+    // bundles are larger. Alias-expansion limits (YAML bombs) stay as they are.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_documents = 1_000_000;
+    budget.max_nodes = 50_000_000;
+    budget.max_events = 200_000_000;
+    budget.max_depth = 256;
+    serde_saphyr::options! {
+        strict_booleans: true,
+        legacy_octal_numbers: true,
+        budget: Some(budget),
+        emit_comments: false,
+    }
+}
+
+/// One step from a value to one inside it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// Where a value is in a document, from its root.
+pub type Path = Vec<Step>;
+
+/// `parse_stream`, each document with the paths of its map fields written with no value at
+/// all (`key:`). Both read as null, but kustomize tells them apart: a strategic merge patch
+/// drops the fields written empty and keeps `key: null` and `key: ~`.
+pub fn parse_stream_marking_empty(
+    text: &str,
+) -> Result<Vec<(Value, Vec<Path>)>, serde_saphyr::Error> {
+    let documents = parse_as_libyaml(text, &|text| {
+        serde_saphyr::from_multiple_with_options(text, stream_options())
+    })?;
+    let mut empty: Vec<Vec<Path>> = vec![Vec::new(); documents.len()];
+    // A second reading, with source spans, only for the rare stream with a null field and
+    // a line that may leave a value out.
+    if documents.iter().any(has_null_field) && may_leave_values_out(text) {
+        let shapes: Result<Vec<Shape>, _> =
+            serde_saphyr::from_multiple_with_options(text, stream_options());
+        if let Ok(shapes) = shapes
+            && shapes.len() == documents.len()
+        {
+            for (paths, shape) in empty.iter_mut().zip(&shapes) {
+                shape.empty_fields(&mut Vec::new(), paths);
+            }
+        }
+    }
+    Ok(documents
+        .into_iter()
+        .zip(empty)
+        .filter(|(d, _)| !d.is_null())
+        .collect())
+}
+
+/// Whether some line may be a key with no value: one ending in `:` (comments aside) whose
+/// next line is not more indented than the key, nor a list item under it; or a flow or
+/// tagged null. Block scalars are skipped; the answer is only ever a cautious yes.
+fn may_leave_values_out(text: &str) -> bool {
+    static FLOW: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let flow = FLOW.get_or_init(|| regex::Regex::new(r":[ \t]*[,}\]]|!!null").expect("valid"));
+    if flow.is_match(text) {
+        return true;
+    }
+    let significant = |line: &&str| {
+        let content = line.trim_start();
+        !content.is_empty() && !content.starts_with('#')
+    };
+    let mut lines = text.lines().filter(significant).peekable();
+    // Lines indented past this column are a block scalar's.
+    let mut block_above: Option<usize> = None;
+    while let Some(line) = lines.next() {
+        let (key_column, rest) = key_column(line);
+        if block_above.is_some_and(|column| line.len() - line.trim_start().len() > column) {
+            continue;
+        }
+        block_above = None;
+        let content = line.split(" #").next().unwrap_or(line).trim_end();
+        if ends_in_block_header(content) {
+            // `- |` is a list item's scalar: its lines are indented past the dash.
+            let scalar_alone = rest.starts_with(['|', '>']);
+            let indent = line.len() - line.trim_start().len();
+            block_above = Some(if scalar_alone { indent } else { key_column });
+            continue;
+        }
+        if !content.ends_with(':') {
+            continue;
+        }
+        let Some(next) = lines.peek() else {
+            return true;
         };
-        serde_saphyr::from_multiple_with_options(text, options)
-    })
+        let next_column = next.len() - next.trim_start().len();
+        let list_item = next.trim_start() == "-" || next.trim_start().starts_with("- ");
+        if next_column < key_column || (next_column == key_column && !list_item) {
+            return true;
+        }
+    }
+    false
+}
+
+/// A line's first key column, after its indentation and any `- ` of list items, and the
+/// text from there.
+fn key_column(line: &str) -> (usize, &str) {
+    let mut column = line.len() - line.trim_start().len();
+    let mut rest = &line[column..];
+    while let Some(after) = rest.strip_prefix("- ") {
+        let item = after.len() - after.trim_start().len();
+        column += 2 + item;
+        rest = &after[item..];
+    }
+    (column, rest)
+}
+
+/// Whether a line ends in a block scalar header (`|`, `>-`, `|2+`).
+fn ends_in_block_header(content: &str) -> bool {
+    static HEADER: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let header = HEADER.get_or_init(|| {
+        regex::Regex::new(r"(?:^|[ \t])[|>](?:[+-]?[1-9]?|[1-9][+-])$").expect("valid")
+    });
+    header.is_match(content)
+}
+
+fn has_null_field(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map.values().any(|v| v.is_null() || has_null_field(v)),
+        Value::Array(items) => items.iter().any(has_null_field),
+        _ => false,
+    }
+}
+
+/// A document's layout as far as empty fields go: maps, lists, fields written with no value
+/// (a null whose source text is empty), anything else.
+enum Shape {
+    Empty,
+    Map(Vec<(String, Shape)>),
+    List(Vec<Shape>),
+    Other,
+}
+
+impl Shape {
+    fn empty_fields(&self, path: &mut Path, out: &mut Vec<Path>) {
+        match self {
+            Shape::Map(fields) => {
+                for (key, value) in fields {
+                    path.push(Step::Key(key.clone()));
+                    if matches!(value, Shape::Empty) {
+                        out.push(path.clone());
+                    } else {
+                        value.empty_fields(path, out);
+                    }
+                    path.pop();
+                }
+            }
+            Shape::List(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    path.push(Step::Index(i));
+                    item.empty_fields(path, out);
+                    path.pop();
+                }
+            }
+            Shape::Empty | Shape::Other => {}
+        }
+    }
+
+    /// A null is `Empty` when its text (where it was defined, for an alias) is empty.
+    fn spanned(spanned: serde_saphyr::Spanned<Shape>) -> Shape {
+        match spanned.value {
+            Shape::Empty if spanned.defined.span().is_empty() => Shape::Empty,
+            Shape::Empty => Shape::Other,
+            other => other,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Shape {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Shape, D::Error> {
+        deserializer.deserialize_any(ShapeVisitor)
+    }
+}
+
+struct ShapeVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ShapeVisitor {
+    type Value = Shape;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Shape, E> {
+        Ok(Shape::Empty)
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Shape, E> {
+        Ok(Shape::Empty)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Shape, D::Error> {
+        serde::Deserialize::deserialize(d)
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Shape, E> {
+        Ok(Shape::Other)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Shape, E> {
+        Ok(Shape::Other)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Shape, E> {
+        Ok(Shape::Other)
+    }
+
+    fn visit_i128<E: serde::de::Error>(self, _: i128) -> Result<Shape, E> {
+        Ok(Shape::Other)
+    }
+
+    fn visit_u128<E: serde::de::Error>(self, _: u128) -> Result<Shape, E> {
+        Ok(Shape::Other)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Shape, E> {
+        Ok(Shape::Other)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Shape, E> {
+        Ok(Shape::Other)
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> Result<Shape, E> {
+        Ok(Shape::Other)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
+        let mut fields = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value: serde_saphyr::Spanned<Shape> = map.next_value()?;
+            fields.push((key, Shape::spanned(value)));
+        }
+        Ok(Shape::Map(fields))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<serde_saphyr::Spanned<Shape>>()? {
+            items.push(Shape::spanned(item));
+        }
+        Ok(Shape::List(items))
+    }
 }
 
 /// Parses YAML as sigs.k8s.io/yaml (go-yaml v2) does for kustomize's JSON6902 patches:
 /// YAML 1.1 scalars, so `yes`/`on`/`y` are booleans and `010` is octal.
 pub fn parse_yaml11(text: &str) -> Result<Vec<Value>, serde_saphyr::Error> {
-    parse_as_libyaml(text, &|text| {
+    let documents = parse_as_libyaml(text, &|text| {
         let options = serde_saphyr::options! {
             strict_booleans: false,
             legacy_octal_numbers: true,
             emit_comments: false,
         };
         serde_saphyr::from_multiple_with_options(text, options)
-    })
+    })?;
+    Ok(documents.into_iter().filter(|d| !d.is_null()).collect())
 }
 
 // Both parsers leave comments out (`emit_comments: false`): nothing here reads them, and
@@ -46,11 +287,10 @@ pub fn parse_yaml11(text: &str) -> Result<Vec<Value>, serde_saphyr::Error> {
 type Parser<'a> = &'a dyn Fn(&str) -> Result<Vec<Value>, serde_saphyr::Error>;
 
 /// Parses with `parse`, then corrects where it reads otherwise than libyaml (go-yaml's
-/// parser, behind kustomize); null documents are dropped.
+/// parser, behind kustomize).
 fn parse_as_libyaml(text: &str, parse: Parser) -> Result<Vec<Value>, serde_saphyr::Error> {
     let documents = parse(text)?;
-    let documents = without_final_block_break(text, documents, parse);
-    Ok(documents.into_iter().filter(|d| !d.is_null()).collect())
+    Ok(without_final_block_break(text, documents, parse))
 }
 
 /// A block scalar (`|`, `>`) whose last line ends the input without a line break: libyaml
@@ -887,6 +1127,52 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[test]
+    fn fields_written_empty_are_marked() {
+        let text = "a:\nb: ~\nc: null\nd: {x: , y: null}\ne:\n- f:\n  g: ''\n- \n---\nk: v\n---\n";
+        let docs = parse_stream_marking_empty(text).unwrap();
+        assert_eq!(docs.len(), 2);
+        let key = |k: &str| Step::Key(k.into());
+        assert_eq!(
+            docs[0].1,
+            [
+                vec![key("a")],
+                vec![key("d"), key("x")],
+                vec![key("e"), Step::Index(0), key("f")]
+            ]
+        );
+        assert_eq!(docs[0].0["b"], Value::Null);
+        assert!(docs[1].1.is_empty());
+    }
+
+    #[test]
+    fn lines_that_may_leave_values_out() {
+        for text in [
+            "a:\nb: 1\n",
+            "a: # note\nb: 1\n",
+            "a:\n  b:\n",
+            "- a:\n  b: 1\n",
+            "x: {a: , b: 1}\n",
+            "a: !!null\n",
+            "a:\n---\nb: 1\n",
+            "a: |\n  text:\nb:\nc: 1\n",
+        ] {
+            assert!(may_leave_values_out(text), "{text:?}");
+        }
+        for text in [
+            "a:\n  b: 1\n",
+            "a:\n- b\n",
+            "a:\n# c\n\n  b: 1\n",
+            "- - a:\n      b: 1\n",
+            "a: null\nb: {}\nc: []\n",
+            "a: |\n  More info:\n  x\nb: 1\n",
+            "- >-\n  More info:\n- key: |2\n     text:\n  b: 1\n",
+            "url: http://h/#x\n",
+        ] {
+            assert!(!may_leave_values_out(text), "{text:?}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@
 mod keyed;
 
 use crate::openapi::{self, ListStrategy, TypeSchema, Types};
+use crate::yaml::Step;
 use serde_json::{Map, Value};
 
 /// The schema of one node of the walk.
@@ -129,6 +130,59 @@ pub fn merge(
     schema: Schema,
 ) -> Result<(), String> {
     merge_map(target, patch, schema, "")
+}
+
+/// kyaml's merge walks the whole object, patched there or not: every map, and the elements
+/// of lists with merge keys that have a key value. On the way it drops the fields written
+/// with no value (`key:`) and keeps those written `key: null` or `key: ~` (go-yaml gives
+/// the first an empty text). Drops the field at `path` if such a walk reaches it and it is
+/// still null; returns whether it did.
+pub fn drop_empty_field(target: &mut Map<String, Value>, path: &[Step], schema: Schema) -> bool {
+    let Some((Step::Key(last), parents)) = path.split_last() else {
+        return false;
+    };
+    let mut map = target;
+    let mut own_name = "";
+    let mut schema = schema;
+    let mut steps = parents.iter();
+    while let Some(step) = steps.next() {
+        let Step::Key(key) = step else {
+            return false;
+        };
+        schema = schema.field(key);
+        map = match map.get_mut(key) {
+            Some(Value::Object(inner)) => inner,
+            Some(Value::Array(items)) => {
+                let Ok(ListMerge::Keys(keys)) = schema.list_merge(own_name, key) else {
+                    return false;
+                };
+                schema = schema.elements();
+                let Some(Step::Index(index)) = steps.next() else {
+                    return false;
+                };
+                match items.get_mut(*index) {
+                    Some(Value::Object(element))
+                        if keys.iter().any(|k| has_key_value(element, k)) =>
+                    {
+                        element
+                    }
+                    _ => return false,
+                }
+            }
+            _ => return false,
+        };
+        own_name = key;
+    }
+    map.get(last).is_some_and(Value::is_null) && map.remove(last).is_some()
+}
+
+/// Whether a list element has a value kyaml can match at a merge key.
+fn has_key_value(element: &Map<String, Value>, key: &str) -> bool {
+    match element.get(key) {
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Number(_) | Value::Bool(_)) => true,
+        _ => false,
+    }
 }
 
 fn directive(map: &Map<String, Value>) -> Option<&str> {
@@ -488,6 +542,54 @@ mod tests {
         let at = |field: &str| out["spec"][field]["spec"]["template"]["spec"]["containers"].clone();
         assert_eq!(at("inner"), json!([{"name": "b"}, {"name": "a"}]));
         assert_eq!(at("plain"), json!([{"name": "b"}]));
+    }
+
+    #[test]
+    fn fields_written_empty_go_where_kyaml_walks() {
+        let key = |k: &str| Step::Key(k.into());
+        let mut target = json!({"spec": {"replicas": null, "template": {"spec": {
+            "containers": [{"name": "c", "args": null}, {"image": "x", "args": null}],
+            "tolerations": [{"key": "k", "value": null}]}}}})
+        .as_object()
+        .unwrap()
+        .clone();
+        let containers = [key("spec"), key("template"), key("spec"), key("containers")];
+        let path = |tail: &[Step]| {
+            containers[..3]
+                .iter()
+                .chain(tail)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let types = Types::builtin();
+        let schema = Schema::for_object(
+            &types,
+            json!({"apiVersion": "apps/v1", "kind": "Deployment"})
+                .as_object()
+                .unwrap(),
+        );
+        assert!(drop_empty_field(
+            &mut target,
+            &[key("spec"), key("replicas")],
+            schema
+        ));
+        let in_element = |i| path(&[key("containers"), Step::Index(i), key("args")]);
+        assert!(drop_empty_field(&mut target, &in_element(0), schema));
+        // An element without its merge key, or in a list without one, is not walked.
+        assert!(!drop_empty_field(&mut target, &in_element(1), schema));
+        let toleration = path(&[key("tolerations"), Step::Index(0), key("value")]);
+        assert!(!drop_empty_field(&mut target, &toleration, schema));
+        assert!(!drop_empty_field(
+            &mut target,
+            &[key("spec"), key("absent")],
+            schema
+        ));
+        assert_eq!(
+            Value::Object(target),
+            json!({"spec": {"template": {"spec": {
+                "containers": [{"name": "c"}, {"image": "x", "args": null}],
+                "tolerations": [{"key": "k", "value": null}]}}}})
+        );
     }
 
     #[test]
