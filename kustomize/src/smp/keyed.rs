@@ -177,7 +177,13 @@ fn walk_element(
     let patch_element = find_element(patch, &keys, &values).and_then(|i| patch[i].as_object());
     Ok(match (target, patch_element) {
         (None, None) => Walked::Gone,
-        (Some(i), None) => Walked::Dest(i),
+        // Walked all the same, for the lists inside.
+        (Some(i), None) => {
+            if let Value::Object(existing) = &mut dest[i] {
+                merge_map(existing, &Map::new(), schema, field)?;
+            }
+            Walked::Dest(i)
+        }
         (_, Some(p)) if directive(p) == Some("delete") => Walked::Gone,
         (Some(i), Some(p)) if directive(p) != Some("replace") => {
             if let Value::Object(existing) = &mut dest[i] {

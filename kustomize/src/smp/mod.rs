@@ -231,6 +231,20 @@ fn merge_map(
         }
         merge_field(target, key, value, schema, own_name)?;
     }
+    // kyaml walks the object's fields the patch does not name too: maps all the way down,
+    // and lists with merge keys, merged with nothing (so duplicate keys collapse).
+    for (key, value) in target.iter_mut() {
+        if patch.contains_key(key) {
+            continue;
+        }
+        match value {
+            Value::Object(map) => merge_map(map, &Map::new(), schema, key)?,
+            Value::Array(items) if schema.list_merge(own_name, key) != ListMerge::Replace => {
+                merge_list(items, &[], schema, own_name, key)?;
+            }
+            _ => {}
+        }
+    }
     if let Some(keep) = retain {
         target.retain(|k, _| keep.iter().any(|kept| kept == k));
     }
@@ -590,6 +604,23 @@ mod tests {
                 "containers": [{"name": "c"}, {"image": "x", "args": null}],
                 "tolerations": [{"key": "k", "value": null}]}}}})
         );
+    }
+
+    #[test]
+    fn lists_the_patch_does_not_name_are_merged_too() {
+        let target = json!({"metadata": {"finalizers": ["a", "b", "a"]},
+            "spec": {"template": {"spec": {
+                "containers": [{"name": "c", "env": [{"name": "X", "value": "1"},
+                    {"name": "X", "value": "2"}]}],
+                "tolerations": [{"key": "k"}, {"key": "k"}]}}}});
+        let out = apply(target, json!({"spec": {"paused": true}}));
+        assert_eq!(out["metadata"]["finalizers"], json!(["a", "b"]));
+        let spec = &out["spec"]["template"]["spec"];
+        assert_eq!(
+            spec["containers"],
+            json!([{"name": "c", "env": [{"name": "X", "value": "2"}]}])
+        );
+        assert_eq!(spec["tolerations"], json!([{"key": "k"}, {"key": "k"}]));
     }
 
     #[test]
