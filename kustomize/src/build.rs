@@ -273,8 +273,10 @@ impl Builder {
         vars::declare(&mut self.vars, &k.vars, resources, &file)
     }
 
-    /// kustomize's rules for `kind`: Kustomization (or none) or Component, a Component only
-    /// under `components` or as the directory built, which then builds as a Kustomization.
+    /// kustomize's rules for `kind` and `apiVersion`: Kustomization (or none) at
+    /// `kustomize.config.k8s.io/v1beta1`, or Component at `.../v1alpha1` (or none); a
+    /// Component only under `components` or as the directory built, which then builds as a
+    /// Kustomization.
     fn check_kind(
         &self,
         k: &Kustomization,
@@ -284,11 +286,24 @@ impl Builder {
     ) -> Result<(), Error> {
         let kind = k.kind.as_deref().filter(|k| !k.is_empty());
         let kind = kind.unwrap_or("Kustomization");
+        let mut problems = Vec::new();
+        if kind != "Kustomization" && kind != "Component" {
+            problems.push("kind should be Kustomization or Component".to_string());
+        }
+        let required = if kind == "Component" {
+            "kustomize.config.k8s.io/v1alpha1"
+        } else {
+            "kustomize.config.k8s.io/v1beta1"
+        };
+        let api_version = k.api_version.as_deref().unwrap_or("");
+        if !api_version.is_empty() && api_version != required {
+            problems.push(format!("apiVersion for {kind} should be {required}"));
+        }
+        if !problems.is_empty() {
+            return Err(Error::new(file, problems.join("; ")));
+        }
         let top = self.stack.len() == 1;
         let problem = match (level, kind) {
-            (_, other) if other != "Kustomization" && other != "Component" => {
-                "kind should be Kustomization or Component".to_string()
-            }
             (Level::Kustomization, "Component") if !top => format!(
                 "expected kind != 'Component' for path '{}' (components go under 'components')",
                 self.display(dir)
