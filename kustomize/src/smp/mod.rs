@@ -237,10 +237,14 @@ fn merge_map(
         if patch.contains_key(key) {
             continue;
         }
+        let child = schema.field(key);
         match value {
-            Value::Object(map) => merge_map(map, &Map::new(), schema, key)?,
-            Value::Array(items) if schema.list_merge(own_name, key) != ListMerge::Replace => {
-                merge_list(items, &[], schema, own_name, key)?;
+            Value::Object(map) => {
+                let child = child.at_map(Some(map), &Map::new());
+                merge_map(map, &Map::new(), child, key)?
+            }
+            Value::Array(items) if child.list_merge(own_name, key)? != ListMerge::Replace => {
+                merge_list(items, &[], child, own_name, key)?;
             }
             _ => {}
         }
