@@ -147,9 +147,10 @@ fn parse_env_line(line: &str) -> Option<(String, Vec<u8>)> {
     Some((key.to_string(), value.as_bytes().to_vec()))
 }
 
-/// Secret and binaryData values in 70-column lines, each ending in a newline once there is
-/// more than one.
-fn wrapped_base64(bytes: &[u8]) -> String {
+/// Bytes as go-yaml writes what is not UTF-8 (Secret and binaryData values, strings that
+/// are not text): base64 in 70-column lines, each ending in a newline once there is more
+/// than one.
+pub(crate) fn wrapped_base64(bytes: &[u8]) -> String {
     const LINE: usize = 70;
     let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
     if encoded.len() < LINE {

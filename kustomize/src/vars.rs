@@ -405,7 +405,7 @@ fn expand(input: &str, values: &Values) -> Value {
     out.extend_from_slice(&bytes[checkpoint..]);
     match String::from_utf8(out) {
         Ok(text) => Value::String(text),
-        Err(e) => Value::String(go_yaml_binary(e.as_bytes())),
+        Err(e) => Value::String(crate::generator::wrapped_base64(e.as_bytes())),
     }
 }
 
@@ -413,22 +413,6 @@ fn expand(input: &str, values: &Values) -> Value {
 fn push_byte_as_char(out: &mut Vec<u8>, byte: u8) {
     let mut buffer = [0; 2];
     out.extend_from_slice(char::from(byte).encode_utf8(&mut buffer).as_bytes());
-}
-
-/// How go-yaml writes a string that is not UTF-8: base64, in lines of 70 characters each
-/// ended by a newline once there is more than one.
-fn go_yaml_binary(bytes: &[u8]) -> String {
-    const LINE: usize = 70;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
-    if encoded.len() < LINE {
-        return encoded;
-    }
-    let mut out = String::with_capacity(encoded.len() + encoded.len() / LINE + 1);
-    for chunk in encoded.as_bytes().chunks(LINE) {
-        out.push_str(&String::from_utf8_lossy(chunk));
-        out.push('\n');
-    }
-    out
 }
 
 /// A var's fieldpath as kyaml splits it: on dots (a backslash escapes one), `[a.b]` one key
