@@ -9,7 +9,6 @@ use crate::fieldspec::FieldSpec;
 use crate::kustomization::{Var, VarTarget};
 use crate::resource::{Gvk, Resource};
 use crate::yaml::go_float_g;
-use base64::Engine as _;
 use serde_json::{Number, Value};
 use std::collections::BTreeMap;
 
