@@ -16,8 +16,7 @@
 
 use crate::config::{NameBackReference, TransformerConfig};
 use crate::fieldspec::FieldSpec;
-use crate::openapi::document::{check_schema, type_name};
-use crate::yaml;
+use crate::openapi::document::{check_schema, json_or_yaml, type_name};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
@@ -48,19 +47,8 @@ pub fn parse(text: &str) -> Result<TransformerConfig, String> {
 
 /// The file's definitions: type name → schema (null when there is none).
 fn definitions(text: &str) -> Result<Map<String, Value>, String> {
-    // kustomize reads JSON when the file starts with `{`, else YAML (sigs.k8s.io/yaml: 1.1
-    // scalars, the first document); an empty file makes it crash.
-    let value = if text.starts_with('{') {
-        serde_json::from_str(text).map_err(|e| e.to_string())?
-    } else if text.is_empty() {
-        return Err("the file is empty".into());
-    } else {
-        yaml::parse_yaml11(text)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .next()
-            .unwrap_or(Value::Null)
-    };
+    // An empty file makes kustomize crash.
+    let value = json_or_yaml(text)?.ok_or("the file is empty")?;
     let entries = match value {
         Value::Null => return Ok(Map::new()),
         Value::Object(entries) => entries,

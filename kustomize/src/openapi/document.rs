@@ -20,19 +20,24 @@ pub struct Document {
     pub namespaced: Rc<Namespaced>,
 }
 
+/// An OpenAPI file as kustomize reads one: JSON when it starts with `{`, else YAML (1.1
+/// scalars, the first document); `None` when it is empty.
+pub fn json_or_yaml(text: &str) -> Result<Option<Value>, String> {
+    if text.starts_with('{') {
+        serde_json::from_str(text)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    } else if text.is_empty() {
+        Ok(None)
+    } else {
+        let documents = yaml::parse_yaml11(text).map_err(|e| e.to_string())?;
+        Ok(Some(documents.into_iter().next().unwrap_or(Value::Null)))
+    }
+}
+
 impl Document {
     pub fn parse(text: &str) -> Result<Document, String> {
-        let value = if text.starts_with('{') {
-            serde_json::from_str(text).map_err(|e| e.to_string())?
-        } else if text.is_empty() {
-            return Err("unexpected end of JSON input".into());
-        } else {
-            yaml::parse_yaml11(text)
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .next()
-                .unwrap_or(Value::Null)
-        };
+        let value = json_or_yaml(text)?.ok_or("unexpected end of JSON input")?;
         let mut document = match value {
             Value::Null => Map::new(),
             Value::Object(map) => map,
