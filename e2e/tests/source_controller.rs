@@ -660,13 +660,6 @@ async fn keyless_signatures_must_chain_to_the_trusted_root_and_name_an_allowed_i
         let failed_verification = |s: &OCIRepositoryStatus| is(s, "SourceVerified", ConditionStatus::False);
         let keyless_failure = "failed to verify the signature using provider 'cosign keyless': ";
 
-        // Keyless against the public Sigstore root (no trustedRootSecretRef) is refused.
-        let public = apply_repo(&client, &ns, "public-root", json!({"url": url, "interval": "10m", "verify": {"provider": "cosign"}})).await;
-        let status = status_where(&public, "public-root", "Stalled", |s| is(s, "Stalled", ConditionStatus::True)).await;
-        let verified = condition(&status, "SourceVerified").unwrap();
-        assert!(verified.message.starts_with(keyless_failure), "{}", verified.message);
-        assert!(verified.message.contains("trustedRootSecretRef"), "{}", verified.message);
-
         // Signed by an allowed identity, certified by the trusted authority, logged: stored.
         let d1 = push_artifact(&format!("{url}:latest"), app_tree("one").path(), &[]);
         let payload = Signer::payload(&registry, repo, &d1);
@@ -718,6 +711,118 @@ async fn keyless_signatures_must_chain_to_the_trusted_root_and_name_an_allowed_i
         attach_keyless_signature(&registry, repo, &d4, &authority.sign(&payload, &payload, issuer, subject));
         request_reconcile(&api, "keyless").await;
         status_where(&api, "keyless", "Ready at the fourth revision", ready_at(&format!("latest@{d4}"))).await;
+    })
+    .await;
+}
+
+/// The keyless YAML users write (no `secretRef`, no `trustedRootSecretRef`), with Sigstore's
+/// trusted root from a real TUF repository (python-tuf) instead of the public-good one.
+#[tokio::test]
+async fn keyless_without_a_trusted_root_secret_follows_the_tuf_repository() {
+    use e2e::cosign::{KeylessAuthority, Signer, attach_keyless_signature};
+    use e2e::tuf::{Timestamp, TufRepository};
+    with_temp_ns(|client, ns| async move {
+        let registry = Registry::start();
+        let authority = KeylessAuthority::generate();
+        let tuf = TufRepository::create(&authority.trusted_root_json());
+        let mirror = format!("--tuf-mirror={}", tuf.mirror());
+        let root = format!("--tuf-root={}", tuf.initial_root().display());
+        let mut source = SourceController::start_with(&ns, None, &[&mirror, &root]);
+        let repo = "manifests/podinfo";
+        let url = registry.oci_url(repo);
+        let issuer = "https://token.actions.githubusercontent.com";
+        let subject = "https://github.com/stefanprodan/podinfo/.github/workflows/release.yml@refs/tags/6.7.0";
+        let sign = |authority: &KeylessAuthority, digest: &str, subject: &str| {
+            let payload = Signer::payload(&registry, repo, digest);
+            attach_keyless_signature(&registry, repo, digest, &authority.sign(&payload, &payload, issuer, subject));
+        };
+        let user_yaml = format!(
+            "apiVersion: source.toolkit.fluxcd.io/v1beta2\nkind: OCIRepository\nmetadata: {{name: podinfo, namespace: {ns}}}\nspec:\n  interval: 5m\n  url: {url}\n  ref: {{semver: \"*\"}}\n  verify:\n    provider: cosign\n"
+        );
+        let object: Value = serde_saphyr::from_str(&user_yaml).unwrap();
+        let api: Api<OCIRepository> = Api::namespaced(client.clone(), &ns);
+        let keyless_failure = "failed to verify the signature using provider 'cosign keyless': ";
+        let verification_failed = |token: String| {
+            move |s: &OCIRepositoryStatus| {
+                is(s, "SourceVerified", ConditionStatus::False) && s.last_handled_reconcile_at.as_deref() == Some(token.as_str())
+            }
+        };
+
+        // The YAML as users write it: verified against the root TUF gave, stored.
+        let d1 = push_artifact(&format!("{url}:6.7.0"), app_tree("one").path(), &[]);
+        sign(&authority, &d1, subject);
+        e2e::cluster::apply(&client, &ns, object.clone()).await;
+        let status = status_where(&api, "podinfo", "Ready", ready_at(&format!("6.7.0@{d1}"))).await;
+        assert_eq!(condition(&status, "SourceVerified").unwrap().message, format!("verified signature of revision 6.7.0@{d1}"));
+        fetch_verified(&source, &status);
+
+        // matchOIDCIdentity still decides whose signatures count.
+        let mut pinned = object.clone();
+        pinned["spec"]["verify"]["matchOIDCIdentity"] = json!([{
+            "issuer": "^https://token\\.actions\\.githubusercontent\\.com$",
+            "subject": "^https://github\\.com/stefanprodan/podinfo/.*$"
+        }]);
+        let d2 = push_artifact(&format!("{url}:6.7.1"), app_tree("two").path(), &[]);
+        let fork = "https://github.com/attacker/podinfo/.github/workflows/release.yml@refs/heads/main";
+        sign(&authority, &d2, fork);
+        e2e::cluster::apply(&client, &ns, pinned).await;
+        let status = status_where(&api, "podinfo", "another identity refused", |s| is(s, "SourceVerified", ConditionStatus::False)).await;
+        let message = &condition(&status, "SourceVerified").unwrap().message;
+        assert!(message.starts_with(&format!("{keyless_failure}none of the expected identities matched")), "{message}");
+        assert_eq!(status.artifact.as_ref().unwrap().revision, format!("6.7.0@{d1}"), "the verified artifact stays");
+        sign(&authority, &d2, subject);
+        request_reconcile(&api, "podinfo").await;
+        status_where(&api, "podinfo", "Ready at 6.7.1", ready_at(&format!("6.7.1@{d2}"))).await;
+
+        // The repository rotates its root (version 2, new root and timestamp keys, signed by
+        // version 1's keys too) and publishes a trusted root naming another authority.
+        let successor = KeylessAuthority::generate();
+        tuf.rotate_root();
+        tuf.publish(&successor.trusted_root_json());
+        let d3 = push_artifact(&format!("{url}:6.7.2"), app_tree("three").path(), &[]);
+        sign(&successor, &d3, subject);
+        request_reconcile(&api, "podinfo").await;
+        let status = status_where(&api, "podinfo", "Ready at 6.7.2 through the rotated root", ready_at(&format!("6.7.2@{d3}"))).await;
+        let stored = status.artifact.clone().unwrap();
+        // What TUF verified is kept on disk: a restarted controller still knows the rotated
+        // root and the timestamp version it saw (the rollback below is refused after it).
+        source.process.restart();
+        source.wait_serving(WAIT).unwrap();
+        let stored_files = || {
+            let mut files: Vec<_> = std::fs::read_dir(source.object_dir(&ns, "podinfo")).unwrap().map(|e| e.unwrap().file_name()).collect();
+            files.sort();
+            files
+        };
+        let files_before = stored_files();
+        let pulls_before = blob_pulls(&registry, repo);
+
+        // A new revision, while the mirror serves a bad timestamp: refused each time, with the
+        // TUF step named, nothing pulled or stored, the verified artifact kept.
+        let d4 = push_artifact(&format!("{url}:6.7.3"), app_tree("four").path(), &[]);
+        sign(&successor, &d4, subject);
+        let tuf_failure = format!("{keyless_failure}updating the TUF metadata from {}/: ", tuf.mirror());
+        for (timestamp, cause) in [
+            (Timestamp::BadSignature, "Failed to verify timestamp metadata"),
+            (Timestamp::Expired, "timestamp metadata is expired"),
+            (Timestamp::Rollback, "of timestamp metadata when we had previously fetched version"),
+        ] {
+            tuf.timestamp(timestamp);
+            let token = request_reconcile(&api, "podinfo").await;
+            let status = status_where(&api, "podinfo", &format!("{timestamp:?} timestamp refused"), verification_failed(token)).await;
+            let verified = condition(&status, "SourceVerified").unwrap();
+            assert_eq!(verified.reason, "VerificationError");
+            assert!(verified.message.starts_with(&tuf_failure) && verified.message.contains(cause), "{timestamp:?}: {}", verified.message);
+            let ready = condition(&status, "Ready").unwrap();
+            assert_eq!((ready.status, ready.reason.as_str()), (ConditionStatus::False, "VerificationError"));
+            assert_eq!(status.artifact.as_ref(), Some(&stored), "{timestamp:?}: the verified artifact stays");
+            assert_eq!(stored_files(), files_before, "{timestamp:?}: nothing stored");
+        }
+        assert_eq!(blob_pulls(&registry, repo), pulls_before, "nothing pulled while TUF fails");
+
+        // A good timestamp again: the new revision is verified and stored.
+        tuf.timestamp(Timestamp::Good);
+        request_reconcile(&api, "podinfo").await;
+        status_where(&api, "podinfo", "Ready at 6.7.3", ready_at(&format!("6.7.3@{d4}"))).await;
     })
     .await;
 }

@@ -4,6 +4,7 @@
 mod credentials;
 mod ocirepository;
 mod storage_server;
+mod tuf;
 mod verify;
 
 use std::sync::Arc;
@@ -51,6 +52,14 @@ struct Args {
     /// The digest algorithm of stored artifacts (only sha256 is supported).
     #[arg(long, default_value = "sha256", value_parser = ["sha256"])]
     artifact_digest_algo: String,
+    /// The TUF repository keyless verification without `trustedRootSecretRef` gets Sigstore's
+    /// trusted root from (http, https or file URL; for air-gapped or private instances).
+    #[arg(long, default_value = tuf::PUBLIC_GOOD_MIRROR)]
+    tuf_mirror: String,
+    /// The initial TUF root.json that repository is trusted from [default: the public-good
+    /// instance's root, built in].
+    #[arg(long)]
+    tuf_root: Option<std::path::PathBuf>,
 }
 
 /// Flux's default advertised address: the storage address with an empty host read as
@@ -97,6 +106,8 @@ async fn main() -> Result<()> {
             records: args.artifact_retention_records,
         },
     )?;
+    let sigstore_tuf =
+        tuf::SigstoreTuf::new(&args.tuf_mirror, args.tuf_root.as_deref(), storage.root())?;
     // As in Flux, artifacts are served only by the leader.
     let listener = tokio::net::TcpListener::bind(storage_addr)
         .await
@@ -115,6 +126,7 @@ async fn main() -> Result<()> {
         jitter_percent: args.common.interval_jitter_percentage,
         registry_clients: Default::default(),
         announced: Default::default(),
+        sigstore_tuf,
     });
 
     let api: Api<OCIRepository> = runtime::watched_api(&client, &args.common);

@@ -32,6 +32,7 @@ use runtime::{StatusWriter, now_rfc3339, requested_at};
 use tracing::Instrument;
 
 use crate::credentials;
+use crate::tuf::SigstoreTuf;
 use crate::verify::{CosignKeyless, CosignKeys, Identity, RegistryAccess, TrustRoot, Verifier};
 
 pub const KIND: &str = "OCIRepository";
@@ -60,6 +61,9 @@ pub struct Context {
     /// (the API server away), the next attempt stores the same artifact again but does not
     /// announce it twice.
     pub announced: std::sync::Mutex<HashMap<String, String>>,
+    /// Sigstore's trusted root through TUF, for keyless verification without
+    /// `trustedRootSecretRef`.
+    pub sigstore_tuf: SigstoreTuf,
 }
 
 impl Context {
@@ -510,25 +514,12 @@ fn check_spec(spec: &OCIRepositorySpec) -> Result<ArtifactUrl, Failure> {
             ),
         ));
     }
-    let unsupported = match spec.verify.as_ref().map(|v| (v.provider, v)) {
-        None => None,
-        Some((VerificationProvider::Cosign, verify))
-            if verify.secret_ref.is_some() || verify.trusted_root_secret_ref.is_some() =>
-        {
-            None
-        }
-        Some((VerificationProvider::Cosign, _)) => Some((
-            "cosign keyless",
-            "keyless verification against the public Sigstore trust root is not supported by flux-rs: set spec.verify.trustedRootSecretRef to a Secret with a 'trusted_root.json'",
-        )),
-        Some((VerificationProvider::Notation, _)) => Some((
+    if spec.verify.as_ref().map(|v| v.provider) == Some(VerificationProvider::Notation) {
+        // Fail closed: nothing unverified is stored or served.
+        let failure = verification_failed(
             "notation",
             "verification with 'notation' is not supported by flux-rs yet",
-        )),
-    };
-    if let Some((provider, detail)) = unsupported {
-        // Fail closed: nothing unverified is stored or served.
-        let failure = verification_failed(provider, detail);
+        );
         return Err(Failure {
             kind: outcome::FailureKind::Stalled,
             ..failure
@@ -742,7 +733,8 @@ fn store_layer(
     })
 }
 
-/// Verifies the pinned artifact with the cosign public keys of `secret_name`.
+/// Verifies the pinned artifact: with the cosign public keys of `secretRef`, or keylessly
+/// against the trusted root of `trustedRootSecretRef`, or without one, the root TUF gives.
 async fn verify_signature(
     ctx: &Context,
     namespace: &str,
@@ -772,15 +764,17 @@ async fn verify_signature(
         }
         (None, root) => {
             let provider = "cosign keyless";
-            let root = root.as_ref().ok_or_else(|| {
-                failed(
-                    provider,
-                    "spec.verify.trustedRootSecretRef is not set".to_owned(),
-                )
-            })?;
-            let trust_root =
-                TrustRoot::from_secret(&root.name, &secret_data(&root.name, provider).await?)
-                    .map_err(|e| failed(provider, e.to_string()))?;
+            let trust_root = match root {
+                Some(root) => Arc::new(
+                    TrustRoot::from_secret(&root.name, &secret_data(&root.name, provider).await?)
+                        .map_err(|e| failed(provider, e.to_string()))?,
+                ),
+                None => ctx
+                    .sigstore_tuf
+                    .trusted_root()
+                    .await
+                    .map_err(|e| failed(provider, e.to_string()))?,
+            };
             let matches: Vec<(String, String)> = verify
                 .match_oidc_identity
                 .iter()
@@ -998,13 +992,9 @@ mod tests {
                 reasons::VERIFICATION_ERROR,
                 "provider 'notation'",
             ),
-            (
-                json!({"verify": {"provider": "cosign"}}),
-                condition::SOURCE_VERIFIED,
-                reasons::VERIFICATION_ERROR,
-                "trustedRootSecretRef",
-            ),
         ];
+        // Keyless without a trusted root Secret is the public-good (TUF) flow, not an error.
+        assert!(check_spec(&with(json!({"verify": {"provider": "cosign"}}))).is_ok());
         for (extra, marked, reason, message) in cases {
             let failure = check_spec(&with(extra.clone())).unwrap_err();
             assert_eq!(failure.kind, FailureKind::Stalled, "{extra}");

@@ -255,13 +255,14 @@ impl TrustRoot {
             .ok_or_else(|| VerifyError::NoTrustedRoot {
                 secret: secret_name.to_owned(),
             })?;
-        Self::parse(&json.0).map_err(|reason| VerifyError::InvalidTrustedRoot {
+        Self::from_json(&json.0).map_err(|reason| VerifyError::InvalidTrustedRoot {
             secret: secret_name.to_owned(),
             reason,
         })
     }
 
-    fn parse(json: &[u8]) -> Result<Self, String> {
+    /// Reads a `trusted_root.json` document; the error says what is wrong in it.
+    pub(crate) fn from_json(json: &[u8]) -> Result<Self, String> {
         let document: TrustedRootDocument =
             serde_json::from_slice(json).map_err(|e| e.to_string())?;
         let decode = |what: &str, text: &str| {
@@ -344,7 +345,7 @@ impl Identity {
 /// logged), the signature made by the certificate's key, and an allowed identity (any, as in
 /// Flux, when no identity is listed).
 pub struct CosignKeyless {
-    pub trust_root: TrustRoot,
+    pub trust_root: std::sync::Arc<TrustRoot>,
     pub identities: Vec<Identity>,
 }
 
@@ -454,11 +455,11 @@ mod tests {
             "certificateAuthorities": [{"certChain": {"certificates": [{"rawBytes": "BAU="}]}}],
             "ctlogs": [], "timestampAuthorities": []
         }"#;
-        let root = TrustRoot::parse(json).unwrap();
+        let root = TrustRoot::from_json(json).unwrap();
         assert_eq!(root.certificates, vec![vec![4, 5]]);
         assert_eq!(root.log_keys["deadbeef"], vec![1, 2, 3]);
         assert!(
-            TrustRoot::parse(br#"{"tlogs": []}"#)
+            TrustRoot::from_json(br#"{"tlogs": []}"#)
                 .unwrap_err()
                 .contains("certificateAuthorities")
         );
