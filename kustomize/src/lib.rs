@@ -22,7 +22,7 @@ mod smp;
 mod sort;
 mod transform;
 mod vars;
-pub mod yaml;
+pub use goyaml as yaml;
 
 pub use build::{BuildOptions, build, build_with};
 pub use resource::{Gvk, ResId, Resource};

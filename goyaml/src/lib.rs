@@ -1,6 +1,7 @@
-//! Reading YAML streams into JSON values and writing them back the way kustomize (kyaml,
-//! on go-yaml v3) prints them. No YAML crate emits kyaml's layout (sequences flush with their
-//! key, go-yaml's quoting choices), hence the small emitter here.
+//! YAML as the Go tools read and write it: streams into JSON values (YAML 1.1 numbers, as
+//! go-yaml reads them) and back in the layout kustomize and Helm's `toYaml` print
+//! (sigs.k8s.io/yaml: sequences flush with their key, go-yaml's quoting choices, keys
+//! sorted). No YAML crate emits that layout, hence the small emitter here.
 
 use serde_json::{Map, Value};
 
@@ -733,7 +734,7 @@ fn write_seq(items: &[Value], level: usize, out: &mut String) {
 /// exponent between 1e-6 and 1e21) and back through YAML, where such a text without a point
 /// reads as an integer when it fits 64 bits (`1e7` prints `10000000`); other floats print in
 /// Go's shortest `%g` form (`1e-05`, `1.2345675e+06`, `1e+20`).
-pub(crate) fn number_text(n: &serde_json::Number) -> String {
+pub fn number_text(n: &serde_json::Number) -> String {
     if n.is_i64() || n.is_u64() {
         return n.to_string();
     }
@@ -753,7 +754,7 @@ pub(crate) fn number_text(n: &serde_json::Number) -> String {
 
 /// A float as Go's `%v` prints it: the shortest digits, in exponent form when the exponent
 /// is below -4 or 6 and above (`1e+06`, `1e-05`, `123456.5`).
-pub(crate) fn go_float_g(f: f64) -> String {
+pub fn go_float_g(f: f64) -> String {
     if f == 0.0 || !f.is_finite() {
         return "0".into();
     }
