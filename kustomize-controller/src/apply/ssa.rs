@@ -13,6 +13,7 @@ use super::cache::digest;
 use super::cleanup::cleanup_patch;
 use super::policy::{self, SsaPolicy};
 use super::prepare::Prepared;
+use super::wait::defined_kinds;
 use super::{Action, Applier, ApplyError, Change, FIELD_MANAGER, api_reason, is_not_found};
 use crate::inventory::ObjectRef;
 use crate::order;
@@ -57,6 +58,11 @@ impl Applier<'_> {
             if members.is_empty() {
                 continue;
             }
+            let defined: Vec<_> = members
+                .iter()
+                .filter(|r| r.kind() == "CustomResourceDefinition")
+                .flat_map(|r| defined_kinds(&r.object))
+                .collect();
             match self.apply_stage(members).await {
                 Ok(stage_changes) => {
                     let waited: Vec<ObjectRef> = stage_changes
@@ -66,6 +72,12 @@ impl Applier<'_> {
                         .collect();
                     changes.extend(stage_changes);
                     if let Err(e) = self.wait_current(&waited, Duration::from_secs(60)).await {
+                        return Err((e, changes));
+                    }
+                    if let Err(e) = self
+                        .wait_discoverable(&defined, Duration::from_secs(60))
+                        .await
+                    {
                         return Err((e, changes));
                     }
                 }

@@ -21,6 +21,35 @@ impl Applier<'_> {
             .map_err(ApplyError::Wait)
     }
 
+    /// Waits until discovery serves every kind `kinds` names. The API server marks a CRD
+    /// Established before its discovery document lists the kind, so a custom resource in
+    /// the next stage could otherwise fail to resolve right after its CRD was created.
+    pub(super) async fn wait_discoverable(
+        &self,
+        kinds: &[DefinedKind],
+        timeout: Duration,
+    ) -> Result<(), ApplyError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        for (group, version, kind) in kinds {
+            loop {
+                let found = self
+                    .discovery
+                    .resolve(&self.discovery_client, group, version, kind)
+                    .await;
+                match found {
+                    Ok(_) => break,
+                    Err(e) if tokio::time::Instant::now() >= deadline => {
+                        return Err(ApplyError::Wait(format!(
+                            "timeout waiting for the API server to serve {group}/{version} {kind}: {e}"
+                        )));
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Polls until every object is Current; fails early once only Failed and Current
     /// remain, with Flux's messages.
     pub async fn wait_healthy(
@@ -84,6 +113,25 @@ impl Applier<'_> {
             Err(e) => (health::Status::InProgress, e.to_string()),
         }
     }
+}
+
+/// (group, version, kind) of a custom resource a CRD defines.
+pub(super) type DefinedKind = (String, String, String);
+
+/// The kinds a CustomResourceDefinition serves: one per served version.
+pub(super) fn defined_kinds(crd: &serde_json::Map<String, Value>) -> Vec<DefinedKind> {
+    let spec = &crd.get("spec").cloned().unwrap_or_default();
+    let (Some(group), Some(kind)) = (spec["group"].as_str(), spec["names"]["kind"].as_str()) else {
+        return Vec::new();
+    };
+    spec["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|version| version["served"].as_bool() != Some(false))
+        .filter_map(|version| version["name"].as_str())
+        .map(|version| (group.to_string(), version.to_string(), kind.to_string()))
+        .collect()
 }
 
 /// Where the objects waited for stand, with the message a wait ends with if it ends here.
@@ -165,6 +213,21 @@ mod tests {
     use super::super::test_support::reference;
     use super::*;
     use crate::health::{CustomCheck, Status};
+
+    #[test]
+    fn a_crd_defines_one_kind_per_served_version() {
+        let crd = json!({"kind": "CustomResourceDefinition", "spec": {
+            "group": "example.com", "names": {"kind": "Widget", "plural": "widgets"},
+            "versions": [{"name": "v1", "served": true}, {"name": "v1beta1", "served": false},
+                {"name": "v2"}]}});
+        let kinds = defined_kinds(crd.as_object().unwrap());
+        let names: Vec<_> = kinds
+            .iter()
+            .map(|(g, v, k)| format!("{g}/{v} {k}"))
+            .collect();
+        assert_eq!(names, ["example.com/v1 Widget", "example.com/v2 Widget"]);
+        assert!(defined_kinds(json!({"spec": {}}).as_object().unwrap()).is_empty());
+    }
 
     #[test]
     fn health_waits_end_when_all_are_current_or_only_failed_ones_are_left() {
