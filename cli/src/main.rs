@@ -3,6 +3,7 @@
 
 mod artifact;
 mod cluster;
+mod helm_template;
 mod install;
 mod kustomize_build;
 mod ui;
@@ -73,6 +74,9 @@ enum Command {
     /// Build kustomizations locally, as kustomize-controller does.
     #[command(subcommand)]
     Kustomize(kustomize_build::KustomizeCommand),
+    /// Render Helm charts locally, as helm-controller does.
+    #[command(subcommand)]
+    Helm(helm_template::HelmCommand),
 }
 
 fn main() -> ExitCode {
@@ -101,6 +105,7 @@ fn main() -> ExitCode {
             Command::Build(cmd) => cmd.run().await,
             Command::Diff(cmd) => cmd.run(cli.timeout).await,
             Command::Kustomize(cmd) => cmd.run(),
+            Command::Helm(cmd) => cmd.run(),
             Command::Install(cmd) => cmd.run().await,
             Command::Get(cmd) => cmd.run().await,
             Command::Trace(cmd) => cmd.run().await,

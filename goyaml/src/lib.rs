@@ -267,8 +267,9 @@ impl<'de> serde::de::Visitor<'de> for ShapeVisitor {
     }
 }
 
-/// Parses YAML as sigs.k8s.io/yaml (go-yaml v2) does for kustomize's JSON6902 patches:
-/// YAML 1.1 scalars, so `yes`/`on`/`y` are booleans and `010` is octal.
+/// Parses YAML as sigs.k8s.io/yaml (go-yaml v2) does for kustomize's JSON6902 patches and
+/// Helm's values: YAML 1.1 scalars, so `yes`/`on`/`y` are booleans and `010` is octal, and
+/// map keys become the strings Go makes of them (`y:` is the key `"true"`, `0x10:` is `"16"`).
 pub fn parse_yaml11(text: &str) -> Result<Vec<Value>, serde_saphyr::Error> {
     let documents = parse_as_libyaml(text, &|text| {
         let options = serde_saphyr::options! {
@@ -276,9 +277,92 @@ pub fn parse_yaml11(text: &str) -> Result<Vec<Value>, serde_saphyr::Error> {
             legacy_octal_numbers: true,
             emit_comments: false,
         };
-        serde_saphyr::from_multiple_with_options(text, options)
+        let documents: Vec<Yaml11> = serde_saphyr::from_multiple_with_options(text, options)?;
+        Ok(documents.into_iter().map(|d| d.0).collect())
     })?;
     Ok(documents.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+/// A JSON value read from YAML 1.1, with map keys resolved as go-yaml resolves them and
+/// turned into text as sigs.k8s.io/yaml does; of two keys that become one, the later wins.
+struct Yaml11(Value);
+
+impl<'de> serde::Deserialize<'de> for Yaml11 {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Yaml11, D::Error> {
+        deserializer.deserialize_any(Yaml11Visitor)
+    }
+}
+
+struct Yaml11Visitor;
+
+impl<'de> serde::de::Visitor<'de> for Yaml11Visitor {
+    type Value = Yaml11;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a YAML value")
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Yaml11, E> {
+        Ok(Yaml11(Value::Null))
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Yaml11, E> {
+        Ok(Yaml11(Value::Null))
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Yaml11, D::Error> {
+        serde::Deserialize::deserialize(d)
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Yaml11, E> {
+        Ok(Yaml11(Value::Bool(b)))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Yaml11, E> {
+        Ok(Yaml11(Value::from(n)))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Yaml11, E> {
+        Ok(Yaml11(Value::from(n)))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, f: f64) -> Result<Yaml11, E> {
+        serde_json::Number::from_f64(f)
+            .map(|n| Yaml11(Value::Number(n)))
+            .ok_or_else(|| E::custom(format!("json: unsupported value: {}", go_float_g(f))))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Yaml11, E> {
+        Ok(Yaml11(Value::String(s.to_string())))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Yaml11, E> {
+        Ok(Yaml11(Value::String(s)))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Yaml11, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Yaml11(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Yaml11(Value::Array(items)))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Yaml11, A::Error> {
+        let mut out = Map::new();
+        while let Some((Yaml11(key), Yaml11(value))) = map.next_entry()? {
+            let key = match key {
+                Value::String(s) => s,
+                Value::Bool(b) => b.to_string(),
+                Value::Number(n) if n.is_f64() => go_float_g(n.as_f64().unwrap_or(0.0)),
+                Value::Number(n) => n.to_string(),
+                Value::Null => "null".to_string(),
+                other => other.to_string(),
+            };
+            out.insert(key, value);
+        }
+        Ok(Yaml11(Value::Object(out)))
+    }
 }
 
 // Both parsers leave comments out (`emit_comments: false`): nothing here reads them, and

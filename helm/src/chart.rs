@@ -1,0 +1,317 @@
+//! Charts as Helm loads them: from a directory (with `.helmignore`) or a `.tgz` archive,
+//! into metadata, default values, templates, other files and subcharts.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Component, Path};
+
+use serde_json::{Map, Value as Json};
+
+use crate::LoadError;
+use crate::ignore::IgnoreRules;
+
+/// Limits on what a chart archive may hold, so a hostile archive cannot exhaust memory.
+pub const MAX_ARCHIVE_BYTES: u64 = 100 * 1024 * 1024;
+pub const MAX_FILE_BYTES: u64 = 20 * 1024 * 1024;
+pub const MAX_FILES: usize = 20_000;
+
+/// A file of a chart, by its path relative to the chart root.
+#[derive(Debug, Clone)]
+pub struct ChartFile {
+    pub name: String,
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Chart {
+    /// `Chart.yaml`, as read (JSON keys as written: `name`, `appVersion`, …).
+    pub metadata: Map<String, Json>,
+    /// `values.yaml`.
+    pub values: Map<String, Json>,
+    pub schema: Option<Vec<u8>>,
+    /// Files under `templates/`, in path order.
+    pub templates: Vec<ChartFile>,
+    /// Everything else a template can read through `.Files`.
+    pub files: Vec<ChartFile>,
+    /// Subcharts from `charts/`, in path order.
+    pub dependencies: Vec<Chart>,
+    /// `requirements.yaml` of an apiVersion v1 chart, as its dependency list.
+    pub requirements: Option<Map<String, Json>>,
+}
+
+impl Chart {
+    pub fn name(&self) -> &str {
+        self.metadata
+            .get("name")
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+    }
+
+    pub fn is_library(&self) -> bool {
+        self.metadata.get("type").and_then(Json::as_str) == Some("library")
+    }
+
+    pub fn version(&self) -> String {
+        match self.metadata.get("version") {
+            Some(Json::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => String::new(),
+        }
+    }
+
+    /// The dependency list (`requirements.yaml`'s for v1 charts is moved here on load);
+    /// `None` when the chart declares none.
+    pub fn dependency_specs(&self) -> Option<Vec<Map<String, Json>>> {
+        let list = self.metadata.get("dependencies")?.as_array()?;
+        Some(list.iter().filter_map(|d| d.as_object().cloned()).collect())
+    }
+
+    /// Loads a chart directory; files `.helmignore` names are left out.
+    pub fn load_dir(dir: &Path) -> Result<Chart, LoadError> {
+        let rules = match std::fs::read_to_string(dir.join(".helmignore")) {
+            Ok(text) => IgnoreRules::parse(&text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => IgnoreRules::default(),
+            Err(e) => return Err(LoadError::Io(dir.join(".helmignore"), e)),
+        };
+        let mut files = Vec::new();
+        collect_dir(dir, dir, &rules, &mut files)?;
+        Chart::from_files(files)
+    }
+
+    /// Loads a chart archive (`.tgz`): one top directory, stripped.
+    pub fn load_archive(bytes: &[u8]) -> Result<Chart, LoadError> {
+        if bytes.len() as u64 > MAX_ARCHIVE_BYTES {
+            return Err(LoadError::TooLarge(
+                "chart archive".into(),
+                MAX_ARCHIVE_BYTES,
+            ));
+        }
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+        let mut files = Vec::new();
+        let mut total = 0u64;
+        for entry in archive.entries().map_err(LoadError::Archive)? {
+            let mut entry = entry.map_err(LoadError::Archive)?;
+            if !entry.header().entry_type().is_file() {
+                continue;
+            }
+            let path = entry.path().map_err(LoadError::Archive)?.into_owned();
+            let name = archive_name(&path)?;
+            let Some(name) = name else { continue };
+            let size = entry.header().size().map_err(LoadError::Archive)?;
+            if size > MAX_FILE_BYTES {
+                return Err(LoadError::TooLarge(name, MAX_FILE_BYTES));
+            }
+            total += size;
+            if total > MAX_ARCHIVE_BYTES * 2 || files.len() >= MAX_FILES {
+                return Err(LoadError::TooLarge(
+                    "chart archive content".into(),
+                    MAX_ARCHIVE_BYTES * 2,
+                ));
+            }
+            let mut data = Vec::with_capacity(size as usize);
+            entry
+                .by_ref()
+                .take(MAX_FILE_BYTES + 1)
+                .read_to_end(&mut data)
+                .map_err(LoadError::Archive)?;
+            files.push(ChartFile { name, data });
+        }
+        Chart::from_files(files)
+    }
+
+    /// Sorts loaded files into a chart, as Helm's `LoadFiles` does.
+    pub fn from_files(files: Vec<ChartFile>) -> Result<Chart, LoadError> {
+        let mut chart = Chart {
+            metadata: Map::new(),
+            values: Map::new(),
+            schema: None,
+            templates: Vec::new(),
+            files: Vec::new(),
+            dependencies: Vec::new(),
+            requirements: None,
+        };
+        let mut has_chart_yaml = false;
+        let mut subcharts: BTreeMap<String, Vec<ChartFile>> = BTreeMap::new();
+        for file in files {
+            match file.name.as_str() {
+                "Chart.yaml" => {
+                    chart.metadata = yaml_map(&file)?;
+                    has_chart_yaml = true;
+                }
+                "values.yaml" => chart.values = yaml_map(&file)?,
+                "values.schema.json" => chart.schema = Some(file.data),
+                "requirements.yaml" => chart.requirements = Some(yaml_map(&file)?),
+                "Chart.lock" | "requirements.lock" => {}
+                name if name.starts_with("templates/") => chart.templates.push(file),
+                name if name.starts_with("charts/") && !name.ends_with(".prov") => {
+                    let rest = &name["charts/".len()..];
+                    let sub = rest.split('/').next().unwrap_or_default().to_string();
+                    subcharts.entry(sub).or_default().push(file);
+                }
+                _ => chart.files.push(file),
+            }
+        }
+        if !has_chart_yaml {
+            return Err(LoadError::Invalid("Chart.yaml file is missing".into()));
+        }
+        // A v1 chart lists its dependencies in requirements.yaml.
+        if chart.metadata.get("apiVersion").and_then(Json::as_str) == Some("v1")
+            && let Some(dependencies) = chart
+                .requirements
+                .as_ref()
+                .and_then(|r| r.get("dependencies"))
+        {
+            chart
+                .metadata
+                .insert("dependencies".into(), dependencies.clone());
+        }
+        validate_metadata(&chart.metadata)?;
+        for (name, files) in subcharts {
+            if name.starts_with('_') || name.starts_with('.') {
+                continue;
+            }
+            let prefix = format!("charts/{name}/");
+            if files.iter().all(|f| f.name.starts_with(&prefix)) {
+                let inner = files
+                    .into_iter()
+                    .map(|f| ChartFile {
+                        name: f.name[prefix.len()..].to_string(),
+                        data: f.data,
+                    })
+                    .collect();
+                chart
+                    .dependencies
+                    .push(Chart::from_files(inner).map_err(|e| e.in_subchart(&name))?);
+            } else if let Some(archive) = files
+                .iter()
+                .find(|f| f.name.ends_with(".tgz") || f.name.ends_with(".tar.gz"))
+            {
+                chart
+                    .dependencies
+                    .push(Chart::load_archive(&archive.data).map_err(|e| e.in_subchart(&name))?);
+            }
+        }
+        chart.templates.sort_by(|a, b| a.name.cmp(&b.name));
+        chart.files.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(chart)
+    }
+}
+
+/// An archive path without its top directory; `None` for the directory entry itself.
+/// Paths that could leave the chart are refused.
+fn archive_name(path: &Path) -> Result<Option<String>, LoadError> {
+    let mut parts = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => parts.push(part.to_string_lossy().into_owned()),
+            Component::CurDir => {}
+            _ => {
+                return Err(LoadError::Invalid(format!(
+                    "chart archive entry {} leaves the chart",
+                    path.display()
+                )));
+            }
+        }
+    }
+    if parts.len() < 2 {
+        return Ok(None);
+    }
+    Ok(Some(parts[1..].join("/")))
+}
+
+fn collect_dir(
+    root: &Path,
+    dir: &Path,
+    rules: &IgnoreRules,
+    out: &mut Vec<ChartFile>,
+) -> Result<(), LoadError> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| LoadError::Io(dir.to_path_buf(), e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| LoadError::Io(dir.to_path_buf(), e))?;
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for entry in entries {
+        let path = entry.path();
+        let relative = path.strip_prefix(root).unwrap_or(&path);
+        let name = relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        // Follows links, as Helm does, but only to what stays a file or directory.
+        let meta = std::fs::metadata(&path).map_err(|e| LoadError::Io(path.clone(), e))?;
+        if rules.ignored(&name, meta.is_dir()) {
+            continue;
+        }
+        if meta.is_dir() {
+            collect_dir(root, &path, rules, out)?;
+        } else if meta.is_file() {
+            if meta.len() > MAX_FILE_BYTES {
+                return Err(LoadError::TooLarge(name, MAX_FILE_BYTES));
+            }
+            let data = std::fs::read(&path).map_err(|e| LoadError::Io(path.clone(), e))?;
+            out.push(ChartFile { name, data });
+        }
+    }
+    Ok(())
+}
+
+/// A YAML file that must hold a map (empty files give an empty one).
+fn yaml_map(file: &ChartFile) -> Result<Map<String, Json>, LoadError> {
+    let text = String::from_utf8_lossy(&file.data);
+    let documents = goyaml::parse_yaml11(&text)
+        .map_err(|e| LoadError::Invalid(format!("cannot load {}: {e}", file.name)))?;
+    match documents.into_iter().next() {
+        None | Some(Json::Null) => Ok(Map::new()),
+        Some(Json::Object(map)) => Ok(map),
+        Some(_) => Err(LoadError::Invalid(format!(
+            "cannot load {}: not a map",
+            file.name
+        ))),
+    }
+}
+
+/// Helm's `Metadata.Validate` essentials: a name, an API version, and a semantic version.
+fn validate_metadata(metadata: &Map<String, Json>) -> Result<(), LoadError> {
+    let field = |key: &str| match metadata.get(key) {
+        Some(Json::String(s)) => s.clone(),
+        Some(Json::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    };
+    if field("apiVersion").is_empty() {
+        return Err(LoadError::Invalid(
+            "validation: chart.metadata.apiVersion is required".into(),
+        ));
+    }
+    if field("name").is_empty() {
+        return Err(LoadError::Invalid(
+            "validation: chart.metadata.name is required".into(),
+        ));
+    }
+    let version = field("version");
+    if version.is_empty() {
+        return Err(LoadError::Invalid(
+            "validation: chart.metadata.version is required".into(),
+        ));
+    }
+    if !is_semver(&version) {
+        return Err(LoadError::Invalid(format!(
+            "validation: chart.metadata.version {version:?} is invalid"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `version` is a version as Masterminds' semver reads one (`v` prefix, one to
+/// three numbers, pre-release and build parts).
+fn is_semver(version: &str) -> bool {
+    static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    PATTERN
+        .get_or_init(|| {
+            regex::Regex::new(
+                r"^v?[0-9]+(\.[0-9]+)?(\.[0-9]+)?(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$",
+            )
+            .expect("valid pattern")
+        })
+        .is_match(version)
+}
