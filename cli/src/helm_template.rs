@@ -52,6 +52,9 @@ pub struct TemplateArgs {
     /// Render as an upgrade (`.Release.IsUpgrade`).
     #[arg(long)]
     is_upgrade: bool,
+    /// Do not check the values against the charts' values.schema.json.
+    #[arg(long)]
+    skip_schema_validation: bool,
 }
 
 impl HelmCommand {
@@ -104,6 +107,7 @@ impl TemplateArgs {
         options.include_crds = self.include_crds;
         options.skip_tests = self.skip_tests;
         options.show_only = self.show_only.clone();
+        options.skip_schema_validation = self.skip_schema_validation;
         Ok(helm::template(&chart, values, &options)?)
     }
 }

@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::builtins;
-use crate::parse::{Arg, Branch, Command, List, Node, Number, Pipe, Source};
+use crate::parse::{Arg, Branch, Command, List, Node, Number, Pipe, Source, Tree};
 use crate::{FuncError, Set, Value};
 
 /// Go's limit on nested template calls.
@@ -119,6 +119,16 @@ impl<'a> Exec<'a> {
             ),
             cause: None,
         })?;
+        self.execute_tree(&tree, data, out)
+    }
+
+    /// Executes one parsed tree with `data` as dot.
+    fn execute_tree(
+        &mut self,
+        tree: &Tree,
+        data: &Value,
+        out: &mut String,
+    ) -> Result<(), ExecError> {
         if self.depth >= MAX_DEPTH {
             return Err(self.error(format!("exceeded maximum template depth ({MAX_DEPTH})")));
         }
@@ -150,12 +160,14 @@ impl<'a> Exec<'a> {
         data: &Value,
     ) -> Result<String, TextError> {
         let mut set = self.set.clone();
-        set.parse(name, text).map_err(TextError::Parse)?;
+        // The text's own body runs even when it is empty and so did not replace the set's
+        // template of that name (Go executes the new template object, not the name).
+        let tree = set.parse(name, text).map_err(TextError::Parse)?;
         let mut nested = Exec::new(&set);
         nested.depth = self.depth;
         nested.calls = std::mem::take(&mut self.calls);
         let mut out = String::new();
-        let result = nested.execute(name, data, &mut out);
+        let result = nested.execute_tree(&tree, data, &mut out);
         self.calls = nested.calls;
         result.map(|()| out).map_err(TextError::Exec)
     }

@@ -17,7 +17,7 @@ pub use fmt::{quote, sprint, sprintf};
 pub use parse::ParseError;
 pub use value::{Map, MapRef, Object, Value, format_float};
 
-use parse::Tree;
+pub use parse::Tree;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -68,22 +68,27 @@ impl Set {
         self.engine_funcs.insert(name.to_string(), func);
     }
 
-    /// Parses `text` as the template `name`, adding it and its `define`s. As in Go, a later
-    /// definition replaces an earlier one, except that an empty body never replaces one.
-    pub fn parse(&mut self, name: &str, text: &str) -> Result<(), ParseError> {
+    /// Parses `text` as the template `name`, adding it and its `define`s, and returns its
+    /// own body. As in Go, a later definition replaces an earlier one, except that an empty
+    /// body never replaces one.
+    pub fn parse(&mut self, name: &str, text: &str) -> Result<Arc<Tree>, ParseError> {
         let is_function = |f: &str| {
             builtins::is_builtin(f)
                 || self.funcs.contains_key(f)
                 || self.engine_funcs.contains_key(f)
         };
         let parsed = parse::parse(name, text, &is_function)?;
-        for tree in parsed.trees {
+        let mut trees = parsed.trees.into_iter().map(Arc::new);
+        let main = trees
+            .next()
+            .expect("a parse gives the text's own tree first");
+        for tree in std::iter::once(Arc::clone(&main)).chain(trees) {
             if self.trees.contains_key(&tree.name) && is_empty(&tree.root) {
                 continue;
             }
-            self.trees.insert(tree.name.clone(), Arc::new(tree));
+            self.trees.insert(tree.name.clone(), tree);
         }
-        Ok(())
+        Ok(main)
     }
 
     pub fn contains(&self, name: &str) -> bool {

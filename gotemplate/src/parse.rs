@@ -796,8 +796,9 @@ fn parse_number(text: &str) -> Option<Number> {
             .map(|magnitude| to_int(negative, magnitude))
     };
     if let Some(hex) = lower.strip_prefix("0x") {
-        if hex.contains('p') || hex.contains('.') {
-            return None;
+        if hex.contains('p') {
+            let value = hex_float(hex)?;
+            return Some(Number::Float(if negative { -value } else { value }));
         }
         return radix_int(16, hex);
     }
@@ -820,6 +821,23 @@ fn parse_number(text: &str) -> Option<Number> {
     // An integral float constant written with a point is still an int when it is used
     // where any value goes? No: Go keeps `1.0` a float64.
     Some(Number::Float(if negative { -value } else { value }))
+}
+
+/// A hexadecimal float's value (after `0x`): hex digits with an optional point, then `p`
+/// and a decimal power of two.
+fn hex_float(text: &str) -> Option<f64> {
+    let (mantissa, exponent) = text.split_once('p')?;
+    let exponent: i32 = exponent.parse().ok()?;
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if whole.is_empty() && fraction.is_empty() {
+        return None;
+    }
+    let mut value = 0f64;
+    for digit in whole.chars().chain(fraction.chars()) {
+        value = value * 16.0 + f64::from(digit.to_digit(16)?);
+    }
+    let shift = exponent - 4 * i32::try_from(fraction.len()).ok()?;
+    Some(value * 2f64.powi(shift))
 }
 
 fn to_int(negative: bool, magnitude: u64) -> Number {

@@ -272,10 +272,12 @@ impl<'de> serde::de::Visitor<'de> for ShapeVisitor {
 /// map keys become the strings Go makes of them (`y:` is the key `"true"`, `0x10:` is `"16"`).
 pub fn parse_yaml11(text: &str) -> Result<Vec<Value>, serde_saphyr::Error> {
     let documents = parse_as_libyaml(text, &|text| {
+        // go-yaml v2 keeps the last of repeated keys.
         let options = serde_saphyr::options! {
             strict_booleans: false,
             legacy_octal_numbers: true,
             emit_comments: false,
+            duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
         };
         let documents: Vec<Yaml11> = serde_saphyr::from_multiple_with_options(text, options)?;
         Ok(documents.into_iter().map(|d| d.0).collect())
@@ -1045,6 +1047,16 @@ mod tests {
         assert_eq!(
             out,
             "e: []\nspec:\n  containers:\n  - args:\n    - a\n    - b\n    name: app\n"
+        );
+    }
+
+    #[test]
+    fn yaml11_keys_become_the_strings_go_makes_of_them_and_the_last_repeat_wins() {
+        let parsed =
+            parse_yaml11("y: 1\nn: 2\n\"y\": 3\na: 1\na: 2\n0x10: x\non: [yes, \"no\"]\n").unwrap();
+        assert_eq!(
+            parsed[0],
+            serde_json::json!({"true": [true, "no"], "false": 2, "y": 3, "a": 2, "16": "x"})
         );
     }
 

@@ -271,47 +271,62 @@ fn yaml_map(file: &ChartFile) -> Result<Map<String, Json>, LoadError> {
     }
 }
 
-/// Helm's `Metadata.Validate` essentials: a name, an API version, and a semantic version.
+/// Helm's `Metadata.Validate`: a name that is a plain file name, an API version, a
+/// semantic version, a known type, and dependencies with distinct names (or aliases).
 fn validate_metadata(metadata: &Map<String, Json>) -> Result<(), LoadError> {
     let field = |key: &str| match metadata.get(key) {
         Some(Json::String(s)) => s.clone(),
         Some(Json::Null) | None => String::new(),
         Some(other) => other.to_string(),
     };
+    let invalid = |message: String| Err(LoadError::Invalid(format!("validation: {message}")));
+    let (name, version) = (field("name"), field("version"));
     if field("apiVersion").is_empty() {
-        return Err(LoadError::Invalid(
-            "validation: chart.metadata.apiVersion is required".into(),
-        ));
+        return invalid("chart.metadata.apiVersion is required".into());
     }
-    if field("name").is_empty() {
-        return Err(LoadError::Invalid(
-            "validation: chart.metadata.name is required".into(),
-        ));
+    if name.is_empty() {
+        return invalid("chart.metadata.name is required".into());
     }
-    let version = field("version");
+    if name == "." || name == ".." {
+        return invalid(format!("chart.metadata.name {name:?} is not allowed"));
+    }
+    if name.contains('/') {
+        return invalid(format!("chart.metadata.name {name:?} is invalid"));
+    }
     if version.is_empty() {
-        return Err(LoadError::Invalid(
-            "validation: chart.metadata.version is required".into(),
-        ));
+        return invalid("chart.metadata.version is required".into());
     }
-    if !is_semver(&version) {
-        return Err(LoadError::Invalid(format!(
-            "validation: chart.metadata.version {version:?} is invalid"
-        )));
+    if sprig::semver::Version::parse(&version).is_err() {
+        return invalid(format!("chart.metadata.version {version:?} is invalid"));
+    }
+    if !matches!(field("type").as_str(), "" | "application" | "library") {
+        return invalid("chart.metadata.type must be application or library".into());
+    }
+    let mut seen = Vec::new();
+    for dependency in metadata
+        .get("dependencies")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let text = |key: &str| {
+            dependency
+                .get(key)
+                .and_then(Json::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let key = if text("alias").is_empty() {
+            text("name")
+        } else {
+            text("alias")
+        };
+        if seen.contains(&key) {
+            return invalid(format!(
+                "more than one dependency with name or alias {key:?}"
+            ));
+        }
+        seen.push(key);
     }
     Ok(())
-}
-
-/// Whether `version` is a version as Masterminds' semver reads one (`v` prefix, one to
-/// three numbers, pre-release and build parts).
-fn is_semver(version: &str) -> bool {
-    static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    PATTERN
-        .get_or_init(|| {
-            regex::Regex::new(
-                r"^v?[0-9]+(\.[0-9]+)?(\.[0-9]+)?(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$",
-            )
-            .expect("valid pattern")
-        })
-        .is_match(version)
 }

@@ -4,6 +4,7 @@
 use gotemplate::{Map, Value};
 use serde_json::Value as Json;
 
+use crate::RenderError;
 use crate::chart::Chart;
 use crate::values;
 
@@ -11,6 +12,25 @@ use crate::values;
 pub fn process(chart: &mut Chart, user: &Map) {
     enable(chart, user, "");
     import_values(chart);
+}
+
+/// Helm's `CheckDependencies`: every dependency the chart declares must be in `charts/`.
+pub fn check_present(chart: &Chart) -> Result<(), RenderError> {
+    let Some(requirements) = requirements(chart) else {
+        return Ok(());
+    };
+    let missing: Vec<&str> = requirements
+        .iter()
+        .filter(|r| !chart.dependencies.iter().any(|sub| sub.name() == r.name))
+        .map(|r| r.name.as_str())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(RenderError::Invalid(format!(
+        "an error occurred while checking for chart dependencies. You may need to run `helm dependency build` to fetch missing dependencies: found in Chart.yaml, but missing in charts/ directory: {}",
+        missing.join(", ")
+    )))
 }
 
 /// A dependency of `Chart.yaml` (or `requirements.yaml`).

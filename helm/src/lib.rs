@@ -12,6 +12,7 @@ mod ignore;
 pub mod manifest;
 mod objects;
 pub mod render;
+mod schema;
 pub mod values;
 
 use std::path::PathBuf;
@@ -139,6 +140,8 @@ pub struct Options {
     pub skip_tests: bool,
     /// `--show-only`: templates (paths relative to the chart directory, globs allowed).
     pub show_only: Vec<String>,
+    /// `--skip-schema-validation` (Flux: `disableSchemaValidation`).
+    pub skip_schema_validation: bool,
 }
 
 impl Default for Options {
@@ -155,6 +158,7 @@ impl Default for Options {
             include_crds: false,
             skip_tests: false,
             show_only: Vec::new(),
+            skip_schema_validation: false,
         }
     }
 }
@@ -173,10 +177,14 @@ pub fn template(chart: &Chart, user_values: Map, options: &Options) -> Result<St
         kube_version,
         api_versions,
     });
+    dependencies::check_present(chart)?;
     let mut chart = chart.clone();
     dependencies::process(&mut chart, &user_values);
     let chart = &chart;
     let values = values::coalesce(chart, user_values);
+    if !options.skip_schema_validation {
+        schema::validate(chart, &values)?;
+    }
     let mut files = render::render_templates(chart, values, &options.release, capabilities)?;
     // NOTES.txt is rendered (its errors count) but never printed.
     files.retain(|name, _| !name.ends_with("NOTES.txt"));

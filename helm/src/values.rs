@@ -22,7 +22,8 @@ pub fn merge(base: &mut Map, overlay: Map) {
 /// Helm's `CoalesceValues`: the chart's defaults under `user`, recursively into its
 /// (enabled) subcharts, each seeing the parent's globals.
 pub fn coalesce(chart: &Chart, user: Map) -> Map {
-    let mut values = user;
+    // A copy, as Helm's: maps are shared, and coalescing changes them.
+    let mut values = deep_copy_map(&user);
     coalesce_chart(chart, &mut values, false);
     values
 }
@@ -119,7 +120,7 @@ fn coalesce_globals(dest: &mut Map, parent_globals: Option<&Value>) {
     for (key, value) in &parent {
         match (value, globals.get_mut(key)) {
             (Value::Map(parent_table), Some(existing @ Value::Map(_))) => {
-                let mut merged = deep_copy(parent_table);
+                let mut merged = deep_copy_map(&parent_table.read());
                 let Value::Map(own) = &*existing else {
                     unreachable!("matched a map")
                 };
@@ -127,7 +128,7 @@ fn coalesce_globals(dest: &mut Map, parent_globals: Option<&Value>) {
                 *existing = Value::map(merged);
             }
             (Value::Map(parent_table), None) => {
-                globals.insert(key.clone(), Value::map(deep_copy(parent_table)));
+                globals.insert(key.clone(), Value::map(deep_copy_map(&parent_table.read())));
             }
             // A table meeting a non-table (either way) is skipped, as Helm does.
             (Value::Map(_), Some(_)) | (_, Some(Value::Map(_))) => {}
@@ -179,19 +180,18 @@ pub fn parse_set_json(text: &str, base: &mut Map) -> Result<(), String> {
     Ok(())
 }
 
-/// A map copied down to its nested maps, so changing the copy leaves the original alone
-/// (Go's `copyMap` of globals).
-fn deep_copy(map: &gotemplate::MapRef) -> Map {
-    map.read()
-        .iter()
-        .map(|(k, v)| {
-            let v = match v {
-                Value::Map(inner) => Value::map(deep_copy(inner)),
-                other => other.clone(),
-            };
-            (k.clone(), v)
-        })
-        .collect()
+/// A map copied down to its nested maps and lists, so changing the copy leaves the
+/// original alone (Go's `copystructure.Copy`).
+pub fn deep_copy_map(map: &Map) -> Map {
+    map.iter().map(|(k, v)| (k.clone(), deep_copy(v))).collect()
+}
+
+fn deep_copy(value: &Value) -> Value {
+    match value {
+        Value::Map(map) => Value::map(deep_copy_map(&map.read())),
+        Value::List(items) => Value::list(items.iter().map(deep_copy).collect()),
+        other => other.clone(),
+    }
 }
 
 /// A `--set`-style value list parsed into `base`, as Helm's `strvals` does:

@@ -68,10 +68,15 @@ fn panicking(pattern: &str) -> Result<Regex, FuncError> {
 
 /// Compiles a Go pattern, or gives Go's `error parsing regexp: …` text.
 pub(crate) fn compile(pattern: &str) -> Result<Regex, String> {
-    if let Err(e) = regex_syntax::ast::parse::Parser::new().parse(pattern) {
+    let translated = ascii_classes(pattern);
+    if let Err(e) = regex_syntax::ast::parse::Parser::new().parse(pattern)
+        && regex_syntax::ast::parse::Parser::new()
+            .parse(&translated)
+            .is_err()
+    {
         return Err(go_parse_error(pattern, &e));
     }
-    Regex::new(&ascii_classes(pattern)).map_err(|e| format!("error parsing regexp: {e}"))
+    Regex::new(&translated).map_err(|e| format!("error parsing regexp: {e}"))
 }
 
 fn go_parse_error(pattern: &str, e: &regex_syntax::ast::Error) -> String {
@@ -159,6 +164,15 @@ fn ascii_classes(pattern: &str) -> String {
                     None => {
                         out.push('\\');
                         out.push(next);
+                    }
+                }
+                // Go reads `-` after a class escape in brackets (`[\w-.]`) as a literal.
+                let class_escape = matches!(next, 'd' | 'D' | 'w' | 'W' | 's' | 'S');
+                if class_depth > 0 && class_escape {
+                    let mut ahead = chars.clone();
+                    if ahead.next() == Some('-') && ahead.next().is_some_and(|c| c != ']') {
+                        chars.next();
+                        out.push_str("\\-");
                     }
                 }
             }
@@ -317,6 +331,13 @@ mod tests {
             call_err("mustRegexFind", &[s("[a"), s("x")]),
             "error parsing regexp: missing closing ]: `[a`"
         );
+    }
+
+    #[test]
+    fn a_dash_after_a_class_escape_is_literal_as_in_go() {
+        let re = super::compile(r"^[\w-\.]+$").unwrap();
+        assert!(re.is_match("my-master.group_1"));
+        assert!(!re.is_match("a b"));
     }
 
     #[test]
