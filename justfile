@@ -44,6 +44,10 @@ bench-notifications:
 bench-build:
     scripts/bench-build.sh
 
+# helm template: every real-world and corpus chart, flux-rs vs helm v4.1.4; writes BENCHMARKS.md.
+bench-helm:
+    scripts/bench-helm.sh
+
 # kustomize-controller: 1000 Kustomizations, and 1500 objects vs kubectl; writes BENCHMARKS.md.
 bench-kustomizations:
     scripts/bench-kustomizations.sh
