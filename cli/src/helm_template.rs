@@ -55,13 +55,23 @@ pub struct TemplateArgs {
     /// Do not check the values against the charts' values.schema.json.
     #[arg(long)]
     skip_schema_validation: bool,
+    /// For an oci:// chart: the version or range (the highest matching tag; default: the
+    /// highest version).
+    #[arg(long)]
+    version: Option<String>,
+    /// For an oci:// chart: reach the registry over plain HTTP.
+    #[arg(long)]
+    plain_http: bool,
+    /// For an oci:// chart: do not verify the registry's TLS certificate.
+    #[arg(long)]
+    insecure_skip_tls_verify: bool,
 }
 
 impl HelmCommand {
-    pub fn run(self) -> anyhow::Result<()> {
+    pub async fn run(self, timeout: std::time::Duration) -> anyhow::Result<()> {
         match self {
             HelmCommand::Template(args) => {
-                let text = args.render()?;
+                let text = args.render(timeout).await?;
                 std::io::stdout().lock().write_all(text.as_bytes())?;
                 Ok(())
             }
@@ -70,13 +80,17 @@ impl HelmCommand {
 }
 
 impl TemplateArgs {
-    fn render(&self) -> anyhow::Result<String> {
+    async fn render(&self, timeout: std::time::Duration) -> anyhow::Result<String> {
         let (name, chart_ref) = match self.args.as_slice() {
             [chart] => ("release-name".to_string(), chart.clone()),
             [name, chart] => (name.clone(), chart.clone()),
             _ => bail!("expected [NAME] CHART"),
         };
-        let chart = load_chart(Path::new(&chart_ref))?;
+        let chart = if chart_ref.starts_with("oci://") {
+            self.pull_chart(&chart_ref, timeout).await?
+        } else {
+            load_chart(Path::new(&chart_ref))?
+        };
         let mut values = helm::Map::new();
         for file in &self.values {
             let text = std::fs::read_to_string(file)
@@ -112,12 +126,67 @@ impl TemplateArgs {
     }
 }
 
-fn load_chart(path: &Path) -> anyhow::Result<helm::Chart> {
-    if path.to_string_lossy().starts_with("oci://") {
-        bail!(
-            "oci:// charts are not supported by `flux-rs helm template` yet: pull the chart and pass the .tgz"
-        );
+impl TemplateArgs {
+    /// A chart from an OCI registry: the tag `--version` names, or the highest version tag
+    /// that matches it (Helm stores `+` in versions as `_` in tags).
+    async fn pull_chart(
+        &self,
+        reference: &str,
+        timeout: std::time::Duration,
+    ) -> anyhow::Result<helm::Chart> {
+        use artifacts::oci::{ArtifactUrl, ClientOptions, Credentials, RegistryClient, semver};
+        const CHART_LAYER: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+        let url: ArtifactUrl = reference.parse()?;
+        if url.has_explicit_tag() || url.digest().is_some() {
+            bail!("{reference}: give the chart version with --version, not in the reference");
+        }
+        let options = ClientOptions {
+            credentials: Credentials::from_docker_config(url.registry()),
+            insecure: self.plain_http || self.insecure_skip_tls_verify,
+            timeout,
+            max_blob_size: helm::chart::MAX_ARCHIVE_BYTES,
+            ..ClientOptions::default()
+        };
+        let client = RegistryClient::new(url.registry(), options)?;
+        let wanted = self.version.clone().unwrap_or_default();
+        let exact = semver::parse_version(&wanted).is_some()
+            && !wanted.starts_with(['<', '>', '=', '~', '^', '!']);
+        let tag = if exact {
+            wanted.replace('+', "_")
+        } else {
+            let range = if wanted.is_empty() {
+                "*"
+            } else {
+                wanted.as_str()
+            };
+            let constraint = semver::Constraint::parse(range)?;
+            let tags: Vec<String> = client
+                .list_tags(&url)
+                .await?
+                .iter()
+                .map(|t| t.replace('_', "+"))
+                .collect();
+            let (tag, _) = semver::highest_match(&constraint, tags.iter().map(String::as_str))
+                .with_context(|| format!("{reference}: no version tag matches {range:?}"))?;
+            tag.replace('+', "_")
+        };
+        let mut archive = Vec::new();
+        let progress: artifacts::oci::Progress = std::sync::Arc::new(|_| {});
+        client
+            .pull_layer(
+                &url.with_tag(&tag),
+                Some(CHART_LAYER),
+                &mut archive,
+                &progress,
+            )
+            .await
+            .with_context(|| format!("pulling {reference}:{tag}"))?;
+        helm::Chart::load_archive(&archive)
+            .with_context(|| format!("loading chart {reference}:{tag}"))
     }
+}
+
+fn load_chart(path: &Path) -> anyhow::Result<helm::Chart> {
     let meta =
         std::fs::metadata(path).with_context(|| format!("reading chart {}", path.display()))?;
     if meta.is_dir() {

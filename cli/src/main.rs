@@ -105,7 +105,7 @@ fn main() -> ExitCode {
             Command::Build(cmd) => cmd.run().await,
             Command::Diff(cmd) => cmd.run(cli.timeout).await,
             Command::Kustomize(cmd) => cmd.run(),
-            Command::Helm(cmd) => cmd.run(),
+            Command::Helm(cmd) => cmd.run(cli.timeout).await,
             Command::Install(cmd) => cmd.run().await,
             Command::Get(cmd) => cmd.run().await,
             Command::Trace(cmd) => cmd.run().await,

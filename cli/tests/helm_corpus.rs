@@ -170,3 +170,71 @@ fn the_chart_helm_create_makes_renders_as_helm_template_does() {
         }
     }
 }
+
+/// helm with a home of its own under `dir`: no user configuration, logins or caches.
+fn helm_in(dir: &Path, args: &[&str]) -> Output {
+    let output = Command::new(helm())
+        .args(args)
+        .current_dir(dir)
+        .env("HELM_CONFIG_HOME", dir.join("helm/config"))
+        .env("HELM_CACHE_HOME", dir.join("helm/cache"))
+        .env("HELM_DATA_HOME", dir.join("helm/data"))
+        .env("HELM_REGISTRY_CONFIG", dir.join("helm/registry.json"))
+        .output()
+        .expect("helm runs");
+    assert!(
+        output.status.success(),
+        "helm {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+#[test]
+fn charts_from_an_oci_registry_render_as_helm_renders_them() {
+    let registry = e2e::registry::Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let chart = corpus().join("webapp/chart");
+    // Two versions of the chart, pushed as Helm pushes charts (its media types).
+    for version in ["1.4.2", "1.5.0-rc.1", "1.4.10+build.7"] {
+        let out = dir.path().join(version);
+        helm_in(
+            dir.path(),
+            &[
+                "package",
+                chart.to_str().unwrap(),
+                "--version",
+                version,
+                "-d",
+                out.to_str().unwrap(),
+            ],
+        );
+        let archive = std::fs::read_dir(&out)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        helm_in(
+            dir.path(),
+            &[
+                "push",
+                archive.to_str().unwrap(),
+                &registry.oci_url("charts"),
+                "--plain-http",
+            ],
+        );
+    }
+    let reference = registry.oci_url("charts/webapp");
+    for args in [
+        format!("shop {reference} --version 1.4.2 --plain-http -n shop"),
+        // The highest version (pre-releases left out), and the highest within a range.
+        format!("{reference} --plain-http"),
+        format!("{reference} --version ~1.4.0 --plain-http --set cache.enabled=false"),
+        format!("{reference} --version 1.4.10+build.7 --plain-http"),
+    ] {
+        if let Err(e) = compare(dir.path(), &split_args(&args)) {
+            panic!("`helm template {args}`: {e}");
+        }
+    }
+}

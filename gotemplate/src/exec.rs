@@ -12,6 +12,10 @@ use crate::{FuncError, Set, Value};
 /// Go's limit on nested template calls.
 const MAX_DEPTH: usize = 100_000;
 
+/// Stack left before a recursive step gets a new segment, and the size of one.
+pub(crate) const RED_ZONE: usize = 128 * 1024;
+pub(crate) const STACK_SEGMENT: usize = 4 * 1024 * 1024;
+
 /// An execution error as Go words it:
 /// `template: <file>:<line>:<col>: executing "<name>" at <<node>>: <message>`.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +96,8 @@ pub struct Exec<'a> {
     at: Option<(usize, String)>,
     /// Nesting of engine calls by template name (`include` counts its own recursion).
     pub calls: HashMap<String, usize>,
+    /// Nodes and range iterations left before execution stops (`None`: no bound, as Go).
+    pub steps_left: Option<u64>,
 }
 
 impl<'a> Exec<'a> {
@@ -104,6 +110,7 @@ impl<'a> Exec<'a> {
             source: None,
             at: None,
             calls: HashMap::new(),
+            steps_left: None,
         }
     }
 
@@ -166,9 +173,11 @@ impl<'a> Exec<'a> {
         let mut nested = Exec::new(&set);
         nested.depth = self.depth;
         nested.calls = std::mem::take(&mut self.calls);
+        nested.steps_left = self.steps_left;
         let mut out = String::new();
         let result = nested.execute_tree(&tree, data, &mut out);
         self.calls = nested.calls;
+        self.steps_left = nested.steps_left;
         result.map(|()| out).map_err(TextError::Exec)
     }
 
@@ -200,8 +209,29 @@ impl<'a> Exec<'a> {
         self.at = Some((pos, node.to_string()));
     }
 
+    /// Templates nest as deep as they are written (up to Go's limit); the stack grows on
+    /// the heap as needed rather than overflowing.
     fn walk(&mut self, out: &mut String, list: &List, dot: &Value) -> Walk<()> {
+        stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.walk_nodes(out, list, dot))
+    }
+
+    /// Counts one step against the budget, if there is one.
+    fn step(&mut self) -> Walk<()> {
+        match &mut self.steps_left {
+            Some(0) => Err(self
+                .error("template execution exceeded its step budget")
+                .into()),
+            Some(left) => {
+                *left -= 1;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn walk_nodes(&mut self, out: &mut String, list: &List, dot: &Value) -> Walk<()> {
         for node in list {
+            self.step()?;
             match node {
                 Node::Text(text) => out.push_str(text),
                 Node::Action(pipe) => {
@@ -221,6 +251,10 @@ impl<'a> Exec<'a> {
                     self.at(*pos, &node);
                     if self.set.tree(name).is_none() {
                         return Err(self.error(format!("template {name:?} not defined")).into());
+                    }
+                    if self.depth >= MAX_DEPTH {
+                        let message = format!("exceeded maximum template depth ({MAX_DEPTH})");
+                        return Err(self.error(message).into());
                     }
                     let data = match pipe {
                         Some(pipe) => self.pipeline(dot, pipe)?,
@@ -258,52 +292,61 @@ impl<'a> Exec<'a> {
     fn range(&mut self, out: &mut String, branch: &Branch, dot: &Value) -> Walk<()> {
         let mark = self.vars.len();
         let value = self.pipeline(dot, &branch.pipe)?;
-        let items: Vec<(Value, Value)> = match &value {
-            Value::List(items) => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (Value::Int(i as i64), v.clone()))
-                .collect(),
-            Value::Bytes(bytes) => bytes
-                .iter()
-                .enumerate()
-                .map(|(i, b)| (Value::Int(i as i64), Value::Int(i64::from(*b))))
-                .collect(),
-            Value::Map(map) => map
-                .read()
-                .iter()
-                .map(|(k, v)| (Value::string(k.as_str()), v.clone()))
-                .collect(),
+        // Key and element of each iteration; a range over an integer counts without
+        // holding its numbers.
+        let items: Box<dyn Iterator<Item = (Value, Value)>> = match &value {
+            Value::List(items) => {
+                let items = std::sync::Arc::clone(items);
+                Box::new((0..items.len()).map(move |i| (Value::Int(i as i64), items[i].clone())))
+            }
+            Value::Bytes(bytes) => {
+                let bytes = std::sync::Arc::clone(bytes);
+                Box::new(
+                    (0..bytes.len())
+                        .map(move |i| (Value::Int(i as i64), Value::Int(i64::from(bytes[i])))),
+                )
+            }
+            Value::Map(map) => {
+                let entries: Vec<(Value, Value)> = map
+                    .read()
+                    .iter()
+                    .map(|(k, v)| (Value::string(k.as_str()), v.clone()))
+                    .collect();
+                Box::new(entries.into_iter())
+            }
             Value::Int(n) => {
                 if branch.pipe.decl.len() > 1 {
-                    return Err(self
-                        .error(format!(
-                            "can't use {n} to iterate over more than one variable"
-                        ))
-                        .into());
+                    let message = format!("can't use {n} to iterate over more than one variable");
+                    return Err(self.error(message).into());
                 }
-                (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect()
+                Box::new((0..*n).map(|i| (Value::Int(i), Value::Int(i))))
             }
-            Value::Nil => Vec::new(),
-            Value::Object(object) if object.entries().is_some() => object
-                .entries()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (Value::string(k), v))
-                .collect(),
+            Value::Nil => Box::new(std::iter::empty()),
+            Value::Object(object) if object.entries().is_some() => Box::new(
+                object
+                    .entries()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (Value::string(k), v)),
+            ),
             other => {
                 return Err(self
                     .error(format!("range can't iterate over {other}"))
                     .into());
             }
         };
+        let mut items = items.peekable();
         let mut result = Ok(());
-        if items.is_empty()
+        if items.peek().is_none()
             && let Some(else_list) = &branch.else_list
         {
             result = self.walk(out, else_list, dot);
         }
         for (key, item) in items {
+            if let Err(e) = self.step() {
+                result = Err(e);
+                break;
+            }
             match branch.pipe.decl.as_slice() {
                 [] => {}
                 [elem] => self.set_var(elem, item.clone()),
@@ -336,6 +379,10 @@ impl<'a> Exec<'a> {
     }
 
     fn pipeline(&mut self, dot: &Value, pipe: &Pipe) -> Walk<Value> {
+        stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.pipeline_value(dot, pipe))
+    }
+
+    fn pipeline_value(&mut self, dot: &Value, pipe: &Pipe) -> Walk<Value> {
         let mut value = None;
         for cmd in &pipe.cmds {
             value = Some(self.command(dot, cmd, value)?);
@@ -509,6 +556,10 @@ impl<'a> Exec<'a> {
     }
 
     fn arg(&mut self, dot: &Value, arg: &Arg) -> Walk<Value> {
+        stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || self.arg_value(dot, arg))
+    }
+
+    fn arg_value(&mut self, dot: &Value, arg: &Arg) -> Walk<Value> {
         self.at(arg.pos(), arg);
         match arg {
             Arg::Dot(_) => Ok(dot.clone()),

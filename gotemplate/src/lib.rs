@@ -102,6 +102,21 @@ impl Set {
         Ok(out)
     }
 
+    /// Executes as [`Set::execute`], stopping with an error after `steps` nodes and range
+    /// iterations, so untrusted templates cannot run forever.
+    pub fn execute_bounded(
+        &self,
+        name: &str,
+        data: &Value,
+        steps: u64,
+    ) -> Result<String, ExecError> {
+        let mut out = String::new();
+        let mut exec = Exec::new(self);
+        exec.steps_left = Some(steps);
+        exec.execute(name, data, &mut out)?;
+        Ok(out)
+    }
+
     fn tree(&self, name: &str) -> Option<&Arc<Tree>> {
         self.trees.get(name)
     }

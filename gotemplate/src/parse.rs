@@ -209,6 +209,9 @@ impl fmt::Display for ParseError {
     }
 }
 
+/// Go's bound on nested parenthesized pipelines.
+const MAX_PAREN_DEPTH: usize = 10_000;
+
 /// What one text defines: its own body (named after the text) and every `define`/`block`.
 pub struct Parsed {
     pub trees: Vec<Tree>,
@@ -233,6 +236,7 @@ pub fn parse(
         vars: vec!["$".to_string()],
         range_depth: 0,
         action_line: 0,
+        paren_depth: 0,
         defined: Vec::new(),
         context: name.to_string(),
     };
@@ -262,6 +266,8 @@ struct Parser<'a> {
     range_depth: usize,
     /// The line the current action started on, for errors found lines later.
     action_line: usize,
+    /// Parenthesized pipelines open around the current token.
+    paren_depth: usize,
     defined: Vec<Tree>,
     /// The template being parsed, for error messages (`in define clause`…).
     context: String,
@@ -415,6 +421,12 @@ impl Parser<'_> {
 
     /// Nodes up to `{{end}}` or `{{else}}` (consumed, and reported) or EOF.
     fn list(&mut self) -> Parse<(List, Closer)> {
+        stacker::maybe_grow(crate::exec::RED_ZONE, crate::exec::STACK_SEGMENT, || {
+            self.list_nodes()
+        })
+    }
+
+    fn list_nodes(&mut self) -> Parse<(List, Closer)> {
         let mut list = Vec::new();
         loop {
             match self.text_or_action()? {
@@ -721,6 +733,12 @@ impl Parser<'_> {
     }
 
     fn term(&mut self) -> Parse<Arg> {
+        stacker::maybe_grow(crate::exec::RED_ZONE, crate::exec::STACK_SEGMENT, || {
+            self.term_arg()
+        })
+    }
+
+    fn term_arg(&mut self) -> Parse<Arg> {
         let token = self.next_non_space();
         let pos = token.pos;
         Ok(match token.tok {
@@ -763,7 +781,13 @@ impl Parser<'_> {
                 Arg::Number { pos, value, text }
             }
             Tok::LeftParen => {
-                let pipe = self.pipeline("parenthesized pipeline", false)?;
+                if self.paren_depth >= MAX_PAREN_DEPTH {
+                    return self.error(pos, "max expression depth exceeded");
+                }
+                self.paren_depth += 1;
+                let pipe = self.pipeline("parenthesized pipeline", false);
+                self.paren_depth -= 1;
+                let pipe = pipe?;
                 let close = self.next_non_space();
                 if close.tok != Tok::RightParen {
                     return self.unexpected(&close, "parenthesized pipeline");

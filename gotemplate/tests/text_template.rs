@@ -275,3 +275,33 @@ fn parse_errors_name_the_line() {
         "template: t:1: {{break}} outside {{range}}",
     );
 }
+
+#[test]
+fn deep_recursion_ends_in_go_s_error_not_a_crash() {
+    fails(
+        "{{ define \"loop\" }}{{ template \"loop\" . }}{{ end }}{{ template \"loop\" . }}",
+        "{}",
+        "template: t:1:31: executing \"loop\" at <{{template \"loop\" .}}>: exceeded maximum template depth (100000)",
+    );
+    let nested = |depth: usize| format!("{{{{ {}1{} }}}}", "(".repeat(depth), ")".repeat(depth));
+    check(&nested(2000), "{}", "1");
+    fails(
+        &nested(10_001),
+        "{}",
+        "template: t:1: max expression depth exceeded",
+    );
+}
+
+#[test]
+fn a_step_budget_stops_endless_templates() {
+    let mut set = Set::new();
+    set.parse("t", "{{ range 1000000000 }}{{ end }}").unwrap();
+    let error = set.execute_bounded("t", &Value::Nil, 10_000).unwrap_err();
+    assert_eq!(error.message, "template execution exceeded its step budget");
+    assert_eq!(
+        set.execute_bounded("t2", &Value::Nil, 10)
+            .unwrap_err()
+            .message,
+        "no template \"t2\" associated with template \"\""
+    );
+}
