@@ -60,9 +60,12 @@ def main():
         quoted = lambda argv: f"cd {shlex.quote(cwd)} && " + " ".join(map(shlex.quote, argv)) + " >/dev/null"
         helm_time, helm_rss = timed(quoted(helm), env=env)
         ours_time, ours_rss = timed(quoted(ours), env=env)
-        rows.append((helm_time, helm_rss, ours_time, ours_rss))
+        rows.append((helm_time, helm_rss, ours_time, ours_rss, cwd, args))
     if not rows:
         sys.exit("no chart rendered by both tools")
+    for row in sorted(rows, key=lambda r: r[0] / r[2])[:5]:
+        print(f"slowest ratio {row[0] / row[2]:.1f}x: helm {row[0]:.3f} s, flux-rs {row[2]:.3f} s: {row[4]} {shlex.join(row[5])}",
+              file=sys.stderr)
     helm_total = sum(r[0] for r in rows)
     ours_total = sum(r[2] for r in rows)
     ratios = [r[0] / r[2] for r in rows]

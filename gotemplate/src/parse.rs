@@ -235,7 +235,7 @@ pub fn parse(
         is_function,
         vars: vec!["$".to_string()],
         range_depth: 0,
-        action_line: 0,
+        action_start: None,
         paren_depth: 0,
         defined: Vec::new(),
         context: name.to_string(),
@@ -264,8 +264,9 @@ struct Parser<'a> {
     is_function: &'a dyn Fn(&str) -> bool,
     vars: Vec<String>,
     range_depth: usize,
-    /// The line the current action started on, for errors found lines later.
-    action_line: usize,
+    /// Where the current action started, for errors found lines later (its line is counted
+    /// only then: counting lines at every action would make parsing quadratic).
+    action_start: Option<usize>,
     /// Parenthesized pipelines open around the current token.
     paren_depth: usize,
     defined: Vec<Tree>,
@@ -312,11 +313,11 @@ impl Parser<'_> {
         if let Tok::Error(message) = &token.tok {
             let line = self.source.line_col(token.pos).0;
             let mut extra = String::new();
-            if self.action_line != 0 && self.action_line != line {
-                extra = format!(
-                    " in action started at {}:{}",
-                    self.source.name, self.action_line
-                );
+            let action_line = self.action_start.map(|pos| self.source.line_col(pos).0);
+            if let Some(action_line) = action_line
+                && action_line != line
+            {
+                extra = format!(" in action started at {}:{action_line}", self.source.name);
                 if message.ends_with(" action") {
                     extra = extra[" in action".len()..].to_string();
                 }
@@ -350,7 +351,7 @@ impl Parser<'_> {
                 Tok::LeftDelim => {
                     let after = self.index;
                     self.next();
-                    self.action_line = self.source.line_col(token.pos).0;
+                    self.action_start = Some(token.pos);
                     if self.peek_non_space().tok == Tok::Keyword(Keyword::Define) {
                         self.next();
                         self.define()?;
@@ -441,7 +442,7 @@ impl Parser<'_> {
         match token.tok {
             Tok::Text(text) => Ok(Item::Node(Node::Text(text.into()))),
             Tok::LeftDelim => {
-                self.action_line = self.source.line_col(token.pos).0;
+                self.action_start = Some(token.pos);
                 self.action()
             }
             Tok::Eof => Ok(Item::End(Closer::Eof)),

@@ -5,9 +5,10 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
+mod common;
 
-use gotemplate::{FuncError, Funcs, Object, Set, Value};
+use common::{data, funcs};
+use gotemplate::Set;
 
 /// The Go side: reads `[{"t": template, "d": data}]`, prints `[{"out": …, "err": …}]`.
 const GO_PROGRAM: &str = r#"package main
@@ -228,65 +229,13 @@ const CASES: &[(&str, &str)] = &[
     ),
 ];
 
-struct Files;
-
-impl Object for Files {
-    fn type_name(&self) -> &str {
-        "main.Files"
-    }
-    fn field(&self, _name: &str) -> Option<Value> {
-        None
-    }
-    fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
-        match (name, args) {
-            ("Get", [Value::String(path)]) => Some(Ok(Value::string(format!("content of {path}")))),
-            ("Get", _) => Some(Err("wrong arguments".into())),
-            _ => None,
-        }
-    }
-    fn display(&self) -> String {
-        "{}".into()
-    }
-}
-
-fn funcs() -> Funcs {
-    let mut funcs = Funcs::new();
-    funcs.insert(
-        "upper".into(),
-        Arc::new(|args: &[Value]| match args {
-            [Value::String(s)] => Ok(Value::string(s.to_uppercase())),
-            [other] => Err(FuncError::Args(format!(
-                "wrong type for value; expected string; got {}",
-                other.type_name()
-            ))),
-            _ => Err(FuncError::Args(format!(
-                "wrong number of args for upper: want 1 got {}",
-                args.len()
-            ))),
-        }),
-    );
-    funcs.insert(
-        "fail".into(),
-        Arc::new(|args: &[Value]| match args {
-            [Value::String(s)] => Err(FuncError::Call(s.to_string())),
-            _ => Err(FuncError::Args("wrong arguments".into())),
-        }),
-    );
-    funcs
-}
-
-fn ours(template: &str, data: &str) -> (String, String) {
+fn ours(template: &str, data_json: &str) -> (String, String) {
     let mut set = Set::new();
     set.add_funcs(funcs());
     if let Err(e) = set.parse("t", template) {
         return (String::new(), e.to_string());
     }
-    let value =
-        Value::from(serde_json::from_str::<serde_json::Value>(data).expect("case data is JSON"));
-    if let Value::Map(map) = &value {
-        map.write()
-            .insert("Files".into(), Value::Object(Arc::new(Files)));
-    }
+    let value = data(data_json);
     let mut exec = gotemplate::Exec::new(&set);
     let mut out = String::new();
     match exec.execute("t", &value, &mut out) {

@@ -1,62 +1,10 @@
 //! Go's documented `text/template` behaviour: each case is a template, data as JSON (numbers
 //! become float64, as Helm's values do), and what Go prints or the error it gives.
 
-use std::sync::Arc;
+mod common;
 
-use gotemplate::{FuncError, Funcs, Object, Set, Value};
-
-struct Files;
-
-impl Object for Files {
-    fn type_name(&self) -> &str {
-        "chart.Files"
-    }
-    fn field(&self, _name: &str) -> Option<Value> {
-        None
-    }
-    fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
-        match (name, args) {
-            ("Get", [Value::String(path)]) => Some(Ok(Value::string(format!("content of {path}")))),
-            ("Get", _) => Some(Err("wrong arguments".into())),
-            _ => None,
-        }
-    }
-    fn display(&self) -> String {
-        "map[]".into()
-    }
-}
-
-fn data(json: &str) -> Value {
-    let mut value = Value::from(serde_json::from_str::<serde_json::Value>(json).unwrap());
-    if let Value::Map(map) = &mut value {
-        map.write()
-            .insert("Files".into(), Value::Object(Arc::new(Files)));
-    }
-    value
-}
-
-fn funcs() -> Funcs {
-    let mut funcs = Funcs::new();
-    funcs.insert(
-        "upper".into(),
-        Arc::new(|args: &[Value]| match args {
-            [Value::String(s)] => Ok(Value::string(s.to_uppercase())),
-            [other] => Err(FuncError::Args(format!(
-                "wrong type for value; expected string; got {}",
-                other.type_name()
-            ))),
-            _ => Err(FuncError::Args(format!(
-                "wrong number of args for upper: want 1 got {}",
-                args.len()
-            ))),
-        }),
-    );
-    funcs.insert(
-        "fail".into(),
-        Arc::new(|args: &[Value]| Err(FuncError::Call(args[0].to_string()))),
-    );
-    funcs
-}
+use common::{data, funcs};
+use gotemplate::{Set, Value};
 
 fn render(template: &str, json: &str) -> Result<String, String> {
     let mut set = Set::new();

@@ -15,11 +15,12 @@ pub const MAX_ARCHIVE_BYTES: u64 = 100 * 1024 * 1024;
 pub const MAX_FILE_BYTES: u64 = 20 * 1024 * 1024;
 pub const MAX_FILES: usize = 20_000;
 
-/// A file of a chart, by its path relative to the chart root.
+/// A file of a chart, by its path relative to the chart root. Shared: charts are cloned
+/// while dependencies are processed, and `.Files` hands out the same bytes.
 #[derive(Debug, Clone)]
 pub struct ChartFile {
     pub name: String,
-    pub data: Vec<u8>,
+    pub data: std::sync::Arc<[u8]>,
 }
 
 #[derive(Debug, Clone)]
@@ -114,7 +115,10 @@ impl Chart {
                 .take(MAX_FILE_BYTES + 1)
                 .read_to_end(&mut data)
                 .map_err(LoadError::Archive)?;
-            files.push(ChartFile { name, data });
+            files.push(ChartFile {
+                name,
+                data: data.into(),
+            });
         }
         Chart::from_files(files)
     }
@@ -139,7 +143,7 @@ impl Chart {
                     has_chart_yaml = true;
                 }
                 "values.yaml" => chart.values = yaml_map(&file)?,
-                "values.schema.json" => chart.schema = Some(file.data),
+                "values.schema.json" => chart.schema = Some(file.data.to_vec()),
                 "requirements.yaml" => chart.requirements = Some(yaml_map(&file)?),
                 "Chart.lock" | "requirements.lock" => {}
                 name if name.starts_with("templates/") => chart.templates.push(file),
@@ -250,7 +254,10 @@ fn collect_dir(
                 return Err(LoadError::TooLarge(name, MAX_FILE_BYTES));
             }
             let data = std::fs::read(&path).map_err(|e| LoadError::Io(path.clone(), e))?;
-            out.push(ChartFile { name, data });
+            out.push(ChartFile {
+                name,
+                data: data.into(),
+            });
         }
     }
     Ok(())

@@ -189,24 +189,25 @@ fn json_kind(value: &Value) -> &'static str {
     }
 }
 
+/// The `(string, any)` arguments of `include` and `tpl`, checked as Go checks them.
+fn string_and_value<'a>(name: &str, args: &'a [Value]) -> Result<(String, &'a Value), FuncError> {
+    match args {
+        [Value::String(text), data] => Ok((text.to_string(), data)),
+        [other, _] => Err(FuncError::Args(format!(
+            "wrong type for value; expected string; got {}",
+            other.type_name()
+        ))),
+        _ => Err(FuncError::Args(format!(
+            "wrong number of args for {name}: want 2 got {}",
+            args.len()
+        ))),
+    }
+}
+
 /// `include NAME DATA`: another template's output, as a string.
 pub fn include() -> EngineFunc {
     Arc::new(|exec: &mut Exec<'_>, args: &[Value]| {
-        let (name, data) = match args {
-            [Value::String(name), data] => (name.to_string(), data),
-            [other, _] => {
-                return Err(FuncError::Args(format!(
-                    "wrong type for value; expected string; got {}",
-                    other.type_name()
-                )));
-            }
-            _ => {
-                return Err(FuncError::Args(format!(
-                    "wrong number of args for include: want 2 got {}",
-                    args.len()
-                )));
-            }
-        };
+        let (name, data) = string_and_value("include", args)?;
         let depth = exec.calls.entry(name.clone()).or_insert(0);
         if *depth > MAX_INCLUDE_DEPTH {
             return Err(FuncError::Call(format!(
@@ -227,21 +228,7 @@ pub fn include() -> EngineFunc {
 /// `tpl TEXT DATA`: `TEXT` rendered as a template that sees every define.
 pub fn tpl() -> EngineFunc {
     Arc::new(|exec: &mut Exec<'_>, args: &[Value]| {
-        let (text, data) = match args {
-            [Value::String(text), data] => (text.to_string(), data),
-            [other, _] => {
-                return Err(FuncError::Args(format!(
-                    "wrong type for value; expected string; got {}",
-                    other.type_name()
-                )));
-            }
-            _ => {
-                return Err(FuncError::Args(format!(
-                    "wrong number of args for tpl: want 2 got {}",
-                    args.len()
-                )));
-            }
-        };
+        let (text, data) = string_and_value("tpl", args)?;
         // Helm 4 parses the text under the name of its root template.
         let out = exec
             .execute_text("gotpl", &text, data)

@@ -17,7 +17,7 @@ impl Files {
         Files {
             files: files
                 .iter()
-                .map(|f| (f.name.clone(), Arc::from(f.data.as_slice())))
+                .map(|f| (f.name.clone(), Arc::clone(&f.data)))
                 .collect(),
         }
     }
