@@ -337,3 +337,86 @@ fn validate_metadata(metadata: &Map<String, Json>) -> Result<(), LoadError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A gzipped tar of `(raw entry name, content)`, names written as given.
+    fn archive(entries: &[(&str, &str)]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, content) in entries {
+            let mut header = tar::Header::new_gnu();
+            let raw = &mut header.as_gnu_mut().expect("a GNU header").name;
+            raw[..name.len()].copy_from_slice(name.as_bytes());
+            header.set_size(content.len() as u64);
+            header.set_mode(0o644);
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_cksum();
+            builder.append(&header, content.as_bytes()).unwrap();
+        }
+        let tar = builder.into_inner().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &tar).unwrap();
+        gz.finish().unwrap()
+    }
+
+    const CHART_YAML: &str = "apiVersion: v2\nname: demo\nversion: 1.0.0\n";
+
+    #[test]
+    fn an_archive_loads_without_its_top_directory() {
+        let chart = Chart::load_archive(&archive(&[
+            ("demo/Chart.yaml", CHART_YAML),
+            ("demo/values.yaml", "a: 1\n"),
+            ("demo/templates/x.yaml", "x: {{ .Values.a }}\n"),
+            ("demo/files/f.txt", "f\n"),
+        ]))
+        .unwrap();
+        assert_eq!(chart.name(), "demo");
+        assert_eq!(chart.templates[0].name, "templates/x.yaml");
+        assert_eq!(chart.files[0].name, "files/f.txt");
+    }
+
+    #[test]
+    fn archive_entries_that_leave_the_chart_are_refused() {
+        let error = Chart::load_archive(&archive(&[
+            ("demo/Chart.yaml", CHART_YAML),
+            ("demo/../../etc/passwd", "x"),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "chart archive entry demo/../../etc/passwd leaves the chart"
+        );
+        assert!(Chart::load_archive(b"not gzip").is_err());
+    }
+
+    #[test]
+    fn chart_yaml_is_validated_as_helm_validates_it() {
+        let load = |chart_yaml: &str| {
+            Chart::from_files(vec![ChartFile {
+                name: "Chart.yaml".into(),
+                data: chart_yaml.as_bytes().into(),
+            }])
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(load(CHART_YAML), Ok(()));
+        assert_eq!(
+            load("apiVersion: v2\nname: demo\nversion: one\n"),
+            Err("validation: chart.metadata.version \"one\" is invalid".into())
+        );
+        assert_eq!(
+            load("apiVersion: v2\nname: ../x\nversion: 1.0.0\n"),
+            Err("validation: chart.metadata.name \"../x\" is invalid".into())
+        );
+        assert_eq!(
+            load("apiVersion: v2\nname: demo\nversion: 1.0.0\ntype: Library\n"),
+            Err("validation: chart.metadata.type must be application or library".into())
+        );
+        assert_eq!(
+            load("name: demo\n"),
+            Err("validation: chart.metadata.apiVersion is required".into())
+        );
+    }
+}
