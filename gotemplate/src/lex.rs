@@ -227,7 +227,10 @@ impl Lexer<'_> {
     fn inside_action(&mut self) -> Result<(), LexError> {
         loop {
             let (trim_right, width) = self.right_delim_at_pos();
-            if width > 0 && self.paren_depth == 0 {
+            if width > 0 && self.paren_depth > 0 {
+                return self.error("unclosed left paren");
+            }
+            if width > 0 {
                 let at = self.pos + width - RIGHT.len();
                 self.pos += width;
                 self.emit(Tok::RightDelim, at);

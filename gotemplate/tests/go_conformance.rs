@@ -215,6 +215,8 @@ const CASES: &[(&str, &str)] = &[
     ("{{ range .l }}{{ end }}{{ break }}", "{}"),
     ("{{ \"unterminated }}", "{}"),
     ("{{ 1 }", "{}"),
+    ("{{ (gt 1 }}{{ end }}", "{}"),
+    ("{{- if (gt 1 -}}", "{}"),
     (
         "{{ define \"x\" }}a{{ end }}{{ define \"x\" }}b{{ end }}{{ template \"x\" }}",
         "{}",
