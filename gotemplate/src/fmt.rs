@@ -119,6 +119,11 @@ fn number_or_star(
     let mut number = None;
     while let Some(&(_, c)) = chars.peek() {
         let Some(digit) = c.to_digit(10) else { break };
+        if number.unwrap_or(0) > 1_000_000 {
+            // Go gives up on a number this long: the rest of the format is not read.
+            chars.for_each(drop);
+            return None;
+        }
         number = Some(number.unwrap_or(0) * 10 + digit as usize);
         chars.next();
     }
