@@ -56,7 +56,7 @@ fn func(f: impl Fn(&[Value]) -> Result<Value, FuncError> + Send + Sync + 'static
 }
 
 /// Helm's additions, which override sprig's of the same name.
-pub fn helm_funcs() -> Funcs {
+pub fn helm_funcs(cluster: Option<Arc<dyn Cluster>>) -> Funcs {
     let mut funcs = Funcs::new();
     funcs.insert(
         "toYaml".into(),
@@ -159,16 +159,7 @@ pub fn helm_funcs() -> Funcs {
             )))
         }),
     );
-    // Without a cluster, `lookup` finds nothing, as with `helm template`.
-    funcs.insert(
-        "lookup".into(),
-        func(|args| match args.len() {
-            4 => Ok(Value::map(Map::new())),
-            n => Err(FuncError::Args(format!(
-                "wrong number of args for lookup: want 4 got {n}"
-            ))),
-        }),
-    );
+    funcs.insert("lookup".into(), lookup(cluster));
     funcs
 }
 
@@ -202,6 +193,67 @@ fn string_and_value<'a>(name: &str, args: &'a [Value]) -> Result<(String, &'a Va
             args.len()
         ))),
     }
+}
+
+/// `lookup API_VERSION KIND NAMESPACE NAME`: an object (or with an empty name, a list) from
+/// the cluster; without one, an empty map, as with `helm template`.
+fn lookup(cluster: Option<Arc<dyn Cluster>>) -> Func {
+    func(move |args| {
+        let strings: Vec<&str> = args.iter().filter_map(Value::as_str).collect();
+        let [api_version, kind, namespace, name] = strings[..] else {
+            return Err(match args.iter().find(|a| a.as_str().is_none()) {
+                Some(other) if args.len() == 4 => FuncError::Args(format!(
+                    "wrong type for value; expected string; got {}",
+                    other.type_name()
+                )),
+                _ => FuncError::Args(format!(
+                    "wrong number of args for lookup: want 4 got {}",
+                    args.len()
+                )),
+            });
+        };
+        let Some(cluster) = &cluster else {
+            return Ok(Value::map(Map::new()));
+        };
+        let found = cluster
+            .lookup(api_version, kind, namespace, name)
+            .map_err(FuncError::Call)?;
+        Ok(from_api_json(found))
+    })
+}
+
+/// An object as the API server's JSON decodes into Go's unstructured maps: integers stay
+/// integers (int64), unlike values files.
+fn from_api_json(json: serde_json::Value) -> Value {
+    match json {
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64().unwrap_or(0.0)),
+        },
+        serde_json::Value::Array(items) => {
+            Value::list(items.into_iter().map(from_api_json).collect())
+        }
+        serde_json::Value::Object(map) => Value::map(
+            map.into_iter()
+                .map(|(k, v)| (k, from_api_json(v)))
+                .collect(),
+        ),
+        other => Value::from(other),
+    }
+}
+
+/// Read access to a cluster for `lookup` (helm-controller gives one acting as the
+/// release's service account; `helm template` has none).
+pub trait Cluster: Send + Sync {
+    /// The object `name` of `kind` (in `namespace` when namespaced) as JSON, an empty
+    /// object when there is none; with an empty `name`, the list of them.
+    fn lookup(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<serde_json::Value, String>;
 }
 
 /// `include NAME DATA`: another template's output, as a string.

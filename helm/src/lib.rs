@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use chart::Chart;
+pub use funcs::Cluster;
 pub use gotemplate::{Map, Value};
 pub use objects::{DEFAULT_API_VERSIONS, DEFAULT_KUBE_VERSION, KubeVersion};
 pub use render::Release;
@@ -129,7 +130,7 @@ fn traceable(error: &gotemplate::ExecError) -> String {
 }
 
 /// What `helm template` is asked to do.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     pub release: Release,
     /// `--kube-version` (default: the version `helm template` assumes).
@@ -142,6 +143,8 @@ pub struct Options {
     pub show_only: Vec<String>,
     /// `--skip-schema-validation` (Flux: `disableSchemaValidation`).
     pub skip_schema_validation: bool,
+    /// What `lookup` reads; `None` (as `helm template`): it finds nothing.
+    pub cluster: Option<Arc<dyn Cluster>>,
 }
 
 impl Default for Options {
@@ -159,6 +162,7 @@ impl Default for Options {
             skip_tests: false,
             show_only: Vec::new(),
             skip_schema_validation: false,
+            cluster: None,
         }
     }
 }
@@ -185,7 +189,13 @@ pub fn template(chart: &Chart, user_values: Map, options: &Options) -> Result<St
     if !options.skip_schema_validation {
         schema::validate(chart, &values)?;
     }
-    let mut files = render::render_templates(chart, values, &options.release, capabilities)?;
+    let mut files = render::render_templates(
+        chart,
+        values,
+        &options.release,
+        capabilities,
+        options.cluster.clone(),
+    )?;
     // NOTES.txt is rendered (its errors count) but never printed.
     files.retain(|name, _| !name.ends_with("NOTES.txt"));
     let (manifests, hooks) = manifest::sort_manifests(&files)?;
@@ -277,4 +287,87 @@ fn show_only(out: &str, patterns: &[String]) -> Result<String, RenderError> {
         }
     }
     Ok(shown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chart::ChartFile;
+
+    /// A cluster holding one ConfigMap, `settings` in `apps`.
+    struct OneConfigMap;
+
+    impl Cluster for OneConfigMap {
+        fn lookup(
+            &self,
+            api_version: &str,
+            kind: &str,
+            namespace: &str,
+            name: &str,
+        ) -> Result<serde_json::Value, String> {
+            Ok(match (api_version, kind, namespace, name) {
+                ("v1", "ConfigMap", "apps", "settings") => {
+                    serde_json::json!({"metadata": {"name": "settings"}, "data": {"replicas": "3"}, "generation": 2})
+                }
+                ("v1", "ConfigMap", "apps", "") => {
+                    serde_json::json!({"items": [{"metadata": {"name": "settings"}}]})
+                }
+                ("v1", "Secret", _, _) => return Err("secrets \"x\" is forbidden".into()),
+                _ => serde_json::json!({}),
+            })
+        }
+    }
+
+    fn chart(template: &str) -> Chart {
+        let file = |name: &str, text: &str| ChartFile {
+            name: name.into(),
+            data: text.as_bytes().into(),
+        };
+        Chart::from_files(vec![
+            file("Chart.yaml", "apiVersion: v2\nname: demo\nversion: 1.0.0\n"),
+            file("templates/cm.yaml", template),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn lookup_reads_through_the_cluster_it_is_given_and_finds_nothing_without_one() {
+        let demo = chart(
+            "a: {{ (lookup \"v1\" \"ConfigMap\" \"apps\" \"settings\").data.replicas }}\n\
+             b: {{ printf \"%T\" (lookup \"v1\" \"ConfigMap\" \"apps\" \"settings\").generation }}\n\
+             c: {{ len (lookup \"v1\" \"ConfigMap\" \"apps\" \"\").items }}\n\
+             d: {{ lookup \"v1\" \"ConfigMap\" \"apps\" \"other\" | len }}\n",
+        );
+        let mut options = Options {
+            cluster: Some(Arc::new(OneConfigMap)),
+            ..Options::default()
+        };
+        let out = template(&demo, Map::new(), &options).unwrap();
+        assert_eq!(
+            out,
+            "---\n# Source: demo/templates/cm.yaml\na: 3\nb: int\nc: 1\nd: 0\n"
+        );
+        let error = template(
+            &chart("{{ lookup \"v1\" \"Secret\" \"apps\" \"x\" }}"),
+            Map::new(),
+            &options,
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .ends_with("error calling lookup: secrets \"x\" is forbidden"),
+            "{error}"
+        );
+        options.cluster = None;
+        let offline = template(
+            &chart("a: {{ lookup \"v1\" \"ConfigMap\" \"apps\" \"settings\" | len }}\n"),
+            Map::new(),
+            &options,
+        );
+        assert_eq!(
+            offline.unwrap(),
+            "---\n# Source: demo/templates/cm.yaml\na: 0\n"
+        );
+    }
 }

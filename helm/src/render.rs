@@ -35,6 +35,7 @@ pub fn render_templates(
     values: Map,
     release: &Release,
     capabilities: Arc<Capabilities>,
+    cluster: Option<Arc<dyn funcs::Cluster>>,
 ) -> Result<BTreeMap<String, String>, RenderError> {
     let mut top = Map::new();
     top.insert("Values".into(), Value::map(values));
@@ -45,7 +46,7 @@ pub fn render_templates(
 
     let mut set = Set::new();
     set.add_funcs(sprig::functions());
-    set.add_funcs(funcs::helm_funcs());
+    set.add_funcs(funcs::helm_funcs(cluster));
     set.add_engine_func("include", funcs::include());
     set.add_engine_func("tpl", funcs::tpl());
     let order = parse_order(renderables.keys());
