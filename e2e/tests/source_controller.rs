@@ -788,6 +788,13 @@ async fn keyless_without_a_trusted_root_secret_follows_the_tuf_repository() {
         // root and the timestamp version it saw (the rollback below is refused after it).
         source.process.restart();
         source.wait_serving(WAIT).unwrap();
+        // The restarted controller's own first reconcile is over before the next revision
+        // is pushed (else it could verify that revision before the bad timestamps below).
+        let token = request_reconcile(&api, "podinfo").await;
+        status_where(&api, "podinfo", "reconciled after the restart", |s| {
+            ready_at(&format!("6.7.2@{d3}"))(s) && s.last_handled_reconcile_at.as_deref() == Some(token.as_str())
+        })
+        .await;
         let stored_files = || {
             let mut files: Vec<_> = std::fs::read_dir(source.object_dir(&ns, "podinfo")).unwrap().map(|e| e.unwrap().file_name()).collect();
             files.sort();

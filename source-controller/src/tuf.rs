@@ -55,7 +55,9 @@ pub struct SigstoreTuf {
 }
 
 struct Update {
-    finished: Instant,
+    /// When it began reading the repository: only callers that asked before then can take
+    /// its result, as it saw what the repository published after they asked.
+    started: Instant,
     result: Result<Arc<TrustRoot>, TufError>,
 }
 
@@ -110,19 +112,22 @@ impl SigstoreTuf {
     }
 
     /// The trusted root the repository publishes now, by a TUF update. Callers that waited
-    /// while another update ran take its result: a burst of verifications costs one update.
+    /// while another update ran take the result of the next one, which began after they
+    /// asked: a burst of verifications costs at most two updates, and none is answered
+    /// with metadata read before it asked (a revoked timestamp must be seen).
     pub async fn trusted_root(&self) -> Result<Arc<TrustRoot>, TufError> {
         let asked = Instant::now();
         let mut latest = self.latest.lock().await;
-        if let Some(update) = latest.as_ref().filter(|u| u.finished >= asked) {
+        if let Some(update) = latest.as_ref().filter(|u| u.started >= asked) {
             return update.result.clone();
         }
+        let started = Instant::now();
         let result = self.update().await.map(Arc::new);
         if let Err(e) = &result {
             tracing::warn!(error = %e, "TUF update failed");
         }
         *latest = Some(Update {
-            finished: Instant::now(),
+            started,
             result: result.clone(),
         });
         result
