@@ -50,8 +50,10 @@ pub type EngineFunc = Arc<dyn Fn(&mut Exec<'_>, &[Value]) -> FuncResult + Send +
 #[derive(Clone, Default)]
 pub struct Set {
     trees: HashMap<String, Arc<Tree>>,
-    funcs: Funcs,
-    engine_funcs: HashMap<String, EngineFunc>,
+    // Shared: Helm's `tpl` copies the set on every call, and the functions never change
+    // after setup.
+    funcs: Arc<Funcs>,
+    engine_funcs: Arc<HashMap<String, EngineFunc>>,
 }
 
 impl Set {
@@ -61,11 +63,11 @@ impl Set {
 
     /// Makes `funcs` callable; templates parsed afterwards may use them.
     pub fn add_funcs(&mut self, funcs: Funcs) {
-        self.funcs.extend(funcs);
+        Arc::make_mut(&mut self.funcs).extend(funcs);
     }
 
     pub fn add_engine_func(&mut self, name: &str, func: EngineFunc) {
-        self.engine_funcs.insert(name.to_string(), func);
+        Arc::make_mut(&mut self.engine_funcs).insert(name.to_string(), func);
     }
 
     /// Parses `text` as the template `name`, adding it and its `define`s, and returns its
