@@ -28,9 +28,9 @@ use runtime::{StatusWriter, now_rfc3339, requested_at};
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
-use crate::apply::{self, Action as Applied, Applier, Change, Discovery, Impersonation};
-use crate::health::CustomCheck;
-use crate::inventory::{self, ObjectRef};
+use ssa::health::CustomCheck;
+use ssa::inventory::{self, ObjectRef};
+use ssa::{self as apply, Action as Applied, Applier, Change, Discovery, Impersonation};
 
 pub const KIND: &str = "Kustomization";
 const REVISION_KEY: &str = "kustomize.toolkit.fluxcd.io/revision";
@@ -377,6 +377,7 @@ fn applier<'a>(
         } else {
             &ctx.discovery
         },
+        manager: apply::KUSTOMIZE_CONTROLLER,
         owner_name: object.name_any(),
         owner_namespace: object.namespace().unwrap_or_default(),
         concurrency: ctx.concurrent_ssa,

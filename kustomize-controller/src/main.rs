@@ -1,11 +1,7 @@
 //! flux-rs kustomize-controller: a drop-in replacement for Flux's kustomize-controller for
 //! Kustomizations built from OCIRepository artifacts.
 
-mod apply;
-mod health;
-mod inventory;
 mod kustomization;
-mod order;
 mod remote;
 
 use std::sync::Arc;
@@ -98,9 +94,9 @@ async fn main() -> Result<()> {
         .context("building the HTTP client")?;
     let ctx = Arc::new(kustomization::Context {
         client: client.clone(),
-        impersonation: apply::Impersonation::new(config),
-        discovery: apply::Discovery::default(),
-        applied: apply::AppliedCache::default(),
+        impersonation: ssa::Impersonation::new(config),
+        discovery: ssa::Discovery::default(),
+        applied: ssa::AppliedCache::default(),
         recorder: Recorder::new(
             client.clone(),
             CONTROLLER,

@@ -14,7 +14,7 @@ use super::cleanup::cleanup_patch;
 use super::policy::{self, SsaPolicy};
 use super::prepare::Prepared;
 use super::wait::defined_kinds;
-use super::{Action, Applier, ApplyError, Change, FIELD_MANAGER, api_reason, is_not_found};
+use super::{Action, Applier, ApplyError, Change, api_reason, is_not_found};
 use crate::inventory::ObjectRef;
 use crate::order;
 
@@ -235,7 +235,9 @@ impl Applier<'_> {
             return Ok(Plan::Unchanged);
         }
         let cleanup = match &existing {
-            Some(live) if policy != SsaPolicy::Merge => cleanup_patch(live),
+            Some(live) if policy != SsaPolicy::Merge => {
+                cleanup_patch(live, self.manager.field_manager)
+            }
             _ => None,
         };
         if existing.is_none() {
@@ -250,7 +252,7 @@ impl Applier<'_> {
                 })?;
             let params = kube::api::PostParams {
                 dry_run: true,
-                field_manager: Some(FIELD_MANAGER.to_string()),
+                field_manager: Some(self.manager.field_manager.to_string()),
             };
             match api.create(&params, &candidate).await {
                 Ok(_) => {
@@ -264,7 +266,9 @@ impl Applier<'_> {
                 Err(e) => return Err(dry_run_failed(&e)),
             }
         }
-        let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
+        let params = PatchParams::apply(self.manager.field_manager)
+            .force()
+            .dry_run();
         match api.patch(name, &params, &Patch::Apply(object)).await {
             Ok(dry_run) => {
                 let Some(live) = existing else {
@@ -348,7 +352,7 @@ impl Applier<'_> {
                     .await
                     .map_err(failed)?;
                 }
-                let params = PatchParams::apply(FIELD_MANAGER).force();
+                let params = PatchParams::apply(self.manager.field_manager).force();
                 let written = api
                     .patch(&reference.name, &params, &Patch::Apply(&prepared.object))
                     .await

@@ -3,9 +3,7 @@
 
 use kube::api::{DeleteParams, DynamicObject};
 
-use super::{
-    Action, Applier, Change, NAME_LABEL, NAMESPACE_LABEL, api_reason, is_not_found, policy,
-};
+use super::{Action, Applier, Change, Manager, api_reason, is_not_found, policy};
 use crate::inventory::ObjectRef;
 
 impl Applier<'_> {
@@ -40,7 +38,7 @@ impl Applier<'_> {
             Ok(None) => return Ok(false),
             Err(e) => return Err(format!("{} delete failed: {e}", reference.display())),
         };
-        if !prunable(&live, &self.owner_name, &self.owner_namespace) {
+        if !prunable(&live, self.manager, &self.owner_name, &self.owner_namespace) {
             return Ok(false);
         }
         match api
@@ -62,10 +60,15 @@ impl Applier<'_> {
 
 /// A live object prune may delete: labelled as the owner's, not opted out, not already
 /// being deleted.
-fn prunable(live: &DynamicObject, owner_name: &str, owner_namespace: &str) -> bool {
+fn prunable(
+    live: &DynamicObject,
+    manager: Manager,
+    owner_name: &str,
+    owner_namespace: &str,
+) -> bool {
     let labels = live.metadata.labels.clone().unwrap_or_default();
-    let owned = labels.get(NAME_LABEL).map(String::as_str) == Some(owner_name)
-        && labels.get(NAMESPACE_LABEL).map(String::as_str) == Some(owner_namespace);
+    let owned = labels.get(manager.name_label).map(String::as_str) == Some(owner_name)
+        && labels.get(manager.namespace_label).map(String::as_str) == Some(owner_namespace);
     let annotations = live.metadata.annotations.clone().unwrap_or_default();
     owned && !policy::prune_skips(&annotations) && live.metadata.deletion_timestamp.is_none()
 }
@@ -76,19 +79,31 @@ mod tests {
 
     use super::super::test_support::live;
     use super::*;
+    use crate::KUSTOMIZE_CONTROLLER;
 
     fn owned_by(name: &str, namespace: &str) -> Value {
-        json!({NAME_LABEL: name, NAMESPACE_LABEL: namespace})
+        json!({"kustomize.toolkit.fluxcd.io/name": name, "kustomize.toolkit.fluxcd.io/namespace": namespace})
     }
 
     #[test]
     fn only_objects_the_owner_labels_name_are_pruned() {
         let object = live(json!({"name": "a", "labels": owned_by("apps", "flux-system")}));
-        assert!(prunable(&object, "apps", "flux-system"));
-        assert!(!prunable(&object, "apps", "other"));
-        assert!(!prunable(&object, "infra", "flux-system"));
+        assert!(prunable(
+            &object,
+            KUSTOMIZE_CONTROLLER,
+            "apps",
+            "flux-system"
+        ));
+        assert!(!prunable(&object, KUSTOMIZE_CONTROLLER, "apps", "other"));
+        assert!(!prunable(
+            &object,
+            KUSTOMIZE_CONTROLLER,
+            "infra",
+            "flux-system"
+        ));
         assert!(!prunable(
             &live(json!({"name": "a"})),
+            KUSTOMIZE_CONTROLLER,
             "apps",
             "flux-system"
         ));
@@ -100,11 +115,21 @@ mod tests {
             json!({"name": "a", "labels": owned_by("apps", "flux-system"),
             "annotations": {"kustomize.toolkit.fluxcd.io/prune": "disabled"}}),
         );
-        assert!(!prunable(&opted_out, "apps", "flux-system"));
+        assert!(!prunable(
+            &opted_out,
+            KUSTOMIZE_CONTROLLER,
+            "apps",
+            "flux-system"
+        ));
         let terminating = live(
             json!({"name": "a", "labels": owned_by("apps", "flux-system"),
             "deletionTimestamp": "2026-01-01T00:00:00Z"}),
         );
-        assert!(!prunable(&terminating, "apps", "flux-system"));
+        assert!(!prunable(
+            &terminating,
+            KUSTOMIZE_CONTROLLER,
+            "apps",
+            "flux-system"
+        ));
     }
 }

@@ -4,8 +4,6 @@
 use kube::api::DynamicObject;
 use serde_json::{Value, json};
 
-use super::FIELD_MANAGER;
-
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// Annotations and labels of older tools that Flux removes (not with `ssa: Merge`).
 const STALE_ANNOTATIONS: &[&str] = &[
@@ -17,7 +15,10 @@ const STALE_LABELS: &[&str] = &["fluxcd.io/sync-gc-mark"];
 
 /// Removes what `kubectl` (client-side apply, edits) left on an object that is now ours:
 /// the last-applied annotation, its managed-field entries, and older Flux bookkeeping.
-pub(super) fn cleanup_patch(live: &DynamicObject) -> Option<json_patch::Patch> {
+pub(super) fn cleanup_patch(
+    live: &DynamicObject,
+    field_manager: &str,
+) -> Option<json_patch::Patch> {
     use json_patch::{PatchOperation, RemoveOperation, ReplaceOperation};
     let mut operations = Vec::new();
     let escape = |key: &str| key.replace('~', "~0").replace('/', "~1");
@@ -45,7 +46,7 @@ pub(super) fn cleanup_patch(live: &DynamicObject) -> Option<json_patch::Patch> {
         matches!(
             manager,
             "kubectl" | "kubectl-client-side-apply" | "before-first-apply"
-        ) || (manager == FIELD_MANAGER && operation == "Update")
+        ) || (manager == field_manager && operation == "Update")
     };
     if fields.iter().any(|f| {
         is_legacy(
@@ -58,7 +59,7 @@ pub(super) fn cleanup_patch(live: &DynamicObject) -> Option<json_patch::Patch> {
         for field in &fields {
             let manager = field.manager.as_deref().unwrap_or("");
             let operation = field.operation.as_deref().unwrap_or("");
-            let owned_by_us = manager == FIELD_MANAGER && operation == "Apply";
+            let owned_by_us = manager == field_manager && operation == "Apply";
             if is_legacy(manager, operation) || owned_by_us {
                 let set = field
                     .fields_v1
@@ -74,7 +75,7 @@ pub(super) fn cleanup_patch(live: &DynamicObject) -> Option<json_patch::Patch> {
             }
         }
         let mut entry = json!({
-            "manager": FIELD_MANAGER,
+            "manager": field_manager,
             "operation": "Apply",
             "apiVersion": live.types.as_ref().map(|t| t.api_version.clone()).unwrap_or_default(),
             "fieldsType": "FieldsV1",
@@ -112,20 +113,20 @@ mod tests {
     use super::*;
 
     fn patch_json(live: &DynamicObject) -> Value {
-        serde_json::to_value(cleanup_patch(live).expect("a patch")).unwrap()
+        serde_json::to_value(cleanup_patch(live, "kustomize-controller").expect("a patch")).unwrap()
     }
 
     #[test]
     fn an_object_only_we_applied_needs_no_cleanup() {
         let ours = live(
             json!({"name": "a", "annotations": {"keep": "1"}, "managedFields": [
-            {"manager": FIELD_MANAGER, "operation": "Apply", "apiVersion": "v1",
+            {"manager": "kustomize-controller", "operation": "Apply", "apiVersion": "v1",
              "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {}}},
             {"manager": "kube-controller-manager", "operation": "Update", "apiVersion": "v1",
              "fieldsType": "FieldsV1", "fieldsV1": {"f:status": {}}}]}),
         );
-        assert!(cleanup_patch(&ours).is_none());
-        assert!(cleanup_patch(&live(json!({"name": "a"}))).is_none());
+        assert!(cleanup_patch(&ours, "kustomize-controller").is_none());
+        assert!(cleanup_patch(&live(json!({"name": "a"})), "kustomize-controller").is_none());
     }
 
     #[test]
@@ -151,14 +152,14 @@ mod tests {
              "fieldsV1": {"f:data": {"f:a": {}}}},
             {"manager": "helm", "operation": "Update", "apiVersion": "v1",
              "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {}}},
-            {"manager": FIELD_MANAGER, "operation": "Apply", "apiVersion": "v1",
+            {"manager": "kustomize-controller", "operation": "Apply", "apiVersion": "v1",
              "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:b": {}}}}]}));
         assert_eq!(
             patch_json(&object),
             json!([{"op": "replace", "path": "/metadata/managedFields", "value": [
                 {"manager": "helm", "operation": "Update", "apiVersion": "v1",
                  "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {}}},
-                {"manager": FIELD_MANAGER, "operation": "Apply", "apiVersion": "v1",
+                {"manager": "kustomize-controller", "operation": "Apply", "apiVersion": "v1",
                  "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:a": {}, "f:b": {}}},
                  "time": "2026-01-01T00:00:00Z"}
             ]}])
@@ -168,7 +169,7 @@ mod tests {
     #[test]
     fn our_own_update_writes_count_as_legacy() {
         let object = live(json!({"name": "a", "managedFields": [
-            {"manager": FIELD_MANAGER, "operation": "Update", "apiVersion": "v1",
+            {"manager": "kustomize-controller", "operation": "Update", "apiVersion": "v1",
              "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {}}}]}));
         let patch = patch_json(&object);
         assert_eq!(patch[0]["value"][0]["operation"], "Apply");

@@ -6,7 +6,7 @@ use kube::discovery::ApiResource;
 use kustomize::Resource;
 use serde_json::{Value, json};
 
-use super::{Applier, ApplyError, NAME_LABEL, NAMESPACE_LABEL, api_reason};
+use super::{Applier, ApplyError, Manager, api_reason};
 use crate::inventory::ObjectRef;
 
 /// One object prepared for apply.
@@ -66,7 +66,12 @@ impl Applier<'_> {
             }
         })?;
         place(&mut object, &mut reference, namespaced);
-        label(&mut object, &self.owner_name, &self.owner_namespace);
+        label(
+            &mut object,
+            self.manager,
+            &self.owner_name,
+            &self.owner_namespace,
+        );
         set_native_defaults(&mut object);
         Ok(Prepared {
             object,
@@ -92,7 +97,7 @@ fn place(object: &mut Value, reference: &mut ObjectRef, namespaced: bool) {
 }
 
 /// The owner labels prune and the inventory rely on.
-fn label(object: &mut Value, owner_name: &str, owner_namespace: &str) {
+fn label(object: &mut Value, manager: Manager, owner_name: &str, owner_namespace: &str) {
     let labels = object["metadata"]
         .as_object_mut()
         .expect("metadata is a map")
@@ -101,8 +106,8 @@ fn label(object: &mut Value, owner_name: &str, owner_namespace: &str) {
     if !labels.is_object() {
         *labels = json!({});
     }
-    labels[NAME_LABEL] = json!(owner_name);
-    labels[NAMESPACE_LABEL] = json!(owner_namespace);
+    labels[manager.name_label] = json!(owner_name);
+    labels[manager.namespace_label] = json!(owner_namespace);
 }
 
 /// Fills in `protocol: TCP` on Service and container ports, as Flux's
@@ -147,6 +152,7 @@ fn set_native_defaults(object: &mut Value) {
 mod tests {
     use super::super::test_support::reference;
     use super::*;
+    use crate::KUSTOMIZE_CONTROLLER;
 
     #[test]
     fn namespaced_objects_default_to_default_and_cluster_scoped_ones_have_none() {
@@ -178,16 +184,16 @@ mod tests {
     #[test]
     fn owner_labels_join_or_replace_the_labels() {
         let mut object = json!({"metadata": {"labels": {"app": "a"}}});
-        label(&mut object, "podinfo", "flux-system");
+        label(&mut object, KUSTOMIZE_CONTROLLER, "podinfo", "flux-system");
         assert_eq!(
             object["metadata"]["labels"],
-            json!({"app": "a", NAME_LABEL: "podinfo", NAMESPACE_LABEL: "flux-system"})
+            json!({"app": "a", "kustomize.toolkit.fluxcd.io/name": "podinfo", "kustomize.toolkit.fluxcd.io/namespace": "flux-system"})
         );
         let mut object = json!({"metadata": {"labels": null}});
-        label(&mut object, "podinfo", "flux-system");
+        label(&mut object, KUSTOMIZE_CONTROLLER, "podinfo", "flux-system");
         assert_eq!(
             object["metadata"]["labels"],
-            json!({NAME_LABEL: "podinfo", NAMESPACE_LABEL: "flux-system"})
+            json!({"kustomize.toolkit.fluxcd.io/name": "podinfo", "kustomize.toolkit.fluxcd.io/namespace": "flux-system"})
         );
     }
 

@@ -1,18 +1,22 @@
-//! Server-side apply of a built revision (`fluxcd/pkg/ssa`): staged, dry-run first, no write
-//! where nothing would change, owner labels on everything, per-object opt-outs.
+//! Server-side apply of a set of objects (`fluxcd/pkg/ssa`), shared by kustomize-controller and
+//! helm-controller: staged, dry-run first, no write where nothing would change, owner labels on
+//! everything, per-object opt-outs; kstatus health and inventories.
 //!
 //! `clients`: who applies (impersonation) and which API serves a kind (discovery);
-//! `prepare`, `ssa`, `cleanup` and `cache`: from built resources to applied objects;
+//! `prepare`, `apply`, `cleanup` and `cache`: from built resources to applied objects;
 //! `prune`: deleting what a revision no longer has; `wait`: health and termination;
 //! `policy`: the opt-outs objects carry as annotations.
 
+mod apply;
 mod cache;
 mod cleanup;
 mod clients;
+pub mod health;
+pub mod inventory;
+pub mod order;
 mod policy;
 mod prepare;
 mod prune;
-mod ssa;
 mod wait;
 
 use kube::Client;
@@ -20,12 +24,28 @@ use kube::Client;
 pub use cache::AppliedCache;
 pub use clients::{Discovery, Impersonation};
 
-use crate::health;
 use crate::inventory::ObjectRef;
 
-pub const FIELD_MANAGER: &str = "kustomize-controller";
-pub const NAME_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
-pub const NAMESPACE_LABEL: &str = "kustomize.toolkit.fluxcd.io/namespace";
+/// The controller applying: its field manager, and the labels naming the object that owns
+/// what it applies (`<group>/name`, `<group>/namespace`), as `fluxcd/pkg/ssa`'s `Owner`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Manager {
+    pub field_manager: &'static str,
+    pub name_label: &'static str,
+    pub namespace_label: &'static str,
+}
+
+pub const KUSTOMIZE_CONTROLLER: Manager = Manager {
+    field_manager: "kustomize-controller",
+    name_label: "kustomize.toolkit.fluxcd.io/name",
+    namespace_label: "kustomize.toolkit.fluxcd.io/namespace",
+};
+
+pub const HELM_CONTROLLER: Manager = Manager {
+    field_manager: "helm-controller",
+    name_label: "helm.toolkit.fluxcd.io/name",
+    namespace_label: "helm.toolkit.fluxcd.io/namespace",
+};
 
 /// What happened to one object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,6 +115,7 @@ pub struct Applier<'a> {
     /// The controller's own client, for discovery.
     pub discovery_client: Client,
     pub discovery: &'a Discovery,
+    pub manager: Manager,
     pub owner_name: String,
     pub owner_namespace: String,
     pub concurrency: usize,
