@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod duration;
+pub mod helm;
 pub mod kustomize;
 pub mod meta;
 pub mod notification;
@@ -40,6 +41,24 @@ pub fn crds() -> Vec<(&'static str, CustomResourceDefinition)> {
                     source::v1beta2::HelmRepository::crd(),
                 ],
                 "v1",
+            ),
+        ),
+        (
+            "source.toolkit.fluxcd.io_helmcharts.yaml",
+            merge(
+                vec![source::v1::HelmChart::crd(), source::v1beta2::HelmChart::crd()],
+                "v1",
+            ),
+        ),
+        (
+            "helm.toolkit.fluxcd.io_helmreleases.yaml",
+            merge(
+                vec![
+                    helm::v2::HelmRelease::crd(),
+                    helm::v2beta2::HelmRelease::crd(),
+                    helm::v2beta1::HelmRelease::crd(),
+                ],
+                "v2",
             ),
         ),
         (

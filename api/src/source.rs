@@ -1,4 +1,4 @@
-//! `source.toolkit.fluxcd.io`: OCIRepository and HelmRepository, served as `v1` (storage) and
+//! `source.toolkit.fluxcd.io`: OCIRepository, HelmRepository and HelmChart, served as `v1` (storage) and
 //! `v1beta2`. The two versions share one schema, so no conversion webhook is needed, as in Flux.
 
 use std::collections::BTreeMap;
@@ -33,6 +33,23 @@ pub mod reason {
     pub const ARTIFACT_UP_TO_DATE: &str = "ArtifactUpToDate";
     pub const GARBAGE_COLLECTION_SUCCEEDED: &str = "GarbageCollectionSucceeded";
     pub const ARTIFACT_VERIFICATION_FAILED: &str = "ArtifactVerificationFailed";
+    // HelmChart (`source-controller/internal/helm/chart/errors.go`, `helmchart_types.go`).
+    pub const CHART_PULL_SUCCEEDED: &str = "ChartPullSucceeded";
+    pub const CHART_PACKAGE_SUCCEEDED: &str = "ChartPackageSucceeded";
+    pub const CHART_PULL_ERROR: &str = "ChartPullError";
+    pub const CHART_PACKAGE_ERROR: &str = "ChartPackageError";
+    pub const CHART_VERIFICATION_ERROR: &str = "ChartVerificationError";
+    pub const INVALID_CHART_REFERENCE: &str = "InvalidChartReference";
+    pub const VALUES_FILES_ERROR: &str = "ValuesFilesError";
+    pub const NEW_CHART: &str = "NewChart";
+    // HelmRepository (HTTP).
+    pub const INDEXATION_FAILED: &str = "IndexationFailed";
+    pub const INDEXATION_SUCCEEDED: &str = "IndexationSucceeded";
+}
+
+/// HelmChart condition types besides the common ones.
+pub mod helm_condition {
+    pub const BUILD_FAILED: &str = "BuildFailed";
 }
 
 /// Media type of the Flux artifact's content layer.
@@ -277,10 +294,111 @@ macro_rules! helm_repository {
     };
 }
 
+/// What a HelmChart builds from.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalHelmChartSourceReference {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    pub kind: HelmChartSourceKind,
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum HelmChartSourceKind {
+    #[default]
+    HelmRepository,
+    GitRepository,
+    Bucket,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ReconcileStrategy {
+    #[default]
+    ChartVersion,
+    Revision,
+}
+
+fn default_chart_version() -> String {
+    "*".to_owned()
+}
+
+macro_rules! helm_chart {
+    ($version:tt, $storage:tt) => {
+        /// A chart pulled (or packaged) from a source and stored as an artifact.
+        #[derive(kube::CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+        #[kube(
+            group = "source.toolkit.fluxcd.io",
+            version = $version,
+            kind = "HelmChart",
+            plural = "helmcharts",
+            shortname = "hc",
+            namespaced,
+            storage = $storage,
+            status = "HelmChartStatus",
+            category = "fluxcd",
+            printcolumn = r#"{"name":"Chart","type":"string","jsonPath":".spec.chart"}"#,
+            printcolumn = r#"{"name":"Version","type":"string","jsonPath":".spec.version"}"#,
+            printcolumn = r#"{"name":"Source Kind","type":"string","jsonPath":".spec.sourceRef.kind"}"#,
+            printcolumn = r#"{"name":"Source Name","type":"string","jsonPath":".spec.sourceRef.name"}"#,
+            printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+            printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+            printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#
+        )]
+        #[serde(rename_all = "camelCase")]
+        pub struct HelmChartSpec {
+            pub chart: String,
+            #[serde(default = "default_chart_version")]
+            pub version: String,
+            pub source_ref: LocalHelmChartSourceReference,
+            #[schemars(pattern(DURATION_PATTERN))]
+            pub interval: String,
+            #[serde(default)]
+            pub reconcile_strategy: ReconcileStrategy,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub values_files: Option<Vec<String>>,
+            /// Deprecated (v1beta2): one values file, merged before `valuesFiles`.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub values_file: Option<String>,
+            #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+            pub ignore_missing_values_files: bool,
+            #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+            pub suspend: bool,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub access_from: Option<AccessFrom>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub verify: Option<OCIRepositoryVerification>,
+        }
+
+        #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+        #[serde(rename_all = "camelCase")]
+        pub struct HelmChartStatus {
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub observed_generation: Option<i64>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub observed_source_artifact_revision: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub observed_chart_name: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub observed_values_files: Option<Vec<String>>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub conditions: Option<Vec<Condition>>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub url: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub artifact: Option<Artifact>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub last_handled_reconcile_at: Option<String>,
+        }
+    };
+}
+
 pub mod v1 {
     use super::*;
     oci_repository!("v1", true, {});
     helm_repository!("v1", true);
+    helm_chart!("v1", true);
 }
 
 pub mod v1beta2 {
@@ -291,4 +409,5 @@ pub mod v1beta2 {
         pub content_config_checksum: Option<String>,
     });
     helm_repository!("v1beta2", false);
+    helm_chart!("v1beta2", false);
 }
