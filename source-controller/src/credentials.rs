@@ -2,7 +2,7 @@
 //! (`secretRef`, the ServiceAccount's image pull secrets), CA and client certificates
 //! (`certSecretRef`) and a proxy (`proxySecretRef`).
 
-use api::source::v1::OCIRepositorySpec;
+use api::source::v1::{HelmRepositorySpec, OCIRepositorySpec};
 use artifacts::oci::Credentials;
 use artifacts::transport::{ClientCertificate, Proxy, TlsMaterial, TransportError};
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
@@ -46,6 +46,21 @@ fn key<'a>(secret: &'a Secret, key: &str) -> Option<&'a [u8]> {
     secret.data.as_ref()?.get(key).map(|v| v.0.as_slice())
 }
 
+/// Credentials in a `secretRef`: a docker config for `registry`, or (HelmRepository) a
+/// basic-auth Secret with `username` and `password`.
+fn secret_credentials(
+    secret: &Secret,
+    registry: &str,
+) -> Result<Option<Credentials>, CredentialsError> {
+    if let (Some(username), Some(password)) = (key(secret, "username"), key(secret, "password")) {
+        return Ok(Some(Credentials::Basic {
+            username: String::from_utf8_lossy(username).into_owned(),
+            password: String::from_utf8_lossy(password).into_owned(),
+        }));
+    }
+    docker_config_credentials(secret, registry)
+}
+
 /// Credentials for `registry` in a `kubernetes.io/dockerconfigjson` (or legacy
 /// `.dockercfg`-free `config.json` shaped) Secret.
 pub fn docker_config_credentials(
@@ -74,28 +89,59 @@ pub fn docker_config_credentials(
     }
 }
 
+/// The Secrets (and ServiceAccount) a source names for reaching its registry.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AccessSpec<'a> {
+    pub secret_ref: Option<&'a str>,
+    pub service_account_name: Option<&'a str>,
+    pub cert_secret_ref: Option<&'a str>,
+    pub proxy_secret_ref: Option<&'a str>,
+}
+
+impl<'a> From<&'a OCIRepositorySpec> for AccessSpec<'a> {
+    fn from(spec: &'a OCIRepositorySpec) -> Self {
+        AccessSpec {
+            secret_ref: spec.secret_ref.as_ref().map(|r| r.name.as_str()),
+            service_account_name: spec.service_account_name.as_deref(),
+            cert_secret_ref: spec.cert_secret_ref.as_ref().map(|r| r.name.as_str()),
+            proxy_secret_ref: spec.proxy_secret_ref.as_ref().map(|r| r.name.as_str()),
+        }
+    }
+}
+
+impl<'a> From<&'a HelmRepositorySpec> for AccessSpec<'a> {
+    fn from(spec: &'a HelmRepositorySpec) -> Self {
+        AccessSpec {
+            secret_ref: spec.secret_ref.as_ref().map(|r| r.name.as_str()),
+            service_account_name: None,
+            cert_secret_ref: spec.cert_secret_ref.as_ref().map(|r| r.name.as_str()),
+            proxy_secret_ref: None,
+        }
+    }
+}
+
 /// Everything the spec says about reaching `registry`.
 pub async fn resolve(
     client: &Client,
     namespace: &str,
-    spec: &OCIRepositorySpec,
+    spec: &AccessSpec<'_>,
     registry: &str,
 ) -> Result<Access, CredentialsError> {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let mut access = Access::default();
-    if let Some(reference) = &spec.secret_ref {
-        let secret = secret(&secrets, &reference.name).await?;
-        access.credentials = docker_config_credentials(&secret, registry)?.unwrap_or_default();
-    } else if let Some(sa_name) = &spec.service_account_name {
+    if let Some(name) = spec.secret_ref {
+        let secret = secret(&secrets, name).await?;
+        access.credentials = secret_credentials(&secret, registry)?.unwrap_or_default();
+    } else if let Some(sa_name) = spec.service_account_name {
         let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
         let account = accounts
             .get_opt(sa_name)
             .await
             .map_err(|source| CredentialsError::Api {
-                name: sa_name.clone(),
+                name: sa_name.to_owned(),
                 source,
             })?
-            .ok_or_else(|| CredentialsError::ServiceAccountNotFound(sa_name.clone()))?;
+            .ok_or_else(|| CredentialsError::ServiceAccountNotFound(sa_name.to_owned()))?;
         for pull_secret in account.image_pull_secrets.unwrap_or_default() {
             let secret = secret(&secrets, &pull_secret.name).await?;
             if let Some(credentials) = docker_config_credentials(&secret, registry)? {
@@ -104,15 +150,15 @@ pub async fn resolve(
             }
         }
     }
-    if let Some(reference) = &spec.cert_secret_ref {
-        let secret = secret(&secrets, &reference.name).await?;
-        let tls = TlsMaterial::from_secret(&reference.name, &secret.data.unwrap_or_default())?;
+    if let Some(name) = spec.cert_secret_ref {
+        let secret = secret(&secrets, name).await?;
+        let tls = TlsMaterial::from_secret(name, &secret.data.unwrap_or_default())?;
         access.ca_pem = tls.ca_pem;
         access.client_certificate = tls.client;
     }
-    if let Some(reference) = &spec.proxy_secret_ref {
-        let secret = secret(&secrets, &reference.name).await?;
-        let proxy = Proxy::from_secret(&reference.name, &secret.data.unwrap_or_default())?;
+    if let Some(name) = spec.proxy_secret_ref {
+        let secret = secret(&secrets, name).await?;
+        let proxy = Proxy::from_secret(name, &secret.data.unwrap_or_default())?;
         access.proxy = Some(proxy.url_with_credentials());
     }
     Ok(access)

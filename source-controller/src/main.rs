@@ -3,6 +3,7 @@
 
 mod credentials;
 mod ocirepository;
+mod source;
 mod storage_server;
 mod tuf;
 mod verify;
@@ -117,7 +118,7 @@ async fn main() -> Result<()> {
     serving_artifacts.store(true, std::sync::atomic::Ordering::Relaxed);
 
     let events_addr = Some(args.common.events_addr.clone());
-    let ctx = Arc::new(ocirepository::Context {
+    let ctx = Arc::new(source::Context {
         client: client.clone(),
         storage,
         recorder: Recorder::new(client.clone(), CONTROLLER, events_addr),
@@ -141,7 +142,7 @@ async fn main() -> Result<()> {
     let controller = Controller::for_stream(triggers, reader)
         .with_config(controller::Config::default().concurrency(args.concurrent))
         .graceful_shutdown_on(shutdown_signal())
-        .run(ocirepository::reconcile, ocirepository::error_policy, ctx)
+        .run(ocirepository::reconcile, source::error_policy, ctx)
         .for_each(runtime::log_result);
     tracing::info!(
         controller = CONTROLLER,

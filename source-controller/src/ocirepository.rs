@@ -6,36 +6,37 @@
 //! registry, resolve, verify, pull and store); the first failure ends it and is mapped to
 //! conditions, event and requeue by `runtime::outcome`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use api::meta::{Artifact, ConditionStatus, FINALIZER, reason};
 use api::source::v1::{OCIRepository, OCIRepositorySpec, OCIRepositoryStatus};
 use api::source::{
-    CloudProvider, OCILayerOperation, OCIRepositoryVerification, VerificationProvider, condition,
-    reason as reasons,
+    CloudProvider, OCILayerOperation, VerificationProvider, condition, reason as reasons,
 };
 use artifacts::archive::{self, ExtractLimits};
-use artifacts::oci::{self, ArtifactUrl, ClientOptions, OciError, RegistryClient};
+use artifacts::oci::{self, ArtifactUrl, OciError, RegistryClient};
 use artifacts::sourceignore::{self, IgnoreRules};
-use artifacts::storage::{Integrity, Storage, Stored};
+use artifacts::storage::{Storage, Stored};
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::{Client, ResourceExt};
 use runtime::conditions::Conditions;
-use runtime::events::{EventRecord, Recorder, Severity};
-use runtime::metrics::{Metrics, ObjectLabels};
-use runtime::outcome::{self, Failure, Marks, Requeue};
-use runtime::requeue::Backoff;
+use runtime::events::{EventRecord, Severity};
+use runtime::outcome::{self, Failure, Requeue};
 use runtime::{StatusWriter, now_rfc3339, requested_at};
 use tracing::Instrument;
 
-use crate::credentials;
-use crate::tuf::SigstoreTuf;
-use crate::verify::{CosignKeyless, CosignKeys, Identity, RegistryAccess, TrustRoot, Verifier};
+use crate::credentials::AccessSpec;
+use crate::source::{
+    Context, Error, RegistrySettings, SourceObject, StoredArtifact, backoff_key, blocking,
+    connect_registry, fetch_failed, fetch_stalled, finalize, labels, reconcile_storage,
+    storage_failed, verification_failed, verify_signature,
+};
+use crate::verify::RegistryAccess;
 
-pub const KIND: &str = "OCIRepository";
+const KIND: &str = OCIRepository::KIND;
 const GROUP: &str = api::source::GROUP;
 
 /// Conditions that make Ready False when True, in priority order.
@@ -46,118 +47,6 @@ const NEGATIVE: &[&str] = &[
 ];
 /// Conditions that make Ready False when False, and give Ready its message when True.
 const POSITIVE: &[&str] = &[condition::ARTIFACT_IN_STORAGE, condition::SOURCE_VERIFIED];
-
-pub struct Context {
-    pub client: Client,
-    pub storage: Storage,
-    pub recorder: Recorder,
-    pub metrics: Metrics,
-    pub backoff: Backoff,
-    pub jitter_percent: u8,
-    /// Registry clients by registry and settings: connections, TLS setup and tokens are
-    /// reused across reconciles instead of being rebuilt for every object.
-    pub registry_clients: std::sync::Mutex<HashMap<(String, ClientOptions), Arc<RegistryClient>>>,
-    /// The artifact digest last announced (NewArtifact) per object: when a status write fails
-    /// (the API server away), the next attempt stores the same artifact again but does not
-    /// announce it twice.
-    pub announced: std::sync::Mutex<HashMap<String, String>>,
-    /// Sigstore's trusted root through TUF, for keyless verification without
-    /// `trustedRootSecretRef`.
-    pub sigstore_tuf: SigstoreTuf,
-}
-
-impl Context {
-    /// Whether `artifact` is news for `object`, remembering that it was told.
-    fn first_announcement(&self, object: &OCIRepository, artifact: &Artifact) -> bool {
-        let digest = artifact.digest.clone().unwrap_or_default();
-        let mut announced = self.announced.lock().expect("announced artifacts");
-        announced.insert(backoff_key(object), digest.clone()) != Some(digest)
-    }
-
-    fn registry_client(
-        &self,
-        registry: &str,
-        options: ClientOptions,
-    ) -> Result<Arc<RegistryClient>, OciError> {
-        let mut clients = self.registry_clients.lock().expect("registry client cache");
-        let key = (registry.to_owned(), options);
-        if let Some(client) = clients.get(&key) {
-            return Ok(client.clone());
-        }
-        if clients.len() >= 256 {
-            clients.clear();
-        }
-        let client = Arc::new(RegistryClient::new(registry, key.1.clone())?);
-        clients.insert(key, client.clone());
-        Ok(client)
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("updating {kind} {namespace}/{name}: {source}")]
-    Kube {
-        kind: &'static str,
-        namespace: String,
-        name: String,
-        source: kube::Error,
-    },
-    #[error("removing the stored artifacts of {namespace}/{name}: {source}")]
-    Cleanup {
-        namespace: String,
-        name: String,
-        source: artifacts::storage::StorageError,
-    },
-}
-
-/// The registry could not be read (or the spec asks for what it cannot give): FetchFailed.
-fn fetch_failed(reason: &'static str, message: impl Into<String>) -> Failure {
-    Failure::retryable(reason, message).marking(Marks::Abnormal(condition::FETCH_FAILED))
-}
-
-/// The spec itself is wrong: FetchFailed and Stalled until it changes.
-fn fetch_stalled(reason: &'static str, message: impl Into<String>) -> Failure {
-    Failure::stalled(reason, message).marking(Marks::Abnormal(condition::FETCH_FAILED))
-}
-
-/// The artifact store failed: StorageOperationFailed.
-fn storage_failed(reason: &'static str, message: impl Into<String>) -> Failure {
-    Failure::retryable(reason, message)
-        .marking(Marks::Abnormal(condition::STORAGE_OPERATION_FAILED))
-}
-
-/// "failed to verify the signature using provider '…': …", SourceVerified False.
-fn verification_failed(provider: &str, detail: impl std::fmt::Display) -> Failure {
-    Failure::retryable(
-        reasons::VERIFICATION_ERROR,
-        format!("failed to verify the signature using provider '{provider}': {detail}"),
-    )
-    .marking(Marks::Normal(condition::SOURCE_VERIFIED))
-}
-
-fn labels(object: &OCIRepository) -> ObjectLabels {
-    ObjectLabels {
-        kind: KIND.to_owned(),
-        name: object.name_any(),
-        namespace: object.namespace().unwrap_or_default(),
-    }
-}
-
-fn backoff_key(object: &OCIRepository) -> String {
-    format!(
-        "{}/{}",
-        object.namespace().unwrap_or_default(),
-        object.name_any()
-    )
-}
-
-/// Runs file and CPU work (hashing, extracting, archiving) on the blocking pool: a large
-/// artifact must not stall the other reconciles or the probes on the async workers.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
-}
 
 pub async fn reconcile(object: Arc<OCIRepository>, ctx: Arc<Context>) -> Result<Action, Error> {
     let span = runtime::reconcile_span(KIND, object.as_ref());
@@ -175,10 +64,10 @@ async fn reconcile_object(object: Arc<OCIRepository>, ctx: Arc<Context>) -> Resu
         name: name.clone(),
         source,
     };
-    let object_labels = labels(&object);
+    let object_labels = labels(object.as_ref());
 
     if object.metadata.deletion_timestamp.is_some() {
-        return finalize(&object, &ctx, &api).await;
+        return finalize(object.as_ref(), &ctx, &api).await;
     }
     runtime::add_finalizer(&api, object.as_ref(), FINALIZER)
         .await
@@ -204,7 +93,11 @@ async fn reconcile_object(object: Arc<OCIRepository>, ctx: Arc<Context>) -> Resu
         .iter()
         .any(|t| conditions.is_true(t));
 
-    let outcome = match reconcile_storage(&object, &ctx, &mut status, &mut conditions).await {
+    let stored = StoredArtifact {
+        artifact: &mut status.artifact,
+        url: &mut status.url,
+    };
+    let outcome = match reconcile_storage(object.as_ref(), &ctx, stored, &mut conditions).await {
         Ok(()) => reconcile_source(&object, &ctx, &mut status, &mut conditions).await,
         Err(failure) => Err(failure),
     };
@@ -231,44 +124,8 @@ async fn reconcile_object(object: Arc<OCIRepository>, ctx: Arc<Context>) -> Resu
         interval,
         ctx.jitter_percent,
         &ctx.backoff,
-        &backoff_key(&object),
+        &backoff_key(object.as_ref()),
     ))
-}
-
-/// The object is being deleted: its artifacts go, then the finalizer.
-async fn finalize(
-    object: &OCIRepository,
-    ctx: &Context,
-    api: &Api<OCIRepository>,
-) -> Result<Action, Error> {
-    if !object.finalizers().iter().any(|f| f == FINALIZER) {
-        return Ok(Action::await_change());
-    }
-    let (namespace, name) = (object.namespace().unwrap_or_default(), object.name_any());
-    let storage = ctx.storage.clone();
-    let (kind_dir, ns_dir, name_dir) = (KIND, namespace.clone(), name.clone());
-    blocking(move || storage.remove_object(kind_dir, &ns_dir, &name_dir))
-        .await
-        .map_err(|source| Error::Cleanup {
-            namespace: namespace.clone(),
-            name: name.clone(),
-            source,
-        })?;
-    runtime::remove_finalizer(api, object, FINALIZER)
-        .await
-        .map_err(|source| Error::Kube {
-            kind: KIND,
-            namespace,
-            name,
-            source,
-        })?;
-    ctx.metrics.forget(&labels(object));
-    ctx.announced
-        .lock()
-        .expect("announced artifacts")
-        .remove(&backoff_key(object));
-    tracing::info!("artifacts removed, finalizer released");
-    Ok(Action::await_change())
 }
 
 /// Maps how the phases ended to conditions, the observed generation and events; returns when
@@ -308,91 +165,6 @@ async fn conclude(
     conclusion.requeue
 }
 
-/// Unexpected errors (the API server refused a patch): retried with backoff.
-pub fn error_policy(object: Arc<OCIRepository>, error: &Error, ctx: Arc<Context>) -> Action {
-    tracing::error!(kind = KIND, namespace = object.namespace().unwrap_or_default(), name = object.name_any(), error = %error, "reconcile error");
-    Action::requeue(ctx.backoff.next_delay(&backoff_key(&object)))
-}
-
-/// Checks the stored artifact still exists and has its digest, points its URL at the
-/// current advertised address, and collects garbage.
-async fn reconcile_storage(
-    object: &OCIRepository,
-    ctx: &Context,
-    status: &mut OCIRepositoryStatus,
-    conditions: &mut Conditions,
-) -> Result<(), Failure> {
-    let Some(artifact) = status.artifact.as_mut() else {
-        conditions.delete(condition::ARTIFACT_IN_STORAGE);
-        return Ok(());
-    };
-    let storage_failure = |e: artifacts::storage::StorageError| {
-        storage_failed(
-            reasons::STAT_FAILED,
-            format!("failed to check the stored artifact: {e}"),
-        )
-    };
-    let storage = ctx.storage.clone();
-    let stored = artifact.clone();
-    let integrity = blocking(move || storage.verify(&stored))
-        .await
-        .map_err(storage_failure)?;
-    match integrity {
-        Integrity::Ok => {
-            ctx.storage.set_url(artifact);
-            status.url = Some(
-                ctx.storage
-                    .symlink_latest(&artifact.path)
-                    .map_err(storage_failure)?,
-            );
-            let storage = ctx.storage.clone();
-            let current = artifact.path.clone();
-            let deleted = blocking(move || storage.garbage_collect(&current))
-                .await
-                .map_err(storage_failure)?;
-            if !deleted.is_empty() {
-                let message = format!("garbage collected {} artifacts", deleted.len());
-                ctx.recorder
-                    .record(
-                        object,
-                        EventRecord::new(
-                            Severity::Trace,
-                            reasons::GARBAGE_COLLECTION_SUCCEEDED,
-                            message,
-                        ),
-                    )
-                    .await;
-            }
-        }
-        Integrity::Missing => {
-            tracing::info!(path = %artifact.path, "stored artifact is missing; rebuilding it");
-            status.artifact = None;
-            status.url = None;
-            conditions.delete(condition::ARTIFACT_IN_STORAGE);
-        }
-        Integrity::Corrupt { actual } => {
-            let message = format!(
-                "failed to verify integrity of artifact: computed digest doesn't match '{}' (got '{actual}'); the artifact was removed and will be rebuilt",
-                artifact.digest.as_deref().unwrap_or_default()
-            );
-            ctx.recorder
-                .record(
-                    object,
-                    EventRecord::new(
-                        Severity::Error,
-                        reasons::ARTIFACT_VERIFICATION_FAILED,
-                        message,
-                    ),
-                )
-                .await;
-            status.artifact = None;
-            status.url = None;
-            conditions.delete(condition::ARTIFACT_IN_STORAGE);
-        }
-    }
-    Ok(())
-}
-
 fn pull_failure(error: OciError, context: &str) -> Failure {
     let reason = match error {
         OciError::Unauthorized { .. } => reasons::AUTHENTICATION_FAILED,
@@ -411,7 +183,12 @@ async fn reconcile_source(
 ) -> Result<bool, Failure> {
     let spec = &object.spec;
     let url = check_spec(spec)?;
-    let (client, access) = connect_registry(object, ctx, &url).await?;
+    let settings = RegistrySettings {
+        access: AccessSpec::from(spec),
+        insecure: spec.insecure,
+        timeout: api::duration::parse(&spec.timeout).unwrap_or(Duration::from_secs(60)),
+    };
+    let (client, access) = connect_registry(object, ctx, &settings, &url).await?;
     let (tag, digest) = resolve_reference(&client, &url, spec).await?;
     let revision = match &tag {
         Some(tag) => format!("{tag}@{digest}"),
@@ -526,60 +303,6 @@ fn check_spec(spec: &OCIRepositorySpec) -> Result<ArtifactUrl, Failure> {
         });
     }
     Ok(url)
-}
-
-/// The registry client for the object's credentials, TLS and proxy settings, and the same
-/// access for signature checks.
-async fn connect_registry(
-    object: &OCIRepository,
-    ctx: &Context,
-    url: &ArtifactUrl,
-) -> Result<(Arc<RegistryClient>, RegistryAccess), Failure> {
-    let spec = &object.spec;
-    let namespace = object.namespace().unwrap_or_default();
-    let access = match credentials::resolve(&ctx.client, &namespace, spec, url.registry()).await {
-        Ok(access) => access,
-        Err(e) => {
-            ctx.recorder
-                .record(
-                    object,
-                    EventRecord::new(
-                        Severity::Trace,
-                        reasons::AUTHENTICATION_FAILED,
-                        e.to_string(),
-                    ),
-                )
-                .await;
-            return Err(fetch_failed(
-                reasons::AUTHENTICATION_FAILED,
-                format!("failed to get credential: {e}"),
-            ));
-        }
-    };
-    let timeout = api::duration::parse(&spec.timeout).unwrap_or(Duration::from_secs(60));
-    let client = ctx
-        .registry_client(
-            url.registry(),
-            ClientOptions {
-                credentials: access.credentials.clone(),
-                insecure: spec.insecure,
-                timeout,
-                ca_pem: access.ca_pem.clone(),
-                proxy: access.proxy.clone(),
-                client_certificate: access.client_certificate,
-                ..ClientOptions::default()
-            },
-        )
-        .map_err(|e| fetch_failed(reasons::AUTHENTICATION_FAILED, e.to_string()))?;
-    let registry_access = RegistryAccess {
-        credentials: access.credentials,
-        insecure: spec.insecure,
-        ca_pem: access.ca_pem,
-        proxy: access.proxy,
-        bridge: client.bridge_proxy().map(str::to_owned),
-        plain_http: client.plain_http(),
-    };
-    Ok((client, registry_access))
 }
 
 /// Verification re-runs for a new revision, a new generation, or after a failure; without
@@ -733,74 +456,6 @@ fn store_layer(
     })
 }
 
-/// Verifies the pinned artifact: with the cosign public keys of `secretRef`, or keylessly
-/// against the trusted root of `trustedRootSecretRef`, or without one, the root TUF gives.
-async fn verify_signature(
-    ctx: &Context,
-    namespace: &str,
-    verify: &OCIRepositoryVerification,
-    pinned: &ArtifactUrl,
-    access: &RegistryAccess,
-) -> Result<(), Failure> {
-    let failed = |provider: &str, detail: String| verification_failed(provider, detail);
-    let secret_data = |name: &str, provider: &'static str| {
-        let name = name.to_owned();
-        async move {
-            runtime::secret_data(&ctx.client, namespace, &name)
-                .await
-                .map_err(|e| failed(provider, format!("reading secret '{name}': {e}")))?
-                .ok_or_else(|| failed(provider, format!("secret '{name}' not found")))
-        }
-    };
-    match (&verify.secret_ref, &verify.trusted_root_secret_ref) {
-        (Some(keys), _) => {
-            let verifier =
-                CosignKeys::from_secret(&keys.name, &secret_data(&keys.name, "cosign").await?)
-                    .map_err(|e| failed("cosign", e.to_string()))?;
-            verifier
-                .verify(pinned, access)
-                .await
-                .map_err(|e| failed(verifier.provider(), e.to_string()))
-        }
-        (None, root) => {
-            let provider = "cosign keyless";
-            let trust_root = match root {
-                Some(root) => Arc::new(
-                    TrustRoot::from_secret(&root.name, &secret_data(&root.name, provider).await?)
-                        .map_err(|e| failed(provider, e.to_string()))?,
-                ),
-                None => ctx
-                    .sigstore_tuf
-                    .trusted_root()
-                    .await
-                    .map_err(|e| failed(provider, e.to_string()))?,
-            };
-            let matches: Vec<(String, String)> = verify
-                .match_oidc_identity
-                .iter()
-                .flatten()
-                .map(|m| (m.issuer.clone(), m.subject.clone()))
-                .collect();
-            let identities =
-                Identity::compile(&matches).map_err(|e| failed(provider, e.to_string()))?;
-            let verifier = CosignKeyless {
-                trust_root,
-                identities,
-            };
-            // As in Flux, the proxy is not used for keyless verification (a client-certificate
-            // bridge still is: it is how the registry is reached at all).
-            let access = RegistryAccess {
-                proxy: None,
-                ..access.clone()
-            };
-            verifier
-                .verify(pinned, &access)
-                .await
-                .map_err(|e| failed(provider, e.to_string()))
-        }
-    }
-}
-
 /// `ref.digest` > `ref.semver` (highest matching tag) > `ref.tag` > `latest`; returns the tag
 /// (if the revision names one) and the manifest digest.
 async fn resolve_reference(
@@ -921,7 +576,7 @@ fn artifact_event(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use runtime::outcome::FailureKind;
+    use runtime::outcome::{FailureKind, Marks};
     use serde_json::json;
 
     fn spec(url: &str) -> OCIRepositorySpec {
