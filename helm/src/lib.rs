@@ -11,6 +11,7 @@ mod funcs;
 mod ignore;
 pub mod manifest;
 mod objects;
+pub mod release;
 pub mod render;
 mod schema;
 pub mod values;
