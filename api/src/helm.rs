@@ -12,8 +12,7 @@ use super::kustomize::{
     PatchJson6902, ResourceInventory,
 };
 use super::meta::{
-    Condition, DURATION_PATTERN, KubeConfigReference, LocalObjectReference,
-    preserve_unknown_fields,
+    Condition, DURATION_PATTERN, KubeConfigReference, LocalObjectReference, preserve_unknown_fields,
 };
 use super::source::{OIDCIdentityMatch, ReconcileStrategy, VerificationProvider};
 
@@ -90,7 +89,10 @@ fn default_chart_version() -> Option<String> {
 pub struct HelmChartTemplateSpec {
     #[schemars(length(min = 1, max = 2048))]
     pub chart: String,
-    #[serde(default = "default_chart_version", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default = "default_chart_version",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub version: Option<String>,
     pub source_ref: CrossNamespaceObjectReference,
     #[serde(default, skip_serializing_if = "Option::is_none")]

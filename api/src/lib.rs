@@ -46,7 +46,10 @@ pub fn crds() -> Vec<(&'static str, CustomResourceDefinition)> {
         (
             "source.toolkit.fluxcd.io_helmcharts.yaml",
             merge(
-                vec![source::v1::HelmChart::crd(), source::v1beta2::HelmChart::crd()],
+                vec![
+                    source::v1::HelmChart::crd(),
+                    source::v1beta2::HelmChart::crd(),
+                ],
                 "v1",
             ),
         ),

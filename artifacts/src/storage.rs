@@ -159,6 +159,15 @@ impl Storage {
         })
     }
 
+    /// Stores `bytes` at `path`.
+    pub fn store_bytes(&self, path: &str, bytes: &[u8]) -> Result<Stored, StorageError> {
+        let target = self.local(path)?;
+        self.write_atomically(path, |mut writer| {
+            io::Write::write_all(&mut writer, bytes).map_err(io_at(&target))?;
+            Ok(writer)
+        })
+    }
+
     /// Writes through `fill` into a temporary file next to `path` while holding
     /// `<path>.lock`, then renames it into place: readers see the old file or the new one,
     /// never a partial one.

@@ -1,7 +1,9 @@
 //! flux-rs source-controller: a drop-in replacement for Flux's source-controller for
-//! OCIRepository objects.
+//! OCIRepository, HelmChart (from OCI HelmRepositories) and HelmRepository objects.
 
 mod credentials;
+mod helmchart;
+mod helmrepository;
 mod ocirepository;
 mod source;
 mod storage_server;
@@ -11,7 +13,6 @@ mod verify;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
-use api::source::v1::OCIRepository;
 use artifacts::storage::{Retention, Storage};
 use clap::Parser;
 use futures::StreamExt;
@@ -80,6 +81,37 @@ fn advertised_addr(storage_addr: &str, advertised: &str) -> String {
     format!("{host}:{port}")
 }
 
+/// A controller for one kind: watched (in the watched namespace, with the label selector),
+/// triggered by spec changes and reconcile requests only.
+fn run_reconciler<K, F, Fut>(
+    client: &kube::Client,
+    args: &Args,
+    ctx: Arc<source::Context>,
+    reconcile: F,
+) -> impl std::future::Future<Output = ()> + use<K, F, Fut>
+where
+    K: source::SourceObject,
+    F: FnMut(Arc<K>, Arc<source::Context>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<kube::runtime::controller::Action, source::Error>>
+        + Send
+        + 'static,
+{
+    let api: Api<K> = runtime::watched_api(client, &args.common);
+    let config = runtime::watch_config(&args.common);
+    let (reader, writer) = reflector::store();
+    let triggers = watcher(api, config)
+        .default_backoff()
+        .modify(|o: &mut K| o.managed_fields_mut().clear())
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(runtime::trigger_hash, Default::default());
+    Controller::for_stream(triggers, reader)
+        .with_config(controller::Config::default().concurrency(args.concurrent))
+        .graceful_shutdown_on(shutdown_signal())
+        .run(reconcile, source::error_policy, ctx)
+        .for_each(runtime::log_result)
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
@@ -130,23 +162,15 @@ async fn main() -> Result<()> {
         sigstore_tuf,
     });
 
-    let api: Api<OCIRepository> = runtime::watched_api(&client, &args.common);
-    let config = runtime::watch_config(&args.common);
-    let (reader, writer) = reflector::store();
-    let triggers = watcher(api, config)
-        .default_backoff()
-        .modify(|o: &mut OCIRepository| o.managed_fields_mut().clear())
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(runtime::trigger_hash, Default::default());
-    let controller = Controller::for_stream(triggers, reader)
-        .with_config(controller::Config::default().concurrency(args.concurrent))
-        .graceful_shutdown_on(shutdown_signal())
-        .run(ocirepository::reconcile, source::error_policy, ctx)
-        .for_each(runtime::log_result);
+    let oci_repositories = run_reconciler(&client, &args, ctx.clone(), ocirepository::reconcile);
+    let helm_charts = run_reconciler(&client, &args, ctx.clone(), helmchart::reconcile);
+    let helm_repositories = run_reconciler(&client, &args, ctx, helmrepository::reconcile);
+    let controller = async {
+        tokio::join!(oci_repositories, helm_charts, helm_repositories);
+    };
     tracing::info!(
         controller = CONTROLLER,
-        "starting the OCIRepository controller"
+        "starting the OCIRepository, HelmChart and HelmRepository controllers"
     );
     runtime::run_controller(controller, leadership.as_mut(), CONTROLLER)
         .await

@@ -28,7 +28,14 @@ use crate::verify::{CosignKeyless, CosignKeys, Identity, RegistryAccess, TrustRo
 
 /// A kind the source-controller reconciles.
 pub trait SourceObject:
-    Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static
+    Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + Clone
+    + Debug
+    + Serialize
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
 {
     const KIND: &'static str;
 }
