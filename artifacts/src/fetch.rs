@@ -58,6 +58,40 @@ pub async fn fetch_and_extract(
     dest: &Path,
     options: FetchOptions,
 ) -> Result<(), FetchError> {
+    std::fs::create_dir_all(dest)?;
+    let download =
+        download_verified(http, url, digest, dest.parent().unwrap_or(dest), options).await?;
+    let file = download.reopen()?;
+    let dest = dest.to_owned();
+    let limits = options.limits;
+    tokio::task::spawn_blocking(move || {
+        archive::extract_tar_gz(std::io::BufReader::new(file), &dest, limits)
+    })
+    .await
+    .map_err(|e| FetchError::Io(std::io::Error::other(e)))??;
+    Ok(())
+}
+
+/// Downloads `url` and checks it against `digest`; returns the bytes (for small artifacts
+/// read whole, such as Helm charts).
+pub async fn fetch_verified(
+    http: &reqwest::Client,
+    url: &str,
+    digest: &str,
+    options: FetchOptions,
+) -> Result<Vec<u8>, FetchError> {
+    let download = download_verified(http, url, digest, &std::env::temp_dir(), options).await?;
+    Ok(std::fs::read(download.path())?)
+}
+
+/// Downloads `url` into a temporary file in `dir` with retries, and checks its digest.
+async fn download_verified(
+    http: &reqwest::Client,
+    url: &str,
+    digest: &str,
+    dir: &Path,
+    options: FetchOptions,
+) -> Result<tempfile::NamedTempFile, FetchError> {
     let expected = if digest.contains(':') {
         digest.to_owned()
     } else {
@@ -69,8 +103,7 @@ pub async fn fetch_and_extract(
             actual: "unsupported digest algorithm".to_owned(),
         });
     }
-    std::fs::create_dir_all(dest)?;
-    let download = tempfile::NamedTempFile::new_in(dest.parent().unwrap_or(dest))?;
+    let download = tempfile::NamedTempFile::new_in(dir)?;
     let mut delay = Duration::from_millis(500);
     let mut attempt = 0;
     let actual = loop {
@@ -95,15 +128,7 @@ pub async fn fetch_and_extract(
     if actual != expected {
         return Err(FetchError::DigestMismatch { expected, actual });
     }
-    let file = download.reopen()?;
-    let dest = dest.to_owned();
-    let limits = options.limits;
-    tokio::task::spawn_blocking(move || {
-        archive::extract_tar_gz(std::io::BufReader::new(file), &dest, limits)
-    })
-    .await
-    .map_err(|e| FetchError::Io(std::io::Error::other(e)))??;
-    Ok(())
+    Ok(download)
 }
 
 enum Attempt {

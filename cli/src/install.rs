@@ -33,6 +33,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../crds/kustomization.yaml"),
     ),
     (
+        "crds/helm.toolkit.fluxcd.io_helmreleases.yaml",
+        include_str!("../../crds/helm.toolkit.fluxcd.io_helmreleases.yaml"),
+    ),
+    (
         "crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml",
         include_str!("../../crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml"),
     ),
@@ -47,6 +51,10 @@ const FILES: &[(&str, &str)] = &[
     (
         "crds/notification.toolkit.fluxcd.io_receivers.yaml",
         include_str!("../../crds/notification.toolkit.fluxcd.io_receivers.yaml"),
+    ),
+    (
+        "crds/source.toolkit.fluxcd.io_helmcharts.yaml",
+        include_str!("../../crds/source.toolkit.fluxcd.io_helmcharts.yaml"),
     ),
     (
         "crds/source.toolkit.fluxcd.io_helmrepositories.yaml",

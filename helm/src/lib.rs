@@ -168,9 +168,30 @@ impl Default for Options {
     }
 }
 
-/// Renders `chart` with `user_values` (already merged from files and flags) and prints it
-/// as `helm template` does.
-pub fn template(chart: &Chart, user_values: Map, options: &Options) -> Result<String, RenderError> {
+/// What a release renders to: the parts Helm stores and applies separately.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The manifests (hooks left out), in install order.
+    pub manifests: Vec<manifest::Manifest>,
+    /// Hooks, test hooks included, in Helm's order.
+    pub hooks: Vec<manifest::Hook>,
+    /// The root chart's rendered `NOTES.txt` (empty without one).
+    pub notes: String,
+    /// `crds/` files of the chart and its subcharts: (printed path, content).
+    pub crds: Vec<(String, String)>,
+    /// The values the templates saw (user values coalesced with the charts' defaults).
+    pub values: Map,
+}
+
+impl Rendered {
+    /// The release manifest Helm stores: every manifest as `---\n# Source: <path>\n<doc>`.
+    pub fn manifest(&self) -> String {
+        manifest::assemble(&[], &self.manifests, &[], false)
+    }
+}
+
+/// Renders `chart` for a release with `user_values` (already merged from files and flags).
+pub fn render(chart: &Chart, user_values: Map, options: &Options) -> Result<Rendered, RenderError> {
     let kube_version = KubeVersion::parse(&options.kube_version).ok_or_else(|| {
         RenderError::Invalid(format!("invalid kube version {:?}", options.kube_version))
     })?;
@@ -192,20 +213,42 @@ pub fn template(chart: &Chart, user_values: Map, options: &Options) -> Result<St
     }
     let mut files = render::render_templates(
         chart,
-        values,
+        values::deep_copy_map(&values),
         &options.release,
         capabilities,
         options.cluster.clone(),
     )?;
-    // NOTES.txt is rendered (its errors count) but never printed.
+    // Only the root chart's notes are kept; every NOTES.txt is rendered (its errors count).
+    let notes = files
+        .get(&format!("{}/templates/NOTES.txt", chart.name()))
+        .cloned()
+        .unwrap_or_default();
     files.retain(|name, _| !name.ends_with("NOTES.txt"));
     let (manifests, hooks) = manifest::sort_manifests(&files)?;
-    let crds = if options.include_crds {
-        crd_files(chart, chart.name())
+    Ok(Rendered {
+        manifests,
+        hooks,
+        notes,
+        crds: crd_files(chart, chart.name()),
+        values,
+    })
+}
+
+/// Renders `chart` with `user_values` (already merged from files and flags) and prints it
+/// as `helm template` does.
+pub fn template(chart: &Chart, user_values: Map, options: &Options) -> Result<String, RenderError> {
+    let rendered = render(chart, user_values, options)?;
+    let crds: &[(String, String)] = if options.include_crds {
+        &rendered.crds
     } else {
-        Vec::new()
+        &[]
     };
-    let out = manifest::assemble(&crds, &manifests, &hooks, options.skip_tests);
+    let out = manifest::assemble(
+        crds,
+        &rendered.manifests,
+        &rendered.hooks,
+        options.skip_tests,
+    );
     if options.show_only.is_empty() {
         return Ok(out);
     }
