@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `just images`: container images flux-rs/<controller>:<version> for the three controllers,
+# `just images`: container images flux-rs/<controller>:<version> for the four controllers,
 # built FROM scratch from the release binaries (no image is pulled). Starts a private dockerd
 # (data under ~/.cache/flux-rs/docker) when no Docker daemon answers.
 set -euo pipefail
@@ -22,8 +22,8 @@ if ! docker info >/dev/null 2>&1; then
   for _ in $(seq 100); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
 fi
 
-cargo build --locked --release -p source-controller -p kustomize-controller -p notification-controller
-for controller in source-controller kustomize-controller notification-controller; do
+cargo build --locked --release -p source-controller -p kustomize-controller -p helm-controller -p notification-controller
+for controller in source-controller kustomize-controller helm-controller notification-controller; do
   context=$(mktemp -d)
   rootfs="$context/rootfs"
   mkdir -p "$rootfs/usr/local/bin" "$rootfs/etc" "$rootfs/tmp" "$rootfs/data"

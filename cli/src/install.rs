@@ -25,6 +25,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../config/kustomize-controller.yaml"),
     ),
     (
+        "config/helm-controller.yaml",
+        include_str!("../../config/helm-controller.yaml"),
+    ),
+    (
         "config/notification-controller.yaml",
         include_str!("../../config/notification-controller.yaml"),
     ),

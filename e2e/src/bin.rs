@@ -59,10 +59,37 @@ pub fn push_artifact(url: &str, dir: &std::path::Path, extra: &[&str]) -> String
 
 /// The reference kubectl (with kustomize v5.8.1) that `scripts/install-deps.sh` installs.
 pub fn kubectl() -> PathBuf {
-    let cache = std::env::var_os("FLUX_RS_CACHE")
+    tools_cache().join("tools/venv/bin/kubectl")
+}
+
+fn tools_cache() -> PathBuf {
+    std::env::var_os("FLUX_RS_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/flux-rs")
-        });
-    cache.join("tools/venv/bin/kubectl")
+        })
+}
+
+/// The real `helm` (v4.1.4) scripts/install-deps.sh installs.
+pub fn helm_binary() -> PathBuf {
+    tools_cache().join("tools/bin/helm")
+}
+
+/// Runs the real `helm` against the cluster under test (`KUBECONFIG`), with its own
+/// configuration and cache directories under `home`; panics with its output on failure.
+pub fn helm(home: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(helm_binary())
+        .args(args)
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_DATA_HOME", home.join("data"))
+        .output()
+        .expect("helm runs");
+    assert!(
+        out.status.success(),
+        "helm {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

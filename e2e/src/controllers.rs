@@ -219,7 +219,7 @@ impl SourceController {
         retrying_port_clashes(|| {
             let mut controller = Self::start_with(namespace, events_addr, &[]);
             controller.process.wait_for_log(
-                "starting the OCIRepository controller",
+                "starting the OCIRepository, HelmChart and HelmRepository controllers",
                 Duration::from_secs(30),
             )?;
             Ok(controller)
@@ -309,6 +309,46 @@ impl KustomizeController {
         args.extend(extra.iter().map(|a| (*a).to_owned()));
         let process =
             ControllerProcess::start("kustomize-controller", namespace, args, scratch.path());
+        Self {
+            process,
+            _scratch: scratch,
+        }
+    }
+}
+
+/// helm-controller, with short retry and dependency delays so tests converge quickly.
+pub struct HelmController {
+    pub process: ControllerProcess,
+    _scratch: tempfile::TempDir,
+}
+
+impl HelmController {
+    /// Starts helm-controller with extra flags and waits until it reconciles.
+    pub fn start(namespace: &str, events_addr: Option<&str>, extra: &[&str]) -> Self {
+        retrying_port_clashes(|| {
+            let mut controller = Self::spawn(namespace, events_addr, extra);
+            controller.process.wait_for_log(
+                "starting the HelmRelease controller",
+                Duration::from_secs(30),
+            )?;
+            Ok(controller)
+        })
+    }
+
+    /// Starts helm-controller without waiting for it (a standby waits for the lease first).
+    pub fn spawn(namespace: &str, events_addr: Option<&str>, extra: &[&str]) -> Self {
+        let scratch = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "--requeue-dependency=2s".to_owned(),
+            "--min-retry-delay=500ms".to_owned(),
+            "--max-retry-delay=2s".to_owned(),
+            "--http-retry=2".to_owned(),
+        ];
+        if let Some(addr) = events_addr {
+            args.push(format!("--events-addr={addr}"));
+        }
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        let process = ControllerProcess::start("helm-controller", namespace, args, scratch.path());
         Self {
             process,
             _scratch: scratch,

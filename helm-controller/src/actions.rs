@@ -280,13 +280,14 @@ impl Executor<'_> {
         }
         let objects = self.objects(&release.manifest).map_err(wrote)?;
         let refs: Vec<ObjectRef> = objects.iter().rev().map(ObjectRef::of).collect();
-        let (_, failed) = self.applier.prune(&refs).await;
+        let (deleted, failed) = self.applier.delete(&refs).await;
         if let Some((_, error)) = failed.first() {
             return Err(wrote(error.clone()));
         }
         if !options.disable_wait {
+            let deleted: Vec<ObjectRef> = deleted.into_iter().map(|c| c.object).collect();
             self.applier
-                .wait_terminated(&refs, options.timeout, POLL)
+                .wait_terminated(&deleted, options.timeout, POLL)
                 .await
                 .map_err(wrote)?;
         }
@@ -361,7 +362,7 @@ impl Executor<'_> {
                 .map(|r| ObjectRef::of(r).entry())
                 .collect();
             let stale = ssa::inventory::stale(&old, &current);
-            let (_, failed) = self.applier.prune(&stale).await;
+            let (_, failed) = self.applier.delete(&stale).await;
             if let Some((_, error)) = failed.first() {
                 return Err(error.clone());
             }
@@ -417,8 +418,8 @@ impl Executor<'_> {
             .filter(|r| r.version != current && r.info.status == Status::Deployed)
         {
             let mut superseded = older.clone();
+            // The description stays ("Install complete"), as `helm history` shows it.
             superseded.info.status = Status::Superseded;
-            superseded.info.description = "superseded by new release".into();
             self.store.update(&superseded).await?;
         }
         Ok(())
@@ -491,11 +492,12 @@ impl Executor<'_> {
     }
 
     async fn delete_and_wait(&self, refs: &[ObjectRef], timeout: Duration) -> Result<(), String> {
-        let (_, failed) = self.applier.prune(refs).await;
+        let (deleted, failed) = self.applier.delete(refs).await;
         if let Some((_, error)) = failed.first() {
             return Err(error.clone());
         }
-        self.applier.wait_terminated(refs, timeout, POLL).await
+        let deleted: Vec<ObjectRef> = deleted.into_iter().map(|c| c.object).collect();
+        self.applier.wait_terminated(&deleted, timeout, POLL).await
     }
 
     /// The release's objects as Helm creates them: in the release namespace unless they

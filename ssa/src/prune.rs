@@ -11,10 +11,24 @@ impl Applier<'_> {
     /// they carry this Kustomization's owner labels and have not opted out. Returns what was
     /// deleted and what failed (to stay in the inventory).
     pub async fn prune(&self, stale: &[ObjectRef]) -> (Vec<Change>, Vec<(ObjectRef, String)>) {
+        self.delete_each(stale, true).await
+    }
+
+    /// Deletes the objects whoever labelled them (Helm deletes what a release names, hooks
+    /// included), skipping those that opted out of pruning.
+    pub async fn delete(&self, objects: &[ObjectRef]) -> (Vec<Change>, Vec<(ObjectRef, String)>) {
+        self.delete_each(objects, false).await
+    }
+
+    async fn delete_each(
+        &self,
+        objects: &[ObjectRef],
+        owned_only: bool,
+    ) -> (Vec<Change>, Vec<(ObjectRef, String)>) {
         let mut deleted = Vec::new();
         let mut failed = Vec::new();
-        for reference in stale {
-            match self.delete_owned(reference).await {
+        for reference in objects {
+            match self.delete_one(reference, owned_only).await {
                 Ok(true) => deleted.push(Change {
                     object: reference.clone(),
                     action: Action::Deleted,
@@ -26,7 +40,7 @@ impl Applier<'_> {
         (deleted, failed)
     }
 
-    async fn delete_owned(&self, reference: &ObjectRef) -> Result<bool, String> {
+    async fn delete_one(&self, reference: &ObjectRef, owned_only: bool) -> Result<bool, String> {
         let api = match self.api_for(reference).await {
             Ok(api) => api,
             // The kind is gone (its CRD was deleted): so are its objects.
@@ -38,7 +52,13 @@ impl Applier<'_> {
             Ok(None) => return Ok(false),
             Err(e) => return Err(format!("{} delete failed: {e}", reference.display())),
         };
-        if !prunable(&live, self.manager, &self.owner_name, &self.owner_namespace) {
+        let deletable = if owned_only {
+            prunable(&live, self.manager, &self.owner_name, &self.owner_namespace)
+        } else {
+            let annotations = live.metadata.annotations.clone().unwrap_or_default();
+            !policy::prune_skips(&annotations) && live.metadata.deletion_timestamp.is_none()
+        };
+        if !deletable {
             return Ok(false);
         }
         match api
