@@ -96,7 +96,7 @@ fn ready(status: &HelmReleaseStatus) -> Option<(ConditionStatus, String, String)
         .map(|c| (c.status, c.reason.clone(), c.message.clone()))
 }
 
-fn is_ready_with(message: &'static str) -> impl Fn(&HelmReleaseStatus) -> bool {
+fn is_ready_with(message: &str) -> impl Fn(&HelmReleaseStatus) -> bool + '_ {
     move |s| {
         ready(s)
             .is_some_and(|(status, _, m)| status == ConditionStatus::True && m.contains(message))
@@ -225,6 +225,254 @@ async fn the_helm_oci_example_installs_upgrades_and_uninstalls_with_helm_reading
         for event in ["pre-install", "post-install", "pre-upgrade", "post-upgrade", "pre-delete", "post-delete"] {
             let _ = config_maps.delete(&format!("default-podinfo-{event}"), &DeleteParams::default()).await;
         }
+    })
+    .await;
+}
+
+/// A HelmRelease of the test chart from an OCI HelmRepository, released in its own namespace.
+fn helm_release(name: &str, spec: Value) -> Value {
+    let mut base = json!({
+        "interval": "10m",
+        "chart": {"spec": {"chart": "podinfo", "version": "6.1.0",
+            "sourceRef": {"kind": "HelmRepository", "name": "charts"}}},
+    });
+    base.as_object_mut()
+        .unwrap()
+        .extend(spec.as_object().unwrap().clone());
+    json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+        "metadata": {"name": name}, "spec": base})
+}
+
+fn oci_helm_repository(registry: &Registry) -> Value {
+    json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+        "metadata": {"name": "charts"},
+        "spec": {"interval": "10m", "type": "oci", "url": registry.oci_url("charts")}})
+}
+
+/// `(revision, status, description)` of each row of `helm history`.
+fn history_rows(home: &Path, release: &str, ns: &str) -> Vec<(i64, String, String)> {
+    helm_json(home, &["history", release, "-n", ns])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["revision"].as_i64().unwrap(),
+                r["status"].as_str().unwrap().to_owned(),
+                r["description"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_upgrade_that_fails_its_wait_is_rolled_back_and_slack_is_told() {
+    use e2e::controllers::NotificationController;
+    use e2e::webhook::Webhook;
+    with_temp_ns(|client, ns| async move {
+        let home = tempfile::tempdir().unwrap();
+        let registry = Registry::start();
+        push_chart(home.path(), &registry, "6.1.0");
+        let notification = NotificationController::start(&ns);
+        let slack = Webhook::start(None).await;
+        apply(&client, &ns, json!({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider",
+            "metadata": {"name": "slack"}, "spec": {"type": "slack", "address": format!("{}/services/T0/B0/x", slack.base)}})).await;
+        apply(&client, &ns, json!({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert",
+            "metadata": {"name": "releases"}, "spec": {"providerRef": {"name": "slack"}, "eventSeverity": "error",
+            "eventSources": [{"kind": "HelmRelease", "name": "*"}]}})).await;
+        let _source = SourceController::start(&ns, None);
+        let _helm_controller = HelmController::start(&ns, Some(&notification.events_url()), &[]);
+        apply(&client, &ns, oci_helm_repository(&registry)).await;
+        apply(&client, &ns, helm_release("podinfo", json!({
+            "timeout": "8s",
+            "upgrade": {"remediation": {"retries": 1}},
+        })))
+        .await;
+        let api: Api<HelmRelease> = Api::namespaced(client.clone(), &ns);
+        release_status(&api, "podinfo", "the release installed", is_ready_with("Helm install succeeded")).await;
+
+        // One replica never becomes ready here (no kubelet): the upgrade's wait fails.
+        let patch = json!({"spec": {"values": {"replicaCount": 1}}});
+        api.patch("podinfo", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+        let expected = format!("Helm rollback to previous release {ns}/podinfo.v1 with chart podinfo@6.1.0 succeeded");
+        let status = release_status(&api, "podinfo", "the rollback", |s| {
+            ready(s).is_some_and(|(status, reason, message)| {
+                status == ConditionStatus::False && reason == "RollbackSucceeded" && message == expected
+            })
+        })
+        .await;
+        assert!(status.upgrade_failures.unwrap_or(0) >= 1, "{status:?}");
+        let rows = history_rows(home.path(), "podinfo", &ns);
+        assert_eq!(rows[0], (1, "superseded".to_owned(), "Install complete".to_owned()));
+        assert_eq!((rows[1].0, rows[1].1.as_str()), (2, "failed"));
+        assert!(rows[1].2.starts_with("Upgrade \"podinfo\" failed: "), "{rows:?}");
+        assert_eq!((rows[2].0, rows[2].2.as_str()), (3, "Rollback to 1"));
+
+        // The retries run out: stalled, Ready keeps the upgrade failure.
+        let status = release_status(&api, "podinfo", "retries exhausted", |s| {
+            s.conditions.iter().flatten().any(|c| c.type_ == "Stalled" && c.reason == "RetriesExceeded")
+        })
+        .await;
+        let stalled = status.conditions.iter().flatten().find(|c| c.type_ == "Stalled").unwrap();
+        assert_eq!(stalled.message, "Failed to upgrade after 2 attempt(s)");
+
+        let failures = slack
+            .wait_for(1, WAIT, |r| r.body.to_string().contains("Helm upgrade failed for release"))
+            .await;
+        assert!(!failures.is_empty(), "no upgrade failure reached Slack: {:?}", slack.received());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_release_installed_by_helm_is_taken_over() {
+    with_temp_ns(|client, ns| async move {
+        let home = tempfile::tempdir().unwrap();
+        let registry = Registry::start();
+        push_chart(home.path(), &registry, "6.1.0");
+        let chart = format!("{}/podinfo", registry.oci_url("charts"));
+        helm(
+            home.path(),
+            &[
+                "install",
+                "podinfo",
+                &chart,
+                "--version",
+                "6.1.0",
+                "-n",
+                &ns,
+                "--plain-http",
+            ],
+        );
+        let _source = SourceController::start(&ns, None);
+        let _helm_controller = HelmController::start(&ns, None, &[]);
+        apply(&client, &ns, oci_helm_repository(&registry)).await;
+        apply(
+            &client,
+            &ns,
+            helm_release("podinfo", json!({"values": {"ui": {"message": "flux"}}})),
+        )
+        .await;
+        let api: Api<HelmRelease> = Api::namespaced(client.clone(), &ns);
+        release_status(
+            &api,
+            "podinfo",
+            "the take-over",
+            is_ready_with(&format!(
+                "Helm upgrade succeeded for release {ns}/podinfo.v2 with chart podinfo@6.1.0"
+            )),
+        )
+        .await;
+        let rows = history_rows(home.path(), "podinfo", &ns);
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert_eq!(
+            (rows[0].1.as_str(), rows[0].2.as_str()),
+            ("superseded", "Install complete")
+        );
+        assert_eq!(
+            (rows[1].1.as_str(), rows[1].2.as_str()),
+            ("deployed", "Upgrade complete")
+        );
+        let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+        let labels = deployments
+            .get("podinfo")
+            .await
+            .unwrap()
+            .metadata
+            .labels
+            .unwrap();
+        assert_eq!(labels["helm.toolkit.fluxcd.io/name"], "podinfo");
+        // And the real helm continues ours: its upgrade is revision 3.
+        helm(
+            home.path(),
+            &[
+                "upgrade",
+                "podinfo",
+                &chart,
+                "--version",
+                "6.1.0",
+                "-n",
+                &ns,
+                "--plain-http",
+                "--reuse-values",
+            ],
+        );
+        assert_eq!(history_rows(home.path(), "podinfo", &ns).len(), 3);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_controller_killed_mid_upgrade_leaves_no_pending_release() {
+    with_temp_ns(|client, ns| async move {
+        let home = tempfile::tempdir().unwrap();
+        let registry = Registry::start();
+        push_chart(home.path(), &registry, "6.1.0");
+        let _source = SourceController::start(&ns, None);
+        let mut helm_controller = HelmController::start(&ns, None, &[]);
+        apply(&client, &ns, oci_helm_repository(&registry)).await;
+        apply(
+            &client,
+            &ns,
+            helm_release("podinfo", json!({"timeout": "5m"})),
+        )
+        .await;
+        let api: Api<HelmRelease> = Api::namespaced(client.clone(), &ns);
+        release_status(
+            &api,
+            "podinfo",
+            "the release installed",
+            is_ready_with("Helm install succeeded"),
+        )
+        .await;
+
+        // An upgrade that waits (one replica never becomes ready), killed while it waits.
+        let patch = json!({"spec": {"values": {"replicaCount": 1}}});
+        api.patch("podinfo", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+        wait_for(
+            "the upgrade to be pending",
+            WAIT,
+            || async { Ok(helm_json(home.path(), &["list", "-n", &ns, "--pending"])) },
+            |list| list.as_array().is_some_and(|l| !l.is_empty()),
+        )
+        .await
+        .unwrap();
+        helm_controller.process.kill();
+        assert_eq!(
+            history_rows(home.path(), "podinfo", &ns)[1].1,
+            "pending-upgrade"
+        );
+
+        // A fix lands while it is down; the next controller unlocks and releases it.
+        let patch = json!({"spec": {"values": {"replicaCount": 0, "ui": {"message": "fixed"}}}});
+        api.patch("podinfo", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+        helm_controller.process.restart();
+        release_status(
+            &api,
+            "podinfo",
+            "the release after the restart",
+            is_ready_with("Helm upgrade succeeded"),
+        )
+        .await;
+        let rows = history_rows(home.path(), "podinfo", &ns);
+        assert_eq!(
+            rows[1],
+            (
+                2,
+                "failed".to_owned(),
+                "Release unlocked from stale 'pending-upgrade' state".to_owned()
+            )
+        );
+        assert_eq!((rows[2].0, rows[2].1.as_str()), (3, "deployed"));
+        assert!(
+            rows.iter()
+                .all(|(_, status, _)| !status.starts_with("pending")),
+            "{rows:?}"
+        );
     })
     .await;
 }
