@@ -476,3 +476,113 @@ async fn a_controller_killed_mid_upgrade_leaves_no_pending_release() {
     })
     .await;
 }
+
+/// Asks for a reconcile as `flux reconcile` does.
+async fn request_reconcile(api: &Api<HelmRelease>, name: &str, at: &str) {
+    let patch = json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": at}}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn drift_is_corrected_when_enabled_and_only_reported_with_warn() {
+    with_temp_ns(|client, ns| async move {
+        let home = tempfile::tempdir().unwrap();
+        let registry = Registry::start();
+        push_chart(home.path(), &registry, "6.1.0");
+        let _source = SourceController::start(&ns, None);
+        let _helm_controller = HelmController::start(&ns, None, &[]);
+        apply(&client, &ns, oci_helm_repository(&registry)).await;
+        apply(
+            &client,
+            &ns,
+            helm_release("podinfo", json!({"driftDetection": {"mode": "enabled"}})),
+        )
+        .await;
+        let api: Api<HelmRelease> = Api::namespaced(client.clone(), &ns);
+        release_status(
+            &api,
+            "podinfo",
+            "the release installed",
+            is_ready_with("Helm install succeeded"),
+        )
+        .await;
+        let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+        let edit = |replicas: i32| {
+            let deployments = deployments.clone();
+            async move {
+                let patch = json!({"spec": {"replicas": replicas}});
+                deployments
+                    .patch(
+                        "podinfo",
+                        &PatchParams {
+                            field_manager: Some("someone".into()),
+                            ..Default::default()
+                        },
+                        &Patch::Merge(&patch),
+                    )
+                    .await
+                    .unwrap();
+            }
+        };
+        let replicas = || async { Ok(deployments.get("podinfo").await?.spec.unwrap().replicas) };
+
+        edit(3).await;
+        request_reconcile(&api, "podinfo", "1").await;
+        wait_for("the drift corrected", WAIT, replicas, |r| *r == Some(0))
+            .await
+            .unwrap();
+        let events = e2e::cluster::events_for::<HelmRelease>(&client, &ns, "podinfo")
+            .await
+            .unwrap();
+        let reasons: Vec<String> = events.iter().filter_map(|e| e.reason.clone()).collect();
+        assert!(
+            reasons.contains(&"DriftDetected".to_owned())
+                && reasons.contains(&"DriftCorrected".to_owned()),
+            "{reasons:?}"
+        );
+        let detected = events
+            .iter()
+            .find(|e| e.reason.as_deref() == Some("DriftDetected"))
+            .unwrap();
+        assert!(
+            detected
+                .message
+                .as_deref()
+                .unwrap()
+                .contains(&format!("Deployment/{ns}/podinfo changed")),
+            "{detected:?}"
+        );
+
+        let patch = json!({"spec": {"driftDetection": {"mode": "warn"}}});
+        api.patch("podinfo", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+        release_status(&api, "podinfo", "no drift", |s| {
+            s.conditions
+                .iter()
+                .flatten()
+                .any(|c| c.type_ == "Drifted" && c.reason == "NoDriftDetected")
+                && s.observed_generation == Some(2)
+        })
+        .await;
+        edit(3).await;
+        request_reconcile(&api, "podinfo", "2").await;
+        let status = release_status(&api, "podinfo", "the drift reported", |s| {
+            s.conditions
+                .iter()
+                .flatten()
+                .any(|c| c.type_ == "Drifted" && c.status == ConditionStatus::True)
+        })
+        .await;
+        assert_eq!(ready(&status).unwrap().0, ConditionStatus::True);
+        assert_eq!(replicas().await.unwrap(), Some(3), "warn leaves the edit");
+        assert_eq!(
+            history_rows(home.path(), "podinfo", &ns).len(),
+            1,
+            "no new revision"
+        );
+    })
+    .await;
+}

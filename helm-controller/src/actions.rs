@@ -309,6 +309,26 @@ impl Executor<'_> {
         Ok(())
     }
 
+    /// The release's objects that differ from (or are missing in) the cluster.
+    pub async fn drift(&self, release: &Release) -> Result<Vec<ssa::Change>, String> {
+        let objects = self.objects(&release.manifest)?;
+        self.applier.diff(objects).await.map_err(|e| e.to_string())
+    }
+
+    /// Applies the release's objects again; returns those it changed.
+    pub async fn correct_drift(&self, release: &Release) -> Result<Vec<ssa::Change>, String> {
+        let objects = self.objects(&release.manifest)?;
+        let changes = self
+            .applier
+            .apply_all(objects)
+            .await
+            .map_err(|(e, _)| e.to_string())?;
+        Ok(changes
+            .into_iter()
+            .filter(|c| matches!(c.action, ssa::Action::Created | ssa::Action::Configured))
+            .collect())
+    }
+
     /// A release left `pending-*` by an action that was cut short becomes `failed`, so the
     /// next action may run (Flux's unlock).
     pub async fn unlock(&self, release: &Release) -> Result<Release, ActionError> {

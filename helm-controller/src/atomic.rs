@@ -4,7 +4,7 @@
 //! remediation ran.
 
 use api::helm::v2::{HelmRelease, HelmReleaseStatus};
-use api::helm::{condition, reason as reasons};
+use api::helm::{DriftDetectionMode, condition, reason as reasons};
 use api::kustomize::ResourceInventory;
 use api::meta::{ConditionStatus, READY, RECONCILING, STALLED, reason};
 use helm::release::Release;
@@ -197,6 +197,9 @@ pub async fn reconcile(
         match next {
             Next::Done => {
                 step.in_sync(latest, status, conditions);
+                if let Some(release) = latest {
+                    step.detect_drift(release, status, conditions).await?;
+                }
                 return Ok(());
             }
             Next::Unlock(previous) => step.unlock(latest, previous, conditions).await?,
@@ -326,6 +329,81 @@ impl Step<'_> {
         }
         conditions.delete(STALLED);
         status.last_attempted_release_action_duration = None;
+    }
+
+    /// With `driftDetection`, compares the release's objects with the cluster: drift is
+    /// reported (`warn`) or corrected (`enabled`).
+    async fn detect_drift(
+        &self,
+        release: &Release,
+        status: &HelmReleaseStatus,
+        conditions: &mut Conditions,
+    ) -> Result<(), Failure> {
+        let mode = self
+            .object
+            .spec
+            .drift_detection
+            .as_ref()
+            .and_then(|d| d.mode)
+            .unwrap_or_default();
+        if mode == DriftDetectionMode::Disabled {
+            conditions.delete(condition::DRIFTED);
+            return Ok(());
+        }
+        let name = self.full_name(release.version);
+        let drifted = self.executor.drift(release).await.map_err(|e| {
+            Failure::retryable(
+                reasons::DRIFT_DETECTED,
+                format!("failed to diff release {name}: {e}"),
+            )
+        })?;
+        if drifted.is_empty() {
+            conditions.mark_false(
+                condition::DRIFTED,
+                reasons::NO_DRIFT_DETECTED,
+                format!("No drift detected for release {name}"),
+            );
+            return Ok(());
+        }
+        let lines = drifted
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {}",
+                    c.object.display(),
+                    if c.action == ssa::Action::Created {
+                        "removed"
+                    } else {
+                        "changed"
+                    }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let message =
+            format!("Cluster state of release {name} has drifted from the desired state:\n{lines}");
+        conditions.mark_true(condition::DRIFTED, reasons::DRIFT_DETECTED, &message);
+        self.event(status, Severity::Error, reasons::DRIFT_DETECTED, &message)
+            .await;
+        if mode != DriftDetectionMode::Enabled {
+            return Ok(());
+        }
+        match self.executor.correct_drift(release).await {
+            Ok(corrected) => {
+                let lines = ssa::change_lines(&corrected).join("\n");
+                let message =
+                    format!("Cluster state of release {name} has been corrected:\n{lines}");
+                self.event(status, Severity::Info, "DriftCorrected", &message)
+                    .await;
+                Ok(())
+            }
+            Err(e) => {
+                let message = format!("Failed to correct cluster state of release {name}: {e}");
+                self.event(status, Severity::Error, "DriftCorrectionFailed", &message)
+                    .await;
+                Err(Failure::retryable("DriftCorrectionFailed", message))
+            }
+        }
     }
 
     async fn unlock(

@@ -90,6 +90,26 @@ impl Applier<'_> {
         Ok(changes)
     }
 
+    /// What applying `resources` would change, without writing: the objects missing from
+    /// the cluster (Created) or differing from it (Configured). Drift detection.
+    pub async fn diff(&self, resources: Vec<Resource>) -> Result<Vec<Change>, ApplyError> {
+        let listed = Listed::default();
+        let mut changes = Vec::new();
+        for resource in resources {
+            let prepared = self.prepare_owned(resource).await?;
+            let action = match self.plan(&prepared, &listed).await? {
+                Plan::Skip | Plan::Unchanged => continue,
+                Plan::Apply { created: true, .. } => Action::Created,
+                Plan::Apply { .. } => Action::Configured,
+            };
+            changes.push(Change {
+                object: prepared.reference,
+                action,
+            });
+        }
+        Ok(changes)
+    }
+
     /// Dry-runs every object of a stage, then writes those that would change. Nothing is
     /// written when any dry-run fails.
     async fn apply_stage(
