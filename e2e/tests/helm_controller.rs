@@ -586,3 +586,153 @@ async fn drift_is_corrected_when_enabled_and_only_reported_with_warn() {
     })
     .await;
 }
+
+fn helm_chart(name: &str, version: &str, verify: Option<Value>) -> Value {
+    let mut spec = json!({"chart": "podinfo", "version": version, "interval": "10m",
+        "sourceRef": {"kind": "HelmRepository", "name": "charts"}});
+    if let Some(verify) = verify {
+        spec["verify"] = verify;
+    }
+    json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmChart",
+        "metadata": {"name": name}, "spec": spec})
+}
+
+async fn chart_status(
+    api: &Api<api::source::v1::HelmChart>,
+    name: &str,
+    what: &str,
+    done: impl Fn(&api::source::v1::HelmChartStatus) -> bool,
+) -> api::source::v1::HelmChartStatus {
+    let fetch = || async { Ok(api.get(name).await?.status.unwrap_or_default()) };
+    wait_for(what, WAIT, fetch, done).await.unwrap()
+}
+
+fn chart_condition(
+    status: &api::source::v1::HelmChartStatus,
+    type_: &str,
+) -> Option<(ConditionStatus, String, String)> {
+    status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status, c.reason.clone(), c.message.clone()))
+}
+
+#[tokio::test]
+async fn helm_charts_are_cosign_verified_and_missing_versions_named() {
+    use e2e::cosign::{Signer, attach_signature};
+    with_temp_ns(|client, ns| async move {
+        let home = tempfile::tempdir().unwrap();
+        let registry = Registry::start();
+        push_chart(home.path(), &registry, "6.1.0");
+        push_chart(home.path(), &registry, "6.2.0");
+        let _source = SourceController::start(&ns, None);
+        apply(&client, &ns, oci_helm_repository(&registry)).await;
+        let signer = Signer::generate();
+        let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), &ns);
+        let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+            "metadata": {"name": "cosign-pub"}, "stringData": {"cosign.pub": signer.public_pem()}
+        }))
+        .unwrap();
+        secrets.create(&Default::default(), &secret).await.unwrap();
+        let verify = json!({"provider": "cosign", "secretRef": {"name": "cosign-pub"}});
+        let charts: Api<api::source::v1::HelmChart> = Api::namespaced(client.clone(), &ns);
+
+        // Unsigned: refused, nothing stored.
+        apply(&client, &ns, helm_chart("signed", "6.1.0", Some(verify.clone()))).await;
+        let status = chart_status(&charts, "signed", "verification refused", |s| {
+            chart_condition(s, "SourceVerified").is_some_and(|c| c.0 == ConditionStatus::False)
+        })
+        .await;
+        let (_, reason, message) = chart_condition(&status, "SourceVerified").unwrap();
+        assert_eq!(reason, "VerificationError");
+        assert!(message.starts_with("failed to verify the signature using provider 'cosign': no matching signatures"), "{message}");
+        assert!(status.artifact.is_none());
+
+        // Signed with the key: pulled and stored as Flux names it.
+        let digest = registry.manifest_digest("charts/podinfo", "6.1.0");
+        let payload = Signer::payload(&registry, "charts/podinfo", &digest);
+        attach_signature(&registry, "charts/podinfo", &digest, &payload, &signer.sign(&payload));
+        let patch = json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "1"}}});
+        charts.patch("signed", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+        let status = chart_status(&charts, "signed", "the verified chart stored", |s| {
+            chart_condition(s, "Ready").is_some_and(|c| c.0 == ConditionStatus::True)
+        })
+        .await;
+        assert_eq!(
+            chart_condition(&status, "Ready").unwrap(),
+            (ConditionStatus::True, "ChartPullSucceeded".into(), "pulled 'podinfo' chart with version '6.1.0'".into())
+        );
+        assert_eq!(chart_condition(&status, "SourceVerified").unwrap().2, "verified signature of version 6.1.0");
+        let artifact = status.artifact.unwrap();
+        assert_eq!(artifact.revision, "6.1.0");
+        assert_eq!(artifact.path, format!("helmchart/{ns}/signed/podinfo-6.1.0.tgz"));
+
+        // 6.2.0 carries no signature by this key: refused, 6.1.0 stays.
+        let patch = json!({"spec": {"version": "6.2.0"}});
+        charts.patch("signed", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+        let status = chart_status(&charts, "signed", "6.2.0 refused", |s| {
+            chart_condition(s, "SourceVerified").is_some_and(|c| c.0 == ConditionStatus::False)
+                && s.observed_generation == Some(1)
+        })
+        .await;
+        assert_eq!(status.artifact.unwrap().revision, "6.1.0");
+
+        // A version the repository does not have, exact and as a range.
+        apply(&client, &ns, helm_chart("missing", "9.9.9", None)).await;
+        let status = chart_status(&charts, "missing", "the missing version", |s| {
+            chart_condition(s, "Ready").is_some_and(|c| c.0 == ConditionStatus::False)
+        })
+        .await;
+        let (_, reason, message) = chart_condition(&status, "Ready").unwrap();
+        assert_eq!(reason, "ChartPullError");
+        assert!(message.starts_with(&format!(
+            "chart pull error: failed to download chart for remote reference: failed to get '{}/podinfo:9.9.9'",
+            registry.oci_url("charts").trim_start_matches("oci://")
+        )), "{message}");
+        apply(&client, &ns, helm_chart("no-match", "^9.0.0", None)).await;
+        let status = chart_status(&charts, "no-match", "the range without a match", |s| {
+            chart_condition(s, "Stalled").is_some()
+        })
+        .await;
+        assert_eq!(
+            chart_condition(&status, "Ready").unwrap().2,
+            "invalid chart reference: failed to get chart version for remote reference: could not locate a version matching provided version string ^9.0.0"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_chart_ref_to_an_oci_repository_releases_the_chart_with_its_digest() {
+    with_temp_ns(|client, ns| async move {
+        let home = tempfile::tempdir().unwrap();
+        let registry = Registry::start();
+        push_chart(home.path(), &registry, "6.1.0");
+        let _source = SourceController::start(&ns, None);
+        let _helm_controller = HelmController::start(&ns, None, &[]);
+        apply(&client, &ns, json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+            "metadata": {"name": "podinfo"},
+            "spec": {"interval": "10m", "url": format!("{}/podinfo", registry.oci_url("charts")),
+                "ref": {"tag": "6.1.0"},
+                "layerSelector": {"mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip", "operation": "copy"}}}))
+        .await;
+        apply(&client, &ns, json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "metadata": {"name": "podinfo"},
+            "spec": {"interval": "10m", "chartRef": {"kind": "OCIRepository", "name": "podinfo"}}}))
+        .await;
+        let digest = registry.manifest_digest("charts/podinfo", "6.1.0");
+        let short = &digest["sha256:".len().."sha256:".len() + 12];
+        let api: Api<HelmRelease> = Api::namespaced(client.clone(), &ns);
+        let status = release_status(&api, "podinfo", "the release installed", is_ready_with(&format!(
+            "Helm install succeeded for release {ns}/podinfo.v1 with chart podinfo@6.1.0+{short}"
+        )))
+        .await;
+        assert_eq!(status.last_attempted_revision_digest.as_deref(), Some(digest.as_str()));
+        assert!(status.helm_chart.is_none());
+        let list = helm_json(home.path(), &["list", "-n", &ns]);
+        assert_eq!(list[0]["chart"], format!("podinfo-6.1.0+{short}"));
+    })
+    .await;
+}
