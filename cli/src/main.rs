@@ -49,13 +49,13 @@ enum Command {
     /// Get the status of Flux objects.
     #[command(subcommand)]
     Get(cluster::GetCommand),
-    /// Reconcile a source or a Kustomization now and wait for the result.
+    /// Reconcile a source, a Kustomization or a HelmRelease now and wait for the result.
     #[command(subcommand)]
     Reconcile(cluster::TargetCommand),
-    /// Suspend the reconciliation of a source or a Kustomization.
+    /// Suspend the reconciliation of a source, a Kustomization or a HelmRelease.
     #[command(subcommand)]
     Suspend(cluster::TargetCommand),
-    /// Resume a suspended source or Kustomization (and reconcile it).
+    /// Resume a suspended source, Kustomization or HelmRelease (and reconcile it).
     #[command(subcommand)]
     Resume(cluster::TargetCommand),
     /// Remove the flux-rs controllers and CRDs (after a confirmation).
@@ -67,7 +67,7 @@ enum Command {
     /// Create Flux-related objects (`create secret oci`).
     #[command(subcommand)]
     Create(cluster::CreateCommand),
-    /// Show which Kustomization and source an object comes from.
+    /// Show which Kustomization or HelmRelease and source an object comes from.
     Trace(cluster::TraceArgs),
     /// Install the flux-rs controllers (or print their manifests with --export).
     Install(install::InstallCommand),

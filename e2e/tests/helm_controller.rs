@@ -736,3 +736,114 @@ async fn a_chart_ref_to_an_oci_repository_releases_the_chart_with_its_digest() {
     })
     .await;
 }
+
+fn cli(args: &[&str]) -> (bool, String, String) {
+    let out = e2e::bin::flux_rs(args);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn columns(line: &str) -> Vec<&str> {
+    line.split('\t').map(str::trim).collect()
+}
+
+#[tokio::test]
+async fn the_cli_gets_reconciles_suspends_and_traces_helm_releases() {
+    with_temp_ns(|client, ns| async move {
+        let home = tempfile::tempdir().unwrap();
+        let registry = Registry::start();
+        push_chart(home.path(), &registry, "6.1.0");
+        let _source = SourceController::start(&ns, None);
+        let _helm_controller = HelmController::start(&ns, None, &[]);
+        apply(&client, &ns, oci_helm_repository(&registry)).await;
+        apply(&client, &ns, helm_release("podinfo", json!({}))).await;
+        let api: Api<HelmRelease> = Api::namespaced(client.clone(), &ns);
+        release_status(
+            &api,
+            "podinfo",
+            "the release installed",
+            is_ready_with("Helm install succeeded"),
+        )
+        .await;
+
+        let (ok, out, err) = cli(&["get", "helmreleases", "-n", &ns]);
+        assert!(ok, "{err}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            columns(lines[0]),
+            ["NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"]
+        );
+        assert_eq!(
+            columns(lines[1]),
+            [
+                "podinfo",
+                "6.1.0",
+                "False",
+                "True",
+                &format!(
+                    "Helm install succeeded for release {ns}/podinfo.v1 with chart podinfo@6.1.0"
+                )
+            ]
+        );
+        let (ok, out, err) = cli(&["get", "sources", "chart", "-n", &ns, "--no-header"]);
+        assert!(ok, "{err}");
+        assert_eq!(
+            columns(out.lines().next().unwrap()),
+            [
+                format!("{ns}-podinfo").as_str(),
+                "6.1.0",
+                "False",
+                "True",
+                "pulled 'podinfo' chart with version '6.1.0'"
+            ]
+        );
+        let (ok, out, _) = cli(&["get", "sources", "helm", "-n", &ns, "--no-header"]);
+        assert!(ok && out.starts_with("charts"), "{out}");
+
+        // --force upgrades though nothing changed.
+        let (ok, _, err) = cli(&[
+            "reconcile",
+            "helmrelease",
+            "podinfo",
+            "-n",
+            &ns,
+            "--with-source",
+            "--force",
+        ]);
+        assert!(ok, "{err}");
+        assert!(
+            err.contains("✔ fetched revision 6.1.0") && err.contains("✔ applied revision 6.1.0"),
+            "{err}"
+        );
+        assert_eq!(history_rows(home.path(), "podinfo", &ns).len(), 2);
+
+        let (ok, _, err) = cli(&["suspend", "hr", "podinfo", "-n", &ns]);
+        assert!(ok, "{err}");
+        assert!(api.get("podinfo").await.unwrap().spec.suspend);
+        let (ok, _, err) = cli(&["resume", "hr", "podinfo", "-n", &ns]);
+        assert!(ok, "{err}");
+        assert!(!api.get("podinfo").await.unwrap().spec.suspend);
+
+        let (ok, out, err) = cli(&["trace", "deployment", "podinfo", "-n", &ns]);
+        assert!(ok, "{err}");
+        for expected in [
+            "Object:          deployment/podinfo",
+            "HelmRelease:     podinfo",
+            &format!("HelmChart:       {ns}-podinfo"),
+            "HelmRepository:  charts",
+            &format!("URL:             {}", registry.oci_url("charts")),
+        ] {
+            assert!(out.contains(expected), "{expected} in {out}");
+        }
+        let (ok, out, err) = cli(&["events", "-n", &ns, "--for", "HelmRelease/podinfo"]);
+        assert!(ok, "{err}");
+        assert!(
+            out.contains("InstallSucceeded") && out.contains("UpgradeSucceeded"),
+            "{out}"
+        );
+    })
+    .await;
+}

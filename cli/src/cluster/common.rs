@@ -22,7 +22,10 @@ pub struct Scope {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Kind {
     OciRepository,
+    HelmRepository,
+    HelmChart,
     Kustomization,
+    HelmRelease,
     Alert,
     Receiver,
 }
@@ -31,7 +34,10 @@ impl Kind {
     pub(super) fn resource(self) -> ApiResource {
         let (api_version, kind) = match self {
             Kind::OciRepository => ("source.toolkit.fluxcd.io/v1", "OCIRepository"),
+            Kind::HelmRepository => ("source.toolkit.fluxcd.io/v1", "HelmRepository"),
+            Kind::HelmChart => ("source.toolkit.fluxcd.io/v1", "HelmChart"),
             Kind::Kustomization => ("kustomize.toolkit.fluxcd.io/v1", "Kustomization"),
+            Kind::HelmRelease => ("helm.toolkit.fluxcd.io/v2", "HelmRelease"),
             Kind::Alert => ("notification.toolkit.fluxcd.io/v1beta3", "Alert"),
             Kind::Receiver => ("notification.toolkit.fluxcd.io/v1", "Receiver"),
         };
@@ -41,8 +47,9 @@ impl Kind {
     /// The controller that reconciles this kind.
     pub(super) fn controller(self) -> &'static str {
         match self {
-            Kind::OciRepository => "source-controller",
+            Kind::OciRepository | Kind::HelmRepository | Kind::HelmChart => "source-controller",
             Kind::Kustomization => "kustomize-controller",
+            Kind::HelmRelease => "helm-controller",
             Kind::Alert | Kind::Receiver => "notification-controller",
         }
     }
@@ -50,7 +57,10 @@ impl Kind {
     pub(super) fn name(self) -> &'static str {
         match self {
             Kind::OciRepository => "OCIRepository",
+            Kind::HelmRepository => "HelmRepository",
+            Kind::HelmChart => "HelmChart",
             Kind::Kustomization => "Kustomization",
+            Kind::HelmRelease => "HelmRelease",
             Kind::Alert => "Alert",
             Kind::Receiver => "Receiver",
         }
@@ -58,7 +68,20 @@ impl Kind {
 
     /// Whether `get` shows a REVISION column.
     pub(super) fn has_revision(self) -> bool {
-        matches!(self, Kind::OciRepository | Kind::Kustomization)
+        !matches!(self, Kind::Alert | Kind::Receiver)
+    }
+
+    /// The kind named `name` (as in a `sourceRef` or `chartRef`), when the CLI handles it.
+    pub(super) fn from_name(name: &str) -> Option<Kind> {
+        [
+            Kind::OciRepository,
+            Kind::HelmRepository,
+            Kind::HelmChart,
+            Kind::Kustomization,
+            Kind::HelmRelease,
+        ]
+        .into_iter()
+        .find(|k| k.name() == name)
     }
 }
 

@@ -11,9 +11,12 @@ use crate::ui;
 
 #[derive(Subcommand, Debug)]
 pub enum GetCommand {
-    /// Sources: `get sources oci`.
+    /// Sources: `get sources oci|helm|chart`.
     #[command(subcommand)]
     Sources(SourceKind),
+    /// HelmReleases.
+    #[command(alias = "hr", alias = "helmrelease")]
+    Helmreleases(GetArgs),
     /// Kustomizations.
     #[command(alias = "ks", alias = "kustomization")]
     Kustomizations(GetArgs),
@@ -29,6 +32,10 @@ pub enum GetCommand {
 pub enum SourceKind {
     /// OCIRepositories.
     Oci(GetArgs),
+    /// HelmRepositories.
+    Helm(GetArgs),
+    /// HelmCharts.
+    Chart(GetArgs),
 }
 
 #[derive(Args, Debug)]
@@ -49,6 +56,9 @@ impl GetCommand {
     pub async fn run(self) -> anyhow::Result<()> {
         let (kind, args) = match self {
             GetCommand::Sources(SourceKind::Oci(args)) => (Kind::OciRepository, args),
+            GetCommand::Sources(SourceKind::Helm(args)) => (Kind::HelmRepository, args),
+            GetCommand::Sources(SourceKind::Chart(args)) => (Kind::HelmChart, args),
+            GetCommand::Helmreleases(args) => (Kind::HelmRelease, args),
             GetCommand::Kustomizations(args) => (Kind::Kustomization, args),
             GetCommand::Alerts(args) => (Kind::Alert, args),
             GetCommand::Receivers(args) => (Kind::Receiver, args),
@@ -149,8 +159,12 @@ fn row(object: &Value, kind: Kind, all: bool) -> Vec<String> {
     row.push(text("/metadata/name"));
     if kind.has_revision() {
         let revision = match kind {
-            Kind::OciRepository => text("/status/artifact/revision"),
-            _ => text("/status/lastAppliedRevision"),
+            Kind::Kustomization => text("/status/lastAppliedRevision"),
+            // The chart version of the newest release, else the one last attempted.
+            Kind::HelmRelease => Some(text("/status/history/0/chartVersion"))
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| text("/status/lastAttemptedRevision")),
+            _ => text("/status/artifact/revision"),
         };
         row.push(truncate_hex(&revision));
     }
@@ -202,6 +216,13 @@ mod tests {
         assert_eq!(
             headers(Kind::OciRepository, false),
             ["NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"]
+        );
+        let release = json!({"metadata": {"name": "podinfo"},
+            "status": {"history": [{"chartVersion": "6.1.0"}], "lastAttemptedRevision": "6.2.0",
+                "conditions": [{"type": "Ready", "status": "False", "message": "Helm upgrade failed"}]}});
+        assert_eq!(
+            row(&release, Kind::HelmRelease, false),
+            ["podinfo", "6.1.0", "False", "False", "Helm upgrade failed"]
         );
     }
 }

@@ -21,11 +21,16 @@ pub enum TargetCommand {
     /// A Kustomization.
     #[command(alias = "ks")]
     Kustomization(KustomizationTarget),
+    /// A HelmRelease.
+    #[command(alias = "hr")]
+    Helmrelease(HelmReleaseTarget),
 }
 
 #[derive(Subcommand, Debug)]
 pub enum SourceTarget {
     Oci(NameArgs),
+    Helm(NameArgs),
+    Chart(NameArgs),
 }
 
 #[derive(Args, Debug)]
@@ -44,11 +49,43 @@ pub struct KustomizationTarget {
     with_source: bool,
 }
 
+#[derive(Args, Debug)]
+pub struct HelmReleaseTarget {
+    #[command(flatten)]
+    target: NameArgs,
+    /// Reconcile the release's chart source first (`reconcile` only).
+    #[arg(long)]
+    with_source: bool,
+    /// Upgrade the release even if nothing changed, or retries are used up.
+    #[arg(long)]
+    force: bool,
+    /// Reset the failure counters, so exhausted retries start over.
+    #[arg(long)]
+    reset: bool,
+}
+
 impl TargetCommand {
     pub(super) fn parts(&self) -> (Kind, &NameArgs, bool) {
         match self {
             TargetCommand::Source(SourceTarget::Oci(args)) => (Kind::OciRepository, args, false),
+            TargetCommand::Source(SourceTarget::Helm(args)) => (Kind::HelmRepository, args, false),
+            TargetCommand::Source(SourceTarget::Chart(args)) => (Kind::HelmChart, args, false),
             TargetCommand::Kustomization(k) => (Kind::Kustomization, &k.target, k.with_source),
+            TargetCommand::Helmrelease(h) => (Kind::HelmRelease, &h.target, h.with_source),
+        }
+    }
+
+    /// The annotations besides `requestedAt` a reconcile sets to the same token.
+    fn also_annotate(&self) -> Vec<&'static str> {
+        match self {
+            TargetCommand::Helmrelease(h) => [
+                (h.force, "reconcile.fluxcd.io/forceAt"),
+                (h.reset, "reconcile.fluxcd.io/resetAt"),
+            ]
+            .into_iter()
+            .filter_map(|(set, key)| set.then_some(key))
+            .collect(),
+            _ => Vec::new(),
         }
     }
 
@@ -73,25 +110,43 @@ impl TargetCommand {
         {
             bail!("resource is suspended");
         }
-        if with_source {
-            let source = object
-                .data
-                .pointer("/spec/sourceRef/name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            let source_ns = object
-                .data
-                .pointer("/spec/sourceRef/namespace")
-                .and_then(Value::as_str)
-                .unwrap_or(ns)
-                .to_string();
-            let sources: Api<DynamicObject> =
-                Api::namespaced_with(client.clone(), &source_ns, &Kind::OciRepository.resource());
-            request_and_wait(&sources, Kind::OciRepository, &source, &source_ns, timeout).await?;
+        if kind == Kind::HelmRepository
+            && object.data.pointer("/spec/type").and_then(Value::as_str) == Some("oci")
+        {
+            bail!(
+                "HelmRepository '{}' is of type 'oci': it has no artifact to reconcile; reconcile its HelmCharts instead",
+                args.name
+            );
         }
-        request_and_wait(&api, kind, &args.name, ns, timeout).await
+        if with_source {
+            let (source_kind, source, source_ns) = source_of(&object.data, ns)
+                .with_context(|| format!("{} '{}' names no source", kind.name(), args.name))?;
+            let sources: Api<DynamicObject> =
+                Api::namespaced_with(client.clone(), &source_ns, &source_kind.resource());
+            request_and_wait(&sources, source_kind, &source, &source_ns, timeout, &[]).await?;
+        }
+        let also = self.also_annotate();
+        request_and_wait(&api, kind, &args.name, ns, timeout, &also).await
     }
+}
+
+/// The source an object reconciles from: a Kustomization's `sourceRef`, a HelmRelease's
+/// HelmChart (`status.helmChart`) or `chartRef`.
+fn source_of(object: &Value, ns: &str) -> Option<(Kind, String, String)> {
+    let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
+    if let Some(chart) = text("/status/helmChart") {
+        let (chart_ns, name) = chart.split_once('/')?;
+        return Some((Kind::HelmChart, name.to_owned(), chart_ns.to_owned()));
+    }
+    let reference = ["/spec/sourceRef", "/spec/chartRef"]
+        .into_iter()
+        .find(|p| object.pointer(p).is_some())?;
+    let kind = Kind::from_name(text(&format!("{reference}/kind"))?)?;
+    let name = text(&format!("{reference}/name"))?.to_owned();
+    let source_ns = text(&format!("{reference}/namespace"))
+        .unwrap_or(ns)
+        .to_owned();
+    Some((kind, name, source_ns))
 }
 
 pub(super) async fn request_and_wait(
@@ -100,16 +155,21 @@ pub(super) async fn request_and_wait(
     name: &str,
     ns: &str,
     timeout: Duration,
+    also: &[&str],
 ) -> anyhow::Result<()> {
     ui::action(format!(
         "annotating {} {name} in {ns} namespace",
         kind.name()
     ));
     let token = jiff::Timestamp::now().to_string();
+    let mut annotations = serde_json::Map::new();
+    for key in std::iter::once(REQUESTED_AT).chain(also.iter().copied()) {
+        annotations.insert(key.to_owned(), json!(token));
+    }
     api.patch(
         name,
         &PatchParams::default(),
-        &Patch::Merge(&json!({"metadata": {"annotations": {REQUESTED_AT: token}}})),
+        &Patch::Merge(&json!({"metadata": {"annotations": annotations}})),
     )
     .await
     .with_context(|| format!("{} '{name}' not found in {ns} namespace", kind.name()))?;
@@ -154,13 +214,20 @@ pub(super) async fn request_and_wait(
                 .unwrap_or("reconciliation failed")
         );
     }
+    let text = |pointer: &str| {
+        object
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
     match kind {
-        Kind::OciRepository => ui::success(format!(
+        Kind::OciRepository | Kind::HelmRepository | Kind::HelmChart => ui::success(format!(
             "fetched revision {}",
-            object
-                .pointer("/status/artifact/revision")
-                .and_then(Value::as_str)
-                .unwrap_or("")
+            text("/status/artifact/revision")
+        )),
+        Kind::HelmRelease => ui::success(format!(
+            "applied revision {}",
+            text("/status/lastAttemptedRevision")
         )),
         _ => ui::success(format!(
             "applied revision {}",

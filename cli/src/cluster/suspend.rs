@@ -35,6 +35,6 @@ impl TargetCommand {
             return Ok(());
         }
         ui::success(format!("{} resumed", kind.name()));
-        request_and_wait(&api, kind, &args.name, ns, timeout).await
+        request_and_wait(&api, kind, &args.name, ns, timeout, &[]).await
     }
 }

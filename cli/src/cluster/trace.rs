@@ -42,11 +42,18 @@ impl TraceArgs {
             )
         })?;
         let labels = object.metadata.labels.clone().unwrap_or_default();
-        let (Some(owner), Some(owner_ns)) = (
-            labels.get("kustomize.toolkit.fluxcd.io/name"),
-            labels.get("kustomize.toolkit.fluxcd.io/namespace"),
-        ) else {
-            bail!("object not managed by Flux");
+        let owner = |group: &str| {
+            labels
+                .get(&format!("{group}/name"))
+                .zip(labels.get(&format!("{group}/namespace")))
+        };
+        let (helm, (owner, owner_ns)) = match (
+            owner("helm.toolkit.fluxcd.io"),
+            owner("kustomize.toolkit.fluxcd.io"),
+        ) {
+            (Some(release), _) => (true, release),
+            (None, Some(kustomization)) => (false, kustomization),
+            (None, None) => bail!("object not managed by Flux"),
         };
         let mut out = String::new();
         field(
@@ -59,7 +66,11 @@ impl TraceArgs {
         }
         field(&mut out, "Status", "Managed by Flux");
         out.push_str("---\n");
-        trace_kustomization(&mut out, client, owner, owner_ns).await?;
+        if helm {
+            trace_helm_release(&mut out, client, owner, owner_ns).await?;
+        } else {
+            trace_kustomization(&mut out, client, owner, owner_ns).await?;
+        }
         print!("{out}");
         Ok(())
     }
@@ -100,6 +111,86 @@ async fn trace_kustomization(
         if let Ok(source) = sources.get(&source_name).await {
             let source = serde_json::to_value(source)?;
             oci_repository_fields(out, &source, &source_name, &source_ns);
+        }
+    }
+    Ok(())
+}
+
+/// The HelmRelease block, then its chart source's (HelmChart and HelmRepository, or the
+/// OCIRepository of `chartRef`).
+async fn trace_helm_release(
+    out: &mut String,
+    client: Client,
+    owner: &str,
+    owner_ns: &str,
+) -> anyhow::Result<()> {
+    let get = |kind: Kind, namespace: String, name: String| {
+        let client = client.clone();
+        async move {
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(client, &namespace, &kind.resource());
+            api.get(&name)
+                .await
+                .ok()
+                .and_then(|o| serde_json::to_value(o).ok())
+        }
+    };
+    let release = get(Kind::HelmRelease, owner_ns.to_owned(), owner.to_owned())
+        .await
+        .with_context(|| format!("HelmRelease {owner_ns}/{owner}"))?;
+    field(out, "HelmRelease", owner);
+    field(out, "Namespace", owner_ns);
+    if let Some(target) = release
+        .pointer("/spec/targetNamespace")
+        .and_then(Value::as_str)
+    {
+        field(out, "Target", target);
+    }
+    field(
+        out,
+        "Revision",
+        &text(&release, "/status/lastAttemptedRevision"),
+    );
+    status_fields(out, &release);
+    if let Some((chart_ns, chart_name)) = text(&release, "/status/helmChart").split_once('/') {
+        let Some(chart) = get(Kind::HelmChart, chart_ns.to_owned(), chart_name.to_owned()).await
+        else {
+            return Ok(());
+        };
+        out.push_str("---\n");
+        field(out, "HelmChart", chart_name);
+        field(out, "Namespace", chart_ns);
+        field(out, "Chart", &text(&chart, "/spec/chart"));
+        field(out, "Version", &text(&chart, "/spec/version"));
+        field(out, "Revision", &text(&chart, "/status/artifact/revision"));
+        status_fields(out, &chart);
+        let repository = text(&chart, "/spec/sourceRef/name");
+        if let Some(repo) = get(
+            Kind::HelmRepository,
+            chart_ns.to_owned(),
+            repository.clone(),
+        )
+        .await
+        {
+            out.push_str("---\n");
+            field(out, "HelmRepository", &repository);
+            field(out, "Namespace", chart_ns);
+            field(out, "URL", &text(&repo, "/spec/url"));
+            let revision = text(&repo, "/status/artifact/revision");
+            if !revision.is_empty() {
+                field(out, "Revision", &revision);
+            }
+            status_fields(out, &repo);
+        }
+    } else if text(&release, "/spec/chartRef/kind") == "OCIRepository" {
+        let name = text(&release, "/spec/chartRef/name");
+        let namespace = release
+            .pointer("/spec/chartRef/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or(owner_ns)
+            .to_owned();
+        if let Some(source) = get(Kind::OciRepository, namespace.clone(), name.clone()).await {
+            oci_repository_fields(out, &source, &name, &namespace);
         }
     }
     Ok(())
