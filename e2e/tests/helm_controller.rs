@@ -847,3 +847,82 @@ async fn the_cli_gets_reconciles_suspends_and_traces_helm_releases() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn post_renderers_common_metadata_and_created_namespaces_shape_the_release() {
+    with_temp_ns(|client, ns| async move {
+        let home = tempfile::tempdir().unwrap();
+        let registry = Registry::start();
+        push_chart(home.path(), &registry, "6.1.0");
+        let _source = SourceController::start(&ns, None);
+        let _helm_controller = HelmController::start(&ns, None, &[]);
+        let target = format!("{ns}-apps");
+        apply(&client, &ns, oci_helm_repository(&registry)).await;
+        apply(&client, &ns, helm_release("podinfo", json!({
+            "targetNamespace": target,
+            "install": {"createNamespace": true},
+            "commonMetadata": {"labels": {"team": "a"}},
+            "postRenderers": [{"kustomize": {
+                "patches": [{"target": {"kind": "Deployment"},
+                    "patch": "- op: add\n  path: /metadata/annotations/env\n  value: staging\n"}],
+                "images": [{"name": "ghcr.io/stefanprodan/podinfo", "newTag": "6.2.0"}]}}],
+        })))
+        .await;
+        let api: Api<HelmRelease> = Api::namespaced(client.clone(), &ns);
+        let release = format!("{target}-podinfo");
+        release_status(
+            &api,
+            "podinfo",
+            "the release installed",
+            is_ready_with("Helm install succeeded"),
+        )
+        .await;
+        let deployments: Api<Deployment> = Api::namespaced(client.clone(), &target);
+        let deployment = deployments.get(&release).await.unwrap();
+        assert_eq!(
+            deployment.metadata.annotations.as_ref().unwrap()["env"],
+            "staging"
+        );
+        assert_eq!(deployment.metadata.labels.as_ref().unwrap()["team"], "a");
+        let image = deployment.spec.unwrap().template.spec.unwrap().containers[0]
+            .image
+            .clone()
+            .unwrap();
+        assert_eq!(image, "ghcr.io/stefanprodan/podinfo:6.2.0");
+        let manifest = helm(home.path(), &["get", "manifest", &release, "-n", &ns]);
+        assert!(
+            manifest.contains("# Source: podinfo/templates/deployment.yaml")
+                && manifest.contains("env: staging"),
+            "{manifest}"
+        );
+
+        // Changing only the common metadata re-renders: an upgrade.
+        let patch = json!({"spec": {"commonMetadata": {"labels": {"team": "b"}}}});
+        api.patch("podinfo", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+        release_status(
+            &api,
+            "podinfo",
+            "the metadata upgrade",
+            is_ready_with("Helm upgrade succeeded"),
+        )
+        .await;
+        let deployment = deployments.get(&release).await.unwrap();
+        assert_eq!(deployment.metadata.labels.as_ref().unwrap()["team"], "b");
+        api.delete("podinfo", &DeleteParams::default())
+            .await
+            .unwrap();
+        wait_for(
+            "the HelmRelease to go",
+            WAIT,
+            || async { Ok(api.get_opt("podinfo").await?) },
+            Option::is_none,
+        )
+        .await
+        .unwrap();
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+        let _ = namespaces.delete(&target, &DeleteParams::default()).await;
+    })
+    .await;
+}

@@ -53,6 +53,8 @@ pub struct ReleaseOptions {
     pub skip_crds: bool,
     pub skip_schema_validation: bool,
     pub max_history: usize,
+    /// `install.createNamespace`: the release namespace is created first.
+    pub create_namespace: bool,
 }
 
 /// Runs actions for one release: where it lives, how objects are applied, where it is
@@ -62,8 +64,11 @@ pub struct Executor<'a> {
     pub store: &'a ReleaseStore,
     pub name: &'a str,
     pub namespace: &'a str,
-    /// The HelmRelease (`<ns>/<name>`), whose origin labels go on every object.
+    /// The HelmRelease (`<name>`, `<ns>`), whose origin labels go on every object.
     pub owner: (&'a str, &'a str),
+    /// `spec.postRenderers` and `spec.commonMetadata`.
+    pub post_renderers: &'a [api::helm::PostRenderer],
+    pub common_metadata: Option<&'a api::kustomize::CommonMetadata>,
     pub cluster: Option<Arc<dyn helm::Cluster>>,
 }
 
@@ -118,7 +123,7 @@ impl Executor<'_> {
             chart: StoredChart::from_chart(request.chart),
             config: request.config.clone(),
             manifest: self.post_render(rendered)?,
-            hooks: stored_hooks(&rendered.hooks, self.owner),
+            hooks: self.stored_hooks(&rendered.hooks)?,
             version,
             namespace: self.namespace.to_owned(),
             apply_method: "ssa".into(),
@@ -132,21 +137,70 @@ impl Executor<'_> {
         Ok(release)
     }
 
-    /// The stored manifest: each rendered document with Flux's origin labels, re-serialised
-    /// as Flux's post-renderer does, under its `# Source:` line.
+    /// The stored manifest: the rendered documents through Flux's post-renderers, each
+    /// under its `# Source:` line.
     fn post_render(&self, rendered: &helm::Rendered) -> Result<String, ActionError> {
-        let mut out = String::new();
+        let mut documents = Vec::new();
         for manifest in &rendered.manifests {
-            let documents = goyaml::parse_stream(&manifest.content).map_err(|e| {
+            let parsed = goyaml::parse_stream(&manifest.content).map_err(|e| {
                 ActionError::before_storage(format!("YAML parse error on {}: {e}", manifest.path))
             })?;
-            for mut document in documents {
-                add_origin_labels(&mut document, self.owner);
-                out.push_str(&format!("---\n# Source: {}\n", manifest.path));
-                goyaml::write_document(&document, &mut out);
-            }
+            documents.extend(parsed.into_iter().map(|d| (manifest.path.clone(), d)));
+        }
+        let rendered = crate::postrender::post_render(
+            documents,
+            self.post_renderers,
+            self.common_metadata,
+            self.owner,
+        )
+        .map_err(ActionError::before_storage)?;
+        let mut out = String::new();
+        for (path, document) in rendered {
+            out.push_str(&format!("---\n# Source: {path}\n"));
+            goyaml::write_document(&document, &mut out);
         }
         Ok(out)
+    }
+
+    /// The hooks as Helm stores them, post-rendered like the manifests, runs not yet
+    /// recorded.
+    fn stored_hooks(&self, hooks: &[helm::manifest::Hook]) -> Result<Vec<StoredHook>, ActionError> {
+        let mut stored = Vec::with_capacity(hooks.len());
+        for hook in hooks {
+            let documents = goyaml::parse_stream(&hook.manifest.content).map_err(|e| {
+                ActionError::before_storage(format!(
+                    "YAML parse error on {}: {e}",
+                    hook.manifest.path
+                ))
+            })?;
+            let documents = documents
+                .into_iter()
+                .map(|d| (hook.manifest.path.clone(), d))
+                .collect();
+            let rendered = crate::postrender::post_render(
+                documents,
+                self.post_renderers,
+                self.common_metadata,
+                self.owner,
+            )
+            .map_err(ActionError::before_storage)?;
+            let mut manifest = String::new();
+            for (_, document) in rendered {
+                goyaml::write_document(&document, &mut manifest);
+            }
+            stored.push(StoredHook {
+                name: hook.manifest.name.clone(),
+                kind: hook.manifest.kind.clone(),
+                path: hook.manifest.path.clone(),
+                manifest,
+                events: hook.events.clone(),
+                last_run: HookRun::default(),
+                weight: hook.weight,
+                delete_policies: hook.delete_policies.clone(),
+                output_log_policies: Vec::new(),
+            });
+        }
+        Ok(stored)
     }
 
     pub async fn install(
@@ -154,6 +208,22 @@ impl Executor<'_> {
         request: &Request<'_>,
         options: &ReleaseOptions,
     ) -> Result<Release, ActionError> {
+        if options.create_namespace {
+            let namespace = json!({"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": self.namespace}});
+            let Value::Object(object) = namespace else {
+                unreachable!("a JSON object literal");
+            };
+            self.applier
+                .apply_all(vec![Resource::new(object, String::new())])
+                .await
+                .map_err(|(e, _)| {
+                    ActionError::before_storage(format!(
+                        "failed to create namespace {}: {e}",
+                        self.namespace
+                    ))
+                })?;
+        }
         let rendered = self.render(request, 1, false, options).await?;
         let mut release = self.new_release(
             request,
@@ -591,54 +661,6 @@ fn insert(metadata: &mut Map<String, Value>, field: &str, key: &str, value: &str
         *entry = json!({});
     }
     entry[key] = json!(value);
-}
-
-/// `helm.toolkit.fluxcd.io/name` and `/namespace`, as Flux's origin-labels post-renderer.
-fn add_origin_labels(document: &mut Value, (name, namespace): (&str, &str)) {
-    let Some(object) = document.as_object_mut() else {
-        return;
-    };
-    let metadata = object
-        .entry("metadata".to_owned())
-        .or_insert_with(|| json!({}));
-    if let Some(metadata) = metadata.as_object_mut() {
-        insert(metadata, "labels", ssa::HELM_CONTROLLER.name_label, name);
-        insert(
-            metadata,
-            "labels",
-            ssa::HELM_CONTROLLER.namespace_label,
-            namespace,
-        );
-    }
-}
-
-/// The hooks as Helm stores them: origin labels added, runs not yet recorded.
-fn stored_hooks(hooks: &[helm::manifest::Hook], owner: (&str, &str)) -> Vec<StoredHook> {
-    hooks
-        .iter()
-        .map(|hook| {
-            let manifest = match goyaml::parse_stream(&hook.manifest.content) {
-                Ok(mut documents) if documents.len() == 1 => {
-                    add_origin_labels(&mut documents[0], owner);
-                    let mut text = String::new();
-                    goyaml::write_document(&documents[0], &mut text);
-                    text
-                }
-                _ => hook.manifest.content.clone(),
-            };
-            StoredHook {
-                name: hook.manifest.name.clone(),
-                kind: hook.manifest.kind.clone(),
-                path: hook.manifest.path.clone(),
-                manifest,
-                events: hook.events.clone(),
-                last_run: HookRun::default(),
-                weight: hook.weight,
-                delete_policies: hook.delete_policies.clone(),
-                output_log_policies: Vec::new(),
-            }
-        })
-        .collect()
 }
 
 /// The last deployed version.

@@ -12,6 +12,7 @@ use kube::ResourceExt;
 use runtime::conditions::Conditions;
 use runtime::events::{EventRecord, Severity};
 use runtime::outcome::Failure;
+use sha2::{Digest, Sha256};
 use ssa::inventory::ObjectRef;
 
 use crate::actions::{ActionError, Executor};
@@ -173,6 +174,7 @@ pub async fn reconcile(
         chart_version: &chart_version,
         config_digest: &config_digest,
     };
+    let rendering = RenderingDigests::of(object);
     let mut step = Step {
         object,
         ctx,
@@ -188,7 +190,12 @@ pub async fn reconcile(
         step.record_history(&history, status);
         let latest = history.last();
         let snapshots = status.history.clone().unwrap_or_default();
-        let state = state::determine(latest, &snapshots, &desired);
+        let mut state = state::determine(latest, &snapshots, &desired);
+        if state == State::InSync
+            && let Some(reason) = post_render_changed(object, status, &rendering)
+        {
+            state = State::OutOfSync(reason.to_owned());
+        }
         if state == State::Unmanaged {
             status.history = None;
         }
@@ -197,6 +204,8 @@ pub async fn reconcile(
         match next {
             Next::Done => {
                 step.in_sync(latest, status, conditions);
+                status.observed_post_renderers_digest = rendering.post_renderers.clone();
+                status.observed_common_metadata_digest = rendering.common_metadata.clone();
                 if let Some(release) = latest {
                     step.detect_drift(release, status, conditions).await?;
                 }
@@ -208,6 +217,9 @@ pub async fn reconcile(
                 if forced(object, status) {
                     status.last_handled_force_at = requested(object, FORCE_ANNOTATION, None);
                 }
+                // What this release is rendered with, so the next step sees it in sync.
+                status.observed_post_renderers_digest = rendering.post_renderers.clone();
+                status.observed_common_metadata_digest = rendering.common_metadata.clone();
                 step.release(&history, upgrade, progress, status, conditions)
                     .await?;
             }
@@ -234,6 +246,48 @@ pub async fn reconcile(
         "ReconcileError",
         format!("the release did not settle after {MAX_STEPS} actions"),
     ))
+}
+
+/// Digests of how releases are post-rendered (Flux: sha256 of the JSON of the spec
+/// fields, newline included); `None` when the field is not set.
+struct RenderingDigests {
+    post_renderers: Option<String>,
+    common_metadata: Option<String>,
+}
+
+impl RenderingDigests {
+    fn of(object: &HelmRelease) -> Self {
+        fn digest<T: serde::Serialize>(value: Option<&T>) -> Option<String> {
+            let json = serde_json::to_string(value?).ok()?;
+            Some(format!(
+                "sha256:{}",
+                hex::encode(Sha256::digest(format!("{json}\n")))
+            ))
+        }
+        RenderingDigests {
+            post_renderers: digest(object.spec.post_renderers.as_ref()),
+            common_metadata: digest(object.spec.common_metadata.as_ref()),
+        }
+    }
+}
+
+/// A new generation that changed the post-renderers or common metadata makes an in-sync
+/// release out of sync: its objects would be rendered differently.
+fn post_render_changed(
+    object: &HelmRelease,
+    status: &HelmReleaseStatus,
+    rendering: &RenderingDigests,
+) -> Option<&'static str> {
+    if status.observed_generation == object.metadata.generation {
+        return None;
+    }
+    if status.observed_post_renderers_digest != rendering.post_renderers {
+        return Some("postrenderers digest has changed");
+    }
+    if status.observed_common_metadata_digest != rendering.common_metadata {
+        return Some("common metadata digest has changed");
+    }
+    None
 }
 
 /// Stalled: "Failed to <action> after N attempt(s)"; Ready keeps Released's failure (the

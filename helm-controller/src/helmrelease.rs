@@ -293,6 +293,8 @@ async fn run(
         name: &identity.name,
         namespace: &identity.namespace,
         owner: (&owner_name, &owner_namespace),
+        post_renderers: object.spec.post_renderers.as_deref().unwrap_or_default(),
+        common_metadata: object.spec.common_metadata.as_ref(),
         cluster: Some(Arc::new(crate::lookup::KubeLookup {
             client: clients,
             runtime: tokio::runtime::Handle::current(),
@@ -713,6 +715,8 @@ async fn finalize(object: &HelmRelease, ctx: &Context) -> Result<(), String> {
             name: &identity.name,
             namespace: &identity.namespace,
             owner: (&owner_name, &owner_namespace),
+            post_renderers: &[],
+            common_metadata: None,
             cluster: None,
         };
         let live = history
@@ -767,6 +771,7 @@ pub fn release_options(object: &HelmRelease, upgrade: bool) -> ReleaseOptions {
             skip_crds: upgrade.crds == Some(api::helm::CrdsPolicy::Skip),
             skip_schema_validation: upgrade.disable_schema_validation,
             max_history,
+            create_namespace: false,
         }
     } else {
         let install = spec.install.clone().unwrap_or_default();
@@ -780,6 +785,7 @@ pub fn release_options(object: &HelmRelease, upgrade: bool) -> ReleaseOptions {
             skip_crds: install.crds == Some(api::helm::CrdsPolicy::Skip),
             skip_schema_validation: install.disable_schema_validation,
             max_history,
+            create_namespace: install.create_namespace && spec.target_namespace.is_some(),
         }
     }
 }

@@ -6,6 +6,7 @@ mod atomic;
 mod chart_template;
 mod helmrelease;
 mod lookup;
+mod postrender;
 mod snapshot;
 mod state;
 mod storage;
