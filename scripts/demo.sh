@@ -3,19 +3,23 @@
 # the three flux-rs controllers, the example app pushed with `flux-rs push artifact`, an
 # OCIRepository and a staging Kustomization (with a JSON6902 patch), a generic Provider and
 # Alert posting to a small local receiver that prints what it gets; then a second revision
-# rolled out. Installs what it needs first (idempotent). Ctrl-C stops everything.
+# rolled out; then the Helm OCI flow: a chart pushed with the real `helm push`, a
+# HelmRepository of type oci and a HelmRelease, read back with `helm list`. Installs what
+# it needs first (idempotent). Ctrl-C stops everything.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$FLUX_RS_ROOT"
 
 "$FLUX_RS_ROOT/scripts/install-deps.sh"
 echo "► building flux-rs and the controllers (release)" >&2
-cargo build --locked --release -p cli -p source-controller -p kustomize-controller -p notification-controller
+cargo build --locked --release -p cli -p source-controller -p kustomize-controller -p helm-controller -p notification-controller
 bin="$CARGO_TARGET_DIR/release"
 flux_rs="$bin/flux-rs"
 kubectl="$FLUX_RS_CACHE/tools/venv/bin/kubectl"
+helm="$FLUX_RS_CACHE/tools/bin/helm"
 
 work=$(mktemp -d)
+export HELM_CONFIG_HOME="$work/helm/config" HELM_CACHE_HOME="$work/helm/cache" HELM_DATA_HOME="$work/helm/data"
 pids=()
 cleanup() {
   echo >&2
@@ -37,8 +41,10 @@ eval "$("$FLUX_RS_ROOT/scripts/cluster.sh" up | tail -n 1)"
 "$kubectl" apply --server-side -k crds >/dev/null
 # An interrupted run leaves its objects behind, with finalizers that no running controller
 # releases and statuses that point at its old registry and file server: start from none.
-for kind in kustomizations.kustomize.toolkit.fluxcd.io ocirepositories.source.toolkit.fluxcd.io \
-  alerts.notification.toolkit.fluxcd.io providers.notification.toolkit.fluxcd.io; do
+for kind in kustomizations.kustomize.toolkit.fluxcd.io helmreleases.helm.toolkit.fluxcd.io \
+  ocirepositories.source.toolkit.fluxcd.io helmcharts.source.toolkit.fluxcd.io \
+  helmrepositories.source.toolkit.fluxcd.io alerts.notification.toolkit.fluxcd.io \
+  providers.notification.toolkit.fluxcd.io; do
   for object in $("$kubectl" -n flux-system get "$kind" -o name 2>/dev/null); do
     echo "► removing $object left by an earlier run" >&2
     "$kubectl" -n flux-system patch "$object" --type=merge -p '{"metadata":{"finalizers":null}}' >/dev/null
@@ -86,11 +92,12 @@ start() {
     > "$work/$name.log" 2>&1 &
   pids+=($!)
 }
-echo "► starting notification-controller, source-controller and kustomize-controller" >&2
+echo "► starting notification-controller, source-controller, kustomize-controller and helm-controller" >&2
 start notification-controller --events-addr="127.0.0.1:$events_port" --receiver-addr="127.0.0.1:$(free_port)"
 start source-controller --events-addr="http://127.0.0.1:$events_port/" --storage-path="$work/storage" \
   --storage-addr="127.0.0.1:$storage_port" --storage-adv-addr="127.0.0.1:$storage_port"
 start kustomize-controller --events-addr="http://127.0.0.1:$events_port/"
+start helm-controller --events-addr="http://127.0.0.1:$events_port/"
 
 step "$flux_rs" push artifact "$repo:latest" --path examples/podinfo \
   --source https://github.com/example/podinfo --revision "main@sha1:$(git rev-parse HEAD 2>/dev/null || echo 0)"
@@ -138,6 +145,7 @@ spec:
   eventSources:
   - {kind: OCIRepository, name: '*'}
   - {kind: Kustomization, name: '*'}
+  - {kind: HelmRelease, name: '*'}
 YAML
 step "$kubectl" apply --server-side -f "$work/flux.yaml"
 step "$kubectl" -n flux-system wait --for=condition=Ready --timeout=120s kustomization/podinfo
@@ -161,6 +169,39 @@ step "$flux_rs" push artifact "$repo:latest" --path "$work/v2" \
 step "$flux_rs" reconcile kustomization podinfo --with-source
 step "$flux_rs" get kustomizations
 step "$kubectl" -n apps get deployment,service,configmap
+sleep 2
+printf '\n\033[1mnotifications received:\033[0m\n'
+cat "$work/notifications.log"
+
+echo
+echo "► Helm OCI: a chart pushed with helm, a HelmRepository of type oci and a HelmRelease" >&2
+step "$helm" package examples/charts/podinfo --destination "$work"
+step "$helm" push "$work/podinfo-6.1.0.tgz" "oci://127.0.0.1:$registry_port/charts" --plain-http
+cat > "$work/helm.yaml" <<YAML
+apiVersion: source.toolkit.fluxcd.io/v1beta2
+kind: HelmRepository
+metadata: {name: podinfo, namespace: flux-system}
+spec: {interval: 10m, type: oci, url: "oci://127.0.0.1:$registry_port/charts"}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2beta1
+kind: HelmRelease
+metadata: {name: podinfo, namespace: flux-system}
+spec:
+  interval: 10m
+  targetNamespace: default
+  chart:
+    spec:
+      chart: podinfo
+      version: 6.1.0 # {"\$imagepolicy": "flux-system:podinfo-chart:tag"}
+      sourceRef: {kind: HelmRepository, name: podinfo}
+YAML
+step cat "$work/helm.yaml"
+step "$kubectl" apply --server-side -f "$work/helm.yaml"
+step "$kubectl" -n flux-system wait --for=condition=Ready --timeout=120s helmrelease/podinfo
+step "$flux_rs" get helmreleases
+step "$flux_rs" get sources chart
+step "$helm" list -n flux-system
+step "$flux_rs" trace deployment default-podinfo -n default
 sleep 2
 printf '\n\033[1mnotifications received:\033[0m\n'
 cat "$work/notifications.log"

@@ -41,7 +41,7 @@ spec:
 "#;
 
 fn chart_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/charts/podinfo")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/charts/podinfo")
 }
 
 /// Packages the test chart at `version` and pushes it with `helm push`.
