@@ -69,6 +69,8 @@ pub struct Executor<'a> {
     /// `spec.postRenderers` and `spec.commonMetadata`.
     pub post_renderers: &'a [api::helm::PostRenderer],
     pub common_metadata: Option<&'a api::kustomize::CommonMetadata>,
+    /// `.Capabilities.KubeVersion`: the API server's.
+    pub kube_version: String,
     pub cluster: Option<Arc<dyn helm::Cluster>>,
 }
 
@@ -99,6 +101,7 @@ impl Executor<'_> {
             },
             skip_schema_validation: options.skip_schema_validation,
             cluster: self.cluster.clone(),
+            kube_version: self.kube_version.clone(),
             ..helm::Options::default()
         };
         tokio::task::spawn_blocking(move || helm::render(&chart, values, &render_options))

@@ -47,6 +47,27 @@ pub struct Context {
     pub requeue_dependency: Duration,
     pub http_retry: u32,
     pub default_service_account: Option<String>,
+    /// The API server's version (`.Capabilities.KubeVersion`), read once.
+    pub kube_version: tokio::sync::OnceCell<String>,
+}
+
+impl Context {
+    /// The API server's version as `v<major>.<minor>.<patch>`; Helm's default when it cannot
+    /// be read.
+    async fn kube_version(&self) -> String {
+        self.kube_version
+            .get_or_init(|| async {
+                match self.client.apiserver_version().await {
+                    Ok(info) => info.git_version,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading the API server version; templates see Helm's default");
+                        helm::DEFAULT_KUBE_VERSION.to_owned()
+                    }
+                }
+            })
+            .await
+            .clone()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -261,6 +282,14 @@ async fn run(
     status: &mut HelmReleaseStatus,
     conditions: &mut Conditions,
 ) -> Result<(), Failure> {
+    let custom_checks = object
+        .spec
+        .health_check_exprs
+        .iter()
+        .flatten()
+        .map(ssa::health::CustomCheck::parse)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Failure::stalled(reasons::INVALID_CEL_EXPRESSION, e.to_string()))?;
     let source = chart_source(object, ctx, status).await?;
     conditions.mark_true(RECONCILING, reason::PROGRESSING, "Fulfilling prerequisites");
     progress.record(status, conditions).await;
@@ -281,7 +310,7 @@ async fn run(
         concurrency: ctx.concurrent_ssa,
         force: object.spec.upgrade.as_ref().is_some_and(|u| u.force),
         applied: &ctx.applied,
-        custom_checks: &[],
+        custom_checks: &custom_checks,
     };
     let store = ReleaseStore::new(clients.clone(), &identity.storage_namespace);
     status.storage_namespace = Some(identity.storage_namespace.clone());
@@ -295,6 +324,7 @@ async fn run(
         owner: (&owner_name, &owner_namespace),
         post_renderers: object.spec.post_renderers.as_deref().unwrap_or_default(),
         common_metadata: object.spec.common_metadata.as_ref(),
+        kube_version: ctx.kube_version().await,
         cluster: Some(Arc::new(crate::lookup::KubeLookup {
             client: clients,
             runtime: tokio::runtime::Handle::current(),
@@ -717,6 +747,7 @@ async fn finalize(object: &HelmRelease, ctx: &Context) -> Result<(), String> {
             owner: (&owner_name, &owner_namespace),
             post_renderers: &[],
             common_metadata: None,
+            kube_version: helm::DEFAULT_KUBE_VERSION.to_owned(),
             cluster: None,
         };
         let live = history

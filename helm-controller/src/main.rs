@@ -139,6 +139,7 @@ async fn main() -> Result<()> {
         http_retry: args.http_retry,
         default_service_account: Some(args.default_service_account.clone())
             .filter(|s| !s.is_empty()),
+        kube_version: Default::default(),
     });
 
     let releases: Api<HelmRelease> = runtime::watched_api(&client, &args.common);
