@@ -926,3 +926,29 @@ async fn post_renderers_common_metadata_and_created_namespaces_shape_the_release
     })
     .await;
 }
+
+#[tokio::test]
+async fn test_hooks_run_after_a_release_when_tests_are_enabled() {
+    with_temp_ns(|client, ns| async move {
+        let home = tempfile::tempdir().unwrap();
+        let registry = Registry::start();
+        push_chart(home.path(), &registry, "6.1.0");
+        let _source = SourceController::start(&ns, None);
+        let _helm_controller = HelmController::start(&ns, None, &[]);
+        apply(&client, &ns, oci_helm_repository(&registry)).await;
+        apply(&client, &ns, helm_release("podinfo", json!({"test": {"enable": true}}))).await;
+        let api: Api<HelmRelease> = Api::namespaced(client.clone(), &ns);
+        let expected = format!(
+            "Helm test succeeded for release {ns}/podinfo.v1 with chart podinfo@6.1.0: 1 test hook(s) completed successfully"
+        );
+        let status = release_status(&api, "podinfo", "the release tested", is_ready_with(&expected)).await;
+        let tested = status.history.unwrap()[0].test_hooks.clone().unwrap();
+        assert_eq!(tested["podinfo-smoke"].phase.as_deref(), Some("Succeeded"));
+        let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+        assert!(config_maps.get_opt("podinfo-smoke").await.unwrap().is_some());
+        // helm reads the recorded test run.
+        let status_text = helm(home.path(), &["status", "podinfo", "-n", &ns]);
+        assert!(status_text.contains("podinfo-smoke"), "{status_text}");
+    })
+    .await;
+}

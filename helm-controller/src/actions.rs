@@ -530,6 +530,29 @@ impl Executor<'_> {
         Ok(())
     }
 
+    /// Runs the release's test hooks that `selected` keeps (Helm's `test` action) and
+    /// records their runs in storage; returns how many ran.
+    pub async fn test(
+        &self,
+        release: &mut Release,
+        selected: impl Fn(&StoredHook) -> bool + Sync,
+        timeout: Duration,
+    ) -> Result<usize, String> {
+        let count = release
+            .hooks
+            .iter()
+            .filter(|h| h.events.iter().any(|e| e == "test") && selected(h))
+            .count();
+        let run = self
+            .run_hooks_where(&mut release.hooks, "test", timeout, &selected)
+            .await;
+        self.store
+            .update(release)
+            .await
+            .map_err(|e| e.to_string())?;
+        run.map(|()| count)
+    }
+
     /// Runs the hooks of `event` in weight order, recording their runs.
     async fn run_hooks(
         &self,
@@ -537,8 +560,18 @@ impl Executor<'_> {
         event: &str,
         timeout: Duration,
     ) -> Result<(), String> {
+        self.run_hooks_where(hooks, event, timeout, &|_| true).await
+    }
+
+    async fn run_hooks_where(
+        &self,
+        hooks: &mut [StoredHook],
+        event: &str,
+        timeout: Duration,
+        selected: &(dyn Fn(&StoredHook) -> bool + Sync),
+    ) -> Result<(), String> {
         let mut order: Vec<usize> = (0..hooks.len())
-            .filter(|i| hooks[*i].events.iter().any(|e| e == event))
+            .filter(|i| hooks[*i].events.iter().any(|e| e == event) && selected(&hooks[*i]))
             .collect();
         order.sort_by(|a, b| {
             (hooks[*a].weight, &hooks[*a].name).cmp(&(hooks[*b].weight, &hooks[*b].name))

@@ -207,6 +207,7 @@ pub async fn reconcile(
                 status.observed_post_renderers_digest = rendering.post_renderers.clone();
                 status.observed_common_metadata_digest = rendering.common_metadata.clone();
                 if let Some(release) = latest {
+                    step.test_if_due(release, status, conditions).await?;
                     step.detect_drift(release, status, conditions).await?;
                 }
                 return Ok(());
@@ -383,6 +384,98 @@ impl Step<'_> {
         }
         conditions.delete(STALLED);
         status.last_attempted_release_action_duration = None;
+    }
+
+    /// With `spec.test.enable`, runs the test hooks of a release not tested yet (a new
+    /// install or upgrade): TestSuccess, and the runs recorded in the snapshot.
+    async fn test_if_due(
+        &self,
+        release: &Release,
+        status: &mut HelmReleaseStatus,
+        conditions: &mut Conditions,
+    ) -> Result<(), Failure> {
+        let test = self.object.spec.test.clone().unwrap_or_default();
+        if !test.enable {
+            conditions.delete(condition::TEST_SUCCESS);
+            return Ok(());
+        }
+        let tested = status
+            .history
+            .as_ref()
+            .and_then(|h| h.first())
+            .is_some_and(|s| s.version == i64::from(release.version) && s.test_hooks.is_some());
+        if tested {
+            return Ok(());
+        }
+        let timeout = api::duration::parse(
+            test.timeout
+                .as_deref()
+                .or(self.object.spec.timeout.as_deref())
+                .unwrap_or("5m"),
+        )
+        .unwrap_or(std::time::Duration::from_secs(300));
+        let filters = test.filters.clone().unwrap_or_default();
+        let selected = |hook: &helm::release::StoredHook| {
+            let excluded = filters.iter().any(|f| f.exclude && f.name == hook.name);
+            let included: Vec<_> = filters.iter().filter(|f| !f.exclude).collect();
+            !excluded && (included.is_empty() || included.iter().any(|f| f.name == hook.name))
+        };
+        let mut record = release.clone();
+        let result = self.executor.test(&mut record, selected, timeout).await;
+        if let Some(snapshot) = status.history.as_mut().and_then(|h| h.first_mut()) {
+            snapshot.test_hooks = Some(
+                record
+                    .hooks
+                    .iter()
+                    .filter(|h| {
+                        h.events.iter().any(|e| e == "test") && h.last_run.started_at.is_some()
+                    })
+                    .map(|h| {
+                        let time = |t: Option<jiff::Timestamp>| t.map(|t| t.to_string());
+                        (
+                            h.name.clone(),
+                            api::helm::TestHookStatus {
+                                last_started: time(h.last_run.started_at),
+                                last_completed: time(h.last_run.completed_at),
+                                phase: Some(h.last_run.phase.clone()),
+                            },
+                        )
+                    })
+                    .collect(),
+            );
+        }
+        let name = self.full_name(release.version);
+        match result {
+            Ok(count) => {
+                let detail = if count == 0 {
+                    "no test hooks".to_owned()
+                } else {
+                    format!("{count} test hook(s) completed successfully")
+                };
+                let message = format!(
+                    "Helm test succeeded for release {name} with chart {}: {detail}",
+                    self.chart
+                );
+                conditions.mark_true(condition::TEST_SUCCESS, reasons::TEST_SUCCEEDED, &message);
+                self.event(status, Severity::Info, reasons::TEST_SUCCEEDED, &message)
+                    .await;
+                Ok(())
+            }
+            Err(e) => {
+                let message = format!(
+                    "Helm test failed for release {name} with chart {}: {e}",
+                    self.chart
+                );
+                conditions.mark_false(condition::TEST_SUCCESS, reasons::TEST_FAILED, &message);
+                self.event(status, Severity::Error, reasons::TEST_FAILED, &message)
+                    .await;
+                if test.ignore_failures {
+                    Ok(())
+                } else {
+                    Err(Failure::retryable(reasons::TEST_FAILED, message))
+                }
+            }
+        }
     }
 
     /// With `driftDetection`, compares the release's objects with the cluster: drift is

@@ -215,7 +215,18 @@ async fn conclude(
     let conclusion = match &outcome {
         Ok(()) => {
             let conclusion = outcome::succeeded(conditions, &[]);
-            if let Some(released) = conditions.get(condition::RELEASED).cloned() {
+            // Ready follows the tests when they count, else the release.
+            let tests_count = object
+                .spec
+                .test
+                .as_ref()
+                .is_some_and(|t| t.enable && !t.ignore_failures);
+            let summary = conditions
+                .get(condition::TEST_SUCCESS)
+                .filter(|_| tests_count)
+                .or_else(|| conditions.get(condition::RELEASED))
+                .cloned();
+            if let Some(released) = summary {
                 conditions.set(
                     READY,
                     released.status,
