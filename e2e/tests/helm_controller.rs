@@ -952,3 +952,55 @@ async fn test_hooks_run_after_a_release_when_tests_are_enabled() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_new_release_name_uninstalls_the_old_release() {
+    with_temp_ns(|client, ns| async move {
+        let home = tempfile::tempdir().unwrap();
+        let registry = Registry::start();
+        push_chart(home.path(), &registry, "6.1.0");
+        let _source = SourceController::start(&ns, None);
+        let _helm_controller = HelmController::start(&ns, None, &[]);
+        apply(&client, &ns, oci_helm_repository(&registry)).await;
+        apply(&client, &ns, helm_release("podinfo", json!({}))).await;
+        let api: Api<HelmRelease> = Api::namespaced(client.clone(), &ns);
+        release_status(
+            &api,
+            "podinfo",
+            "the release installed",
+            is_ready_with("Helm install succeeded"),
+        )
+        .await;
+        let patch = json!({"spec": {"releaseName": "renamed"}});
+        api.patch("podinfo", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+        release_status(
+            &api,
+            "podinfo",
+            "the renamed release",
+            is_ready_with(&format!(
+                "Helm install succeeded for release {ns}/renamed.v1 with chart podinfo@6.1.0"
+            )),
+        )
+        .await;
+        let list = helm_json(home.path(), &["list", "-n", &ns]);
+        let names: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["renamed"]);
+        let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+        assert!(deployments.get_opt("podinfo").await.unwrap().is_none());
+        assert!(
+            deployments
+                .get_opt("renamed-podinfo")
+                .await
+                .unwrap()
+                .is_some()
+        );
+    })
+    .await;
+}

@@ -323,6 +323,7 @@ async fn run(
         applied: &ctx.applied,
         custom_checks: &custom_checks,
     };
+    uninstall_moved_release(object, ctx, &applier, &identity, status).await?;
     let store = ReleaseStore::new(clients.clone(), &identity.storage_namespace);
     status.storage_namespace = Some(identity.storage_namespace.clone());
     let owner_namespace = object.namespace().unwrap_or_default();
@@ -350,6 +351,73 @@ async fn run(
         object, ctx, &executor, &request, progress, status, conditions,
     )
     .await
+}
+
+/// A new release name, target or storage namespace: the release made under the old ones
+/// is uninstalled and the history starts over (Flux's `ReleaseTargetChanged`).
+async fn uninstall_moved_release(
+    object: &HelmRelease,
+    ctx: &Context,
+    applier: &Applier<'_>,
+    identity: &Identity,
+    status: &mut HelmReleaseStatus,
+) -> Result<(), Failure> {
+    let Some(latest) = status.history.as_ref().and_then(|h| h.first()).cloned() else {
+        return Ok(());
+    };
+    let old_storage = status
+        .storage_namespace
+        .clone()
+        .unwrap_or_else(|| identity.storage_namespace.clone());
+    if latest.name == identity.name
+        && latest.namespace == identity.namespace
+        && old_storage == identity.storage_namespace
+    {
+        return Ok(());
+    }
+    let store = ReleaseStore::new(applier.client.clone(), &old_storage);
+    let failed = |e: String| {
+        Failure::retryable(
+            reasons::UNINSTALL_FAILED,
+            format!(
+                "failed to uninstall release {}/{} after its target changed: {e}",
+                latest.namespace, latest.name
+            ),
+        )
+    };
+    let history = store
+        .history(&latest.name)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    let owner_namespace = object.namespace().unwrap_or_default();
+    let owner_name = object.name_any();
+    let executor = Executor {
+        applier,
+        store: &store,
+        name: &latest.name,
+        namespace: &latest.namespace,
+        owner: (&owner_name, &owner_namespace),
+        post_renderers: &[],
+        common_metadata: None,
+        kube_version: helm::DEFAULT_KUBE_VERSION.to_owned(),
+        cluster: None,
+    };
+    let options = release_options(object, true);
+    executor
+        .uninstall(&history, false, &options)
+        .await
+        .map_err(|e| failed(e.message))?;
+    let message = format!(
+        "Helm uninstall succeeded for release {}/{}.v{} with chart {}@{}: release target changed",
+        latest.namespace, latest.name, latest.version, latest.chart_name, latest.chart_version
+    );
+    let event = EventRecord::new(Severity::Info, reasons::UNINSTALL_SUCCEEDED, message);
+    ctx.recorder.record(object, event).await;
+    status.history = None;
+    status.failures = None;
+    status.install_failures = None;
+    status.upgrade_failures = None;
+    Ok(())
 }
 
 /// The source of the chart: the HelmChart kept for `spec.chart` (applied now), or what
