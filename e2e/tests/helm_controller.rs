@@ -68,6 +68,41 @@ fn push_chart(home: &Path, registry: &Registry, version: &str) {
     );
 }
 
+/// A registry with the test chart pushed by the real helm, and helm's own directories.
+struct Charts {
+    home: tempfile::TempDir,
+    registry: Registry,
+}
+
+impl Charts {
+    fn pushed(versions: &[&str]) -> Self {
+        let charts = Charts {
+            home: tempfile::tempdir().unwrap(),
+            registry: Registry::start(),
+        };
+        for version in versions {
+            push_chart(charts.home.path(), &charts.registry, version);
+        }
+        charts
+    }
+}
+
+/// Applies the OCI HelmRepository and a HelmRelease `podinfo` with `spec`, and waits until
+/// it is installed.
+async fn install(client: &Client, ns: &str, registry: &Registry, spec: Value) -> Api<HelmRelease> {
+    apply(client, ns, oci_helm_repository(registry)).await;
+    apply(client, ns, helm_release("podinfo", spec)).await;
+    let api: Api<HelmRelease> = Api::namespaced(client.clone(), ns);
+    release_status(
+        &api,
+        "podinfo",
+        "the release installed",
+        is_ready_with("Helm install succeeded"),
+    )
+    .await;
+    api
+}
+
 /// Applies each document of `yaml` in namespace `ns`.
 async fn apply_yaml(client: &Client, ns: &str, yaml: &str) {
     let documents: Vec<Value> = serde_saphyr::from_multiple(yaml).unwrap();
@@ -113,9 +148,8 @@ fn helm_json(home: &Path, args: &[&str]) -> Value {
 #[tokio::test]
 async fn the_helm_oci_example_installs_upgrades_and_uninstalls_with_helm_reading_along() {
     with_temp_ns(|client, ns| async move {
-        let home = tempfile::tempdir().unwrap();
-        let registry = Registry::start();
-        push_chart(home.path(), &registry, "6.1.0");
+        let charts = Charts::pushed(&["6.1.0"]);
+        let (home, registry) = (&charts.home, &charts.registry);
         let _source = SourceController::start(&ns, None);
         let _helm_controller = HelmController::start(&ns, None, &[]);
         let example = HELM_OCI_EXAMPLE.replace("oci://<registry>/charts", &registry.oci_url("charts"));
@@ -270,9 +304,8 @@ async fn an_upgrade_that_fails_its_wait_is_rolled_back_and_slack_is_told() {
     use e2e::controllers::NotificationController;
     use e2e::webhook::Webhook;
     with_temp_ns(|client, ns| async move {
-        let home = tempfile::tempdir().unwrap();
-        let registry = Registry::start();
-        push_chart(home.path(), &registry, "6.1.0");
+        let charts = Charts::pushed(&["6.1.0"]);
+        let (home, registry) = (&charts.home, &charts.registry);
         let notification = NotificationController::start(&ns);
         let slack = Webhook::start(None).await;
         apply(&client, &ns, json!({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider",
@@ -282,14 +315,10 @@ async fn an_upgrade_that_fails_its_wait_is_rolled_back_and_slack_is_told() {
             "eventSources": [{"kind": "HelmRelease", "name": "*"}]}})).await;
         let _source = SourceController::start(&ns, None);
         let _helm_controller = HelmController::start(&ns, Some(&notification.events_url()), &[]);
-        apply(&client, &ns, oci_helm_repository(&registry)).await;
-        apply(&client, &ns, helm_release("podinfo", json!({
+        let api = install(&client, &ns, registry, json!({
             "timeout": "8s",
             "upgrade": {"remediation": {"retries": 1}},
-        })))
-        .await;
-        let api: Api<HelmRelease> = Api::namespaced(client.clone(), &ns);
-        release_status(&api, "podinfo", "the release installed", is_ready_with("Helm install succeeded")).await;
+        })).await;
 
         // One replica never becomes ready here (no kubelet): the upgrade's wait fails.
         let patch = json!({"spec": {"values": {"replicaCount": 1}}});
@@ -327,9 +356,8 @@ async fn an_upgrade_that_fails_its_wait_is_rolled_back_and_slack_is_told() {
 #[tokio::test]
 async fn a_release_installed_by_helm_is_taken_over() {
     with_temp_ns(|client, ns| async move {
-        let home = tempfile::tempdir().unwrap();
-        let registry = Registry::start();
-        push_chart(home.path(), &registry, "6.1.0");
+        let charts = Charts::pushed(&["6.1.0"]);
+        let (home, registry) = (&charts.home, &charts.registry);
         let chart = format!("{}/podinfo", registry.oci_url("charts"));
         helm(
             home.path(),
@@ -405,26 +433,11 @@ async fn a_release_installed_by_helm_is_taken_over() {
 #[tokio::test]
 async fn a_controller_killed_mid_upgrade_leaves_no_pending_release() {
     with_temp_ns(|client, ns| async move {
-        let home = tempfile::tempdir().unwrap();
-        let registry = Registry::start();
-        push_chart(home.path(), &registry, "6.1.0");
+        let charts = Charts::pushed(&["6.1.0"]);
+        let (home, registry) = (&charts.home, &charts.registry);
         let _source = SourceController::start(&ns, None);
         let mut helm_controller = HelmController::start(&ns, None, &[]);
-        apply(&client, &ns, oci_helm_repository(&registry)).await;
-        apply(
-            &client,
-            &ns,
-            helm_release("podinfo", json!({"timeout": "5m"})),
-        )
-        .await;
-        let api: Api<HelmRelease> = Api::namespaced(client.clone(), &ns);
-        release_status(
-            &api,
-            "podinfo",
-            "the release installed",
-            is_ready_with("Helm install succeeded"),
-        )
-        .await;
+        let api = install(&client, &ns, registry, json!({"timeout": "5m"})).await;
 
         // An upgrade that waits (one replica never becomes ready), killed while it waits.
         let patch = json!({"spec": {"values": {"replicaCount": 1}}});
@@ -488,24 +501,15 @@ async fn request_reconcile(api: &Api<HelmRelease>, name: &str, at: &str) {
 #[tokio::test]
 async fn drift_is_corrected_when_enabled_and_only_reported_with_warn() {
     with_temp_ns(|client, ns| async move {
-        let home = tempfile::tempdir().unwrap();
-        let registry = Registry::start();
-        push_chart(home.path(), &registry, "6.1.0");
+        let charts = Charts::pushed(&["6.1.0"]);
+        let (home, registry) = (&charts.home, &charts.registry);
         let _source = SourceController::start(&ns, None);
         let _helm_controller = HelmController::start(&ns, None, &[]);
-        apply(&client, &ns, oci_helm_repository(&registry)).await;
-        apply(
+        let api = install(
             &client,
             &ns,
-            helm_release("podinfo", json!({"driftDetection": {"mode": "enabled"}})),
-        )
-        .await;
-        let api: Api<HelmRelease> = Api::namespaced(client.clone(), &ns);
-        release_status(
-            &api,
-            "podinfo",
-            "the release installed",
-            is_ready_with("Helm install succeeded"),
+            registry,
+            json!({"driftDetection": {"mode": "enabled"}}),
         )
         .await;
         let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
@@ -623,9 +627,8 @@ fn chart_condition(
 async fn helm_charts_are_cosign_verified_and_missing_versions_named() {
     use e2e::cosign::{Signer, attach_signature};
     with_temp_ns(|client, ns| async move {
-        let home = tempfile::tempdir().unwrap();
-        let registry = Registry::start();
-        push_chart(home.path(), &registry, "6.1.0");
+        let charts = Charts::pushed(&["6.1.0"]);
+        let (home, registry) = (&charts.home, &charts.registry);
         push_chart(home.path(), &registry, "6.2.0");
         let _source = SourceController::start(&ns, None);
         apply(&client, &ns, oci_helm_repository(&registry)).await;
@@ -707,9 +710,8 @@ async fn helm_charts_are_cosign_verified_and_missing_versions_named() {
 #[tokio::test]
 async fn a_chart_ref_to_an_oci_repository_releases_the_chart_with_its_digest() {
     with_temp_ns(|client, ns| async move {
-        let home = tempfile::tempdir().unwrap();
-        let registry = Registry::start();
-        push_chart(home.path(), &registry, "6.1.0");
+        let charts = Charts::pushed(&["6.1.0"]);
+        let (home, registry) = (&charts.home, &charts.registry);
         let _source = SourceController::start(&ns, None);
         let _helm_controller = HelmController::start(&ns, None, &[]);
         apply(&client, &ns, json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
@@ -753,21 +755,11 @@ fn columns(line: &str) -> Vec<&str> {
 #[tokio::test]
 async fn the_cli_gets_reconciles_suspends_and_traces_helm_releases() {
     with_temp_ns(|client, ns| async move {
-        let home = tempfile::tempdir().unwrap();
-        let registry = Registry::start();
-        push_chart(home.path(), &registry, "6.1.0");
+        let charts = Charts::pushed(&["6.1.0"]);
+        let (home, registry) = (&charts.home, &charts.registry);
         let _source = SourceController::start(&ns, None);
         let _helm_controller = HelmController::start(&ns, None, &[]);
-        apply(&client, &ns, oci_helm_repository(&registry)).await;
-        apply(&client, &ns, helm_release("podinfo", json!({}))).await;
-        let api: Api<HelmRelease> = Api::namespaced(client.clone(), &ns);
-        release_status(
-            &api,
-            "podinfo",
-            "the release installed",
-            is_ready_with("Helm install succeeded"),
-        )
-        .await;
+        let api = install(&client, &ns, registry, json!({})).await;
 
         let (ok, out, err) = cli(&["get", "helmreleases", "-n", &ns]);
         assert!(ok, "{err}");
@@ -851,9 +843,8 @@ async fn the_cli_gets_reconciles_suspends_and_traces_helm_releases() {
 #[tokio::test]
 async fn post_renderers_common_metadata_and_created_namespaces_shape_the_release() {
     with_temp_ns(|client, ns| async move {
-        let home = tempfile::tempdir().unwrap();
-        let registry = Registry::start();
-        push_chart(home.path(), &registry, "6.1.0");
+        let charts = Charts::pushed(&["6.1.0"]);
+        let (home, registry) = (&charts.home, &charts.registry);
         let _source = SourceController::start(&ns, None);
         let _helm_controller = HelmController::start(&ns, None, &[]);
         let target = format!("{ns}-apps");
@@ -930,9 +921,8 @@ async fn post_renderers_common_metadata_and_created_namespaces_shape_the_release
 #[tokio::test]
 async fn test_hooks_run_after_a_release_when_tests_are_enabled() {
     with_temp_ns(|client, ns| async move {
-        let home = tempfile::tempdir().unwrap();
-        let registry = Registry::start();
-        push_chart(home.path(), &registry, "6.1.0");
+        let charts = Charts::pushed(&["6.1.0"]);
+        let (home, registry) = (&charts.home, &charts.registry);
         let _source = SourceController::start(&ns, None);
         let _helm_controller = HelmController::start(&ns, None, &[]);
         apply(&client, &ns, oci_helm_repository(&registry)).await;
@@ -956,21 +946,11 @@ async fn test_hooks_run_after_a_release_when_tests_are_enabled() {
 #[tokio::test]
 async fn a_new_release_name_uninstalls_the_old_release() {
     with_temp_ns(|client, ns| async move {
-        let home = tempfile::tempdir().unwrap();
-        let registry = Registry::start();
-        push_chart(home.path(), &registry, "6.1.0");
+        let charts = Charts::pushed(&["6.1.0"]);
+        let (home, registry) = (&charts.home, &charts.registry);
         let _source = SourceController::start(&ns, None);
         let _helm_controller = HelmController::start(&ns, None, &[]);
-        apply(&client, &ns, oci_helm_repository(&registry)).await;
-        apply(&client, &ns, helm_release("podinfo", json!({}))).await;
-        let api: Api<HelmRelease> = Api::namespaced(client.clone(), &ns);
-        release_status(
-            &api,
-            "podinfo",
-            "the release installed",
-            is_ready_with("Helm install succeeded"),
-        )
-        .await;
+        let api = install(&client, &ns, registry, json!({})).await;
         let patch = json!({"spec": {"releaseName": "renamed"}});
         api.patch("podinfo", &PatchParams::default(), &Patch::Merge(&patch))
             .await
