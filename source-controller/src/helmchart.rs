@@ -1,7 +1,9 @@
-//! The HelmChart reconciler for charts in OCI HelmRepositories: resolve the version (an exact
-//! version is used as the tag, a range against the tag list), verify, pull the chart layer,
-//! check it is a chart, and store it as `helmchart/<ns>/<name>/<chart>-<version>.tgz`, with
-//! Flux's conditions, reasons and events.
+//! The HelmChart reconciler for charts in HelmRepositories. From an OCI repository: resolve
+//! the version (an exact version is used as the tag, a range against the tag list), verify,
+//! pull the chart layer. From an HTTP repository: look the version up in the index the
+//! HelmRepository stored, download the chart from its first URL. Either way, check it is a
+//! chart and store it as `helmchart/<ns>/<name>/<chart>-<version>.tgz`, with Flux's
+//! conditions, reasons and events.
 //!
 //! Same shape as the OCIRepository reconciler: storage phase, then source phase; the first
 //! failure ends the reconcile and is mapped by `runtime::outcome`.
@@ -27,6 +29,7 @@ use runtime::{StatusWriter, now_rfc3339, requested_at};
 use tracing::Instrument;
 
 use crate::credentials::AccessSpec;
+use crate::helm_index::{self, is_full_version, pick_version};
 use crate::source::{
     Context, Error, RegistrySettings, SourceObject, StoredArtifact, backoff_key, blocking,
     connect_registry, fetch_failed, fetch_stalled, finalize, labels, reconcile_storage,
@@ -41,6 +44,9 @@ const GROUP: &str = api::source::GROUP;
 pub const CHART_LAYER_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
 const LEGACY_CHART_LAYER_MEDIA_TYPE: &str = "application/tar+gzip";
 const CHART_CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.helm.config.v1+json";
+
+/// How long a chart waits for its HTTP HelmRepository's first artifact before looking again.
+const SOURCE_ARTIFACT_RETRY: Duration = Duration::from_secs(5);
 
 const NEGATIVE: &[&str] = &[
     condition::FETCH_FAILED,
@@ -195,7 +201,7 @@ async fn conclude(
     conclusion.requeue
 }
 
-/// The HelmRepository the chart comes from, which must be of type `oci`.
+/// The HelmRepository the chart comes from.
 async fn source_repository(object: &HelmChart, ctx: &Context) -> Result<HelmRepository, Failure> {
     let source = &object.spec.source_ref;
     if source.kind != HelmChartSourceKind::HelmRepository {
@@ -213,7 +219,7 @@ async fn source_repository(object: &HelmChart, ctx: &Context) -> Result<HelmRepo
         .get_opt(&source.name)
         .await
         .map_err(|e| fetch_failed("SourceUnavailable", format!("failed to get source: {e}")))?;
-    let repository = repository.ok_or_else(|| {
+    repository.ok_or_else(|| {
         fetch_failed(
             "SourceUnavailable",
             format!(
@@ -221,17 +227,36 @@ async fn source_repository(object: &HelmChart, ctx: &Context) -> Result<HelmRepo
                 source.name
             ),
         )
-    })?;
-    if repository.spec.type_ != Some(HelmRepositoryType::Oci) {
-        return Err(fetch_stalled(
-            "SourceUnavailable",
-            format!(
-                "HelmRepository '{namespace}/{}' is of type 'default' (HTTP), which flux-rs does not serve yet: use type 'oci'",
-                source.name
-            ),
-        ));
-    }
-    Ok(repository)
+    })
+}
+
+/// The chart version the source has for the spec, and how to get it unless the stored
+/// artifact already is it.
+struct Resolved {
+    version: String,
+    download: Option<Download>,
+}
+
+enum Download {
+    Oci {
+        client: Arc<RegistryClient>,
+        pinned: ArtifactUrl,
+    },
+    Http {
+        access: helm_index::Access,
+        url: url::Url,
+    },
+}
+
+/// Flux's build cache: the stored artifact is this version of this chart, and the object's
+/// generation was handled.
+fn is_cached(object: &HelmChart, status: &HelmChartStatus, version: &str) -> bool {
+    status
+        .artifact
+        .as_ref()
+        .is_some_and(|a| a.revision == version)
+        && status.observed_chart_name.as_deref() == Some(object.spec.chart.as_str())
+        && object.metadata.generation == status.observed_generation
 }
 
 /// Pulls the chart when the version (or what is stored of it) changed. Returns whether a new
@@ -251,44 +276,14 @@ async fn reconcile_source(
         .marking(Marks::Abnormal(helm_condition::BUILD_FAILED)));
     }
     let repository = source_repository(object, ctx).await?;
-    let chart_url = chart_url(&repository.spec.url, &spec.chart)?;
-    let settings = RegistrySettings {
-        access: AccessSpec::from(&repository.spec),
-        insecure: repository.spec.insecure,
-        timeout: repository
-            .spec
-            .timeout
-            .as_deref()
-            .and_then(|t| api::duration::parse(t).ok())
-            .unwrap_or(Duration::from_secs(60)),
+    let Resolved { version, download } = if repository.spec.type_ == Some(HelmRepositoryType::Oci) {
+        resolve_oci(object, ctx, &repository, status, conditions).await?
+    } else {
+        resolve_http(object, ctx, &repository, status, conditions).await?
     };
-    let (client, access) = connect_registry(object, ctx, &settings, &chart_url).await?;
-    let version = resolve_version(&client, &chart_url, &spec.version).await?;
     runtime::record_revision(&version);
-    let cached = status
-        .artifact
-        .as_ref()
-        .is_some_and(|a| a.revision == version)
-        && status.observed_chart_name.as_deref() == Some(spec.chart.as_str())
-        && object.metadata.generation == status.observed_generation;
-    let tagged = chart_url.with_tag(&version_tag(&version));
-    let needs_pinning = spec.verify.is_some() || !cached;
-    let pinned = if needs_pinning {
-        let digest = client
-            .resolve_digest(&tagged)
-            .await
-            .map_err(|e| pull_error(download_error(&tagged, e)))?;
-        Some(tagged.with_digest(&digest))
-    } else {
-        None
-    };
-    if let Some(pinned) = &pinned {
-        reconcile_verification(object, ctx, pinned, &version, &access, conditions).await?;
-    } else {
-        conditions.delete(condition::SOURCE_VERIFIED);
-    }
     let summary = format!("pulled '{}' chart with version '{version}'", spec.chart);
-    if cached {
+    let Some(download) = download else {
         conditions.mark_true(
             condition::ARTIFACT_IN_STORAGE,
             reasons::CHART_PULL_SUCCEEDED,
@@ -302,7 +297,7 @@ async fn reconcile_source(
             )
             .await;
         return Ok(false);
-    }
+    };
     if status.artifact.is_some() {
         conditions.mark_true(
             condition::ARTIFACT_OUTDATED,
@@ -310,8 +305,19 @@ async fn reconcile_source(
             format!("pulling '{}' chart with version '{version}'", spec.chart),
         );
     }
-    let pinned = pinned.expect("pinned unless cached");
-    let artifact = pull_and_store(object, ctx, &client, &pinned, &version).await?;
+    let chart = match download {
+        Download::Oci { client, pinned } => pull_layer(&client, &pinned).await?,
+        Download::Http { access, url } => {
+            helm_index::get(&access, &url, helm_index::MAX_CHART_SIZE)
+                .await
+                .map_err(|e| {
+                    pull_error(format!(
+                        "failed to download chart for remote reference: {e}"
+                    ))
+                })?
+        }
+    };
+    let artifact = store_chart(object, ctx, chart, &version).await?;
     status.url = Some(ctx.storage.symlink_latest(&artifact.path).map_err(|e| {
         storage_failed(
             "SymlinkUpdateFailed",
@@ -320,7 +326,6 @@ async fn reconcile_source(
     })?);
     status.observed_chart_name = Some(spec.chart.clone());
     status.observed_values_files = None;
-    status.observed_source_artifact_revision = None;
     conditions.delete(condition::ARTIFACT_OUTDATED);
     conditions.mark_true(
         condition::ARTIFACT_IN_STORAGE,
@@ -340,6 +345,164 @@ async fn reconcile_source(
         tracing::warn!(error = %e, "garbage collection failed");
     }
     Ok(true)
+}
+
+/// The version in an OCI repository (an exact version as the tag, a range against the tag
+/// list), pinned to its digest and verified when it is to be pulled or `spec.verify` is set.
+async fn resolve_oci(
+    object: &HelmChart,
+    ctx: &Context,
+    repository: &HelmRepository,
+    status: &mut HelmChartStatus,
+    conditions: &mut Conditions,
+) -> Result<Resolved, Failure> {
+    let spec = &object.spec;
+    status.observed_source_artifact_revision = None;
+    let chart_url = chart_url(&repository.spec.url, &spec.chart)?;
+    let settings = RegistrySettings {
+        access: AccessSpec::from(&repository.spec),
+        insecure: repository.spec.insecure,
+        timeout: repository
+            .spec
+            .timeout
+            .as_deref()
+            .and_then(|t| api::duration::parse(t).ok())
+            .unwrap_or(Duration::from_secs(60)),
+    };
+    let (client, access) = connect_registry(object, ctx, &settings, &chart_url).await?;
+    let version = resolve_version(&client, &chart_url, &spec.version).await?;
+    let cached = is_cached(object, status, &version);
+    if cached && spec.verify.is_none() {
+        conditions.delete(condition::SOURCE_VERIFIED);
+        return Ok(Resolved {
+            version,
+            download: None,
+        });
+    }
+    let tagged = chart_url.with_tag(&version_tag(&version));
+    let digest = client
+        .resolve_digest(&tagged)
+        .await
+        .map_err(|e| pull_error(download_error(&tagged, e)))?;
+    let pinned = tagged.with_digest(&digest);
+    reconcile_verification(object, ctx, &pinned, &version, &access, conditions).await?;
+    Ok(Resolved {
+        version,
+        download: (!cached).then_some(Download::Oci { client, pinned }),
+    })
+}
+
+/// The version in an HTTP repository's index, as the HelmRepository stored it, downloaded
+/// from the entry's first URL with the repository's Secrets. As in Flux, the repository's
+/// artifact is used whether or not its last fetch succeeded.
+async fn resolve_http(
+    object: &HelmChart,
+    ctx: &Context,
+    repository: &HelmRepository,
+    status: &mut HelmChartStatus,
+    conditions: &mut Conditions,
+) -> Result<Resolved, Failure> {
+    let spec = &object.spec;
+    let source = spec.source_ref.name.clone();
+    if spec.verify.is_some() {
+        return Err(Failure::stalled(
+            reasons::VERIFICATION_ERROR,
+            format!(
+                "invalid spec.verify: signatures are only verified for charts from OCI HelmRepositories, and HelmRepository '{source}' is of type 'default'"
+            ),
+        )
+        .marking(Marks::Normal(condition::SOURCE_VERIFIED)));
+    }
+    conditions.delete(condition::SOURCE_VERIFIED);
+    let index = read_stored_index(ctx, repository).await?;
+    status.observed_source_artifact_revision = Some(index.revision);
+    let (chart, wanted) = (spec.chart.clone(), spec.version.trim().to_owned());
+    let found = blocking(move || {
+        let parsed = helm_index::parse_index(&index.bytes)?;
+        Ok(parsed.chart_version(&chart, &wanted).cloned())
+    })
+    .await
+    .map_err(|e: String| {
+        pull_error(format!(
+            "failed to load the index of HelmRepository '{source}': {e}"
+        ))
+    })?
+    .map_err(|e| {
+        invalid_reference(format!(
+            "failed to get chart version for remote reference: {e}"
+        ))
+    })?;
+    let repository_url = helm_index::normalize_url(&repository.spec.url).map_err(|e| {
+        fetch_stalled(
+            reasons::URL_INVALID,
+            format!("invalid Helm repository URL: {e}"),
+        )
+    })?;
+    let namespace = object.namespace().unwrap_or_default();
+    let access = helm_index::connect(
+        &ctx.client,
+        &namespace,
+        &repository.spec,
+        repository_url.clone(),
+    )
+    .await
+    .map_err(|e| fetch_failed(reasons::AUTHENTICATION_FAILED, e))?;
+    if is_cached(object, status, &found.version) {
+        return Ok(Resolved {
+            version: found.version,
+            download: None,
+        });
+    }
+    let url = helm_index::chart_download_url(&repository_url, &found).map_err(|e| {
+        pull_error(format!(
+            "failed to download chart for remote reference: {e}"
+        ))
+    })?;
+    Ok(Resolved {
+        version: found.version,
+        download: Some(Download::Http { access, url }),
+    })
+}
+
+/// The index a HelmRepository stored, and its revision.
+struct StoredIndex {
+    revision: String,
+    bytes: Vec<u8>,
+}
+
+/// Reads the repository's artifact from the storage; without one the chart waits for it.
+async fn read_stored_index(
+    ctx: &Context,
+    repository: &HelmRepository,
+) -> Result<StoredIndex, Failure> {
+    let name = repository.name_any();
+    let no_artifact = || {
+        Failure::waiting(
+            "NoSourceArtifact",
+            format!("no artifact available for HelmRepository source '{name}'"),
+            SOURCE_ARTIFACT_RETRY,
+        )
+        .marking(Marks::Abnormal(condition::FETCH_FAILED))
+    };
+    let artifact = repository
+        .status
+        .as_ref()
+        .and_then(|s| s.artifact.as_ref())
+        .ok_or_else(no_artifact)?;
+    let file = ctx
+        .storage
+        .file(&artifact.path)
+        .map_err(|_| no_artifact())?;
+    match blocking(move || std::fs::read(file)).await {
+        Ok(bytes) => Ok(StoredIndex {
+            revision: artifact.revision.clone(),
+            bytes,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(no_artifact()),
+        Err(e) => Err(pull_error(format!(
+            "failed to read the index of HelmRepository '{name}': {e}"
+        ))),
+    }
 }
 
 /// `oci://<host>/<path>/<chart>` from the repository URL (trailing `/` trimmed, as Flux
@@ -415,46 +578,19 @@ async fn resolve_version(
             url.repository_url()
         )));
     }
-    pick_version(&versions, wanted).map_err(invalid_reference)
+    pick_tag(&versions, wanted).map_err(invalid_reference)
 }
 
-/// Flux's `ParseVersion`: three dot-separated parts, `v` prefix allowed.
-fn is_full_version(text: &str) -> bool {
-    let core = text.trim_start_matches('v');
-    let core = core.split(['-', '+']).next().unwrap_or_default();
-    core.split('.').count() == 3
-        && core
-            .split('.')
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// The version of `versions` that `wanted` names: an exact match, else the highest in the
-/// constraint.
-fn pick_version(
-    versions: &[(String, sprig::semver::Version)],
-    wanted: &str,
-) -> Result<String, String> {
-    if let Some((exact, _)) = versions.iter().find(|(v, _)| v == wanted) {
-        return Ok(exact.clone());
+/// The tag `wanted` names, with Flux's messages for OCI repositories.
+fn pick_tag(versions: &[(String, sprig::semver::Version)], wanted: &str) -> Result<String, String> {
+    let prefix = "failed to get chart version for remote reference";
+    match pick_version(versions, wanted) {
+        Ok(Some(position)) => Ok(versions[position].0.clone()),
+        Ok(None) => Err(format!(
+            "{prefix}: could not locate a version matching provided version string {wanted}"
+        )),
+        Err(e) => Err(format!("{prefix}: {e}")),
     }
-    let constraint = if wanted.is_empty() { "*" } else { wanted };
-    let mut matching = Vec::new();
-    for (text, version) in versions {
-        let ok = sprig::semver::check(constraint, text)
-            .map_err(|e| format!("failed to get chart version for remote reference: improper constraint: {constraint}: {e}"))?;
-        if ok {
-            matching.push((text, version));
-        }
-    }
-    matching
-        .into_iter()
-        .max_by(|a, b| a.1.compare(b.1))
-        .map(|(text, _)| text.clone())
-        .ok_or_else(|| {
-            format!(
-                "failed to get chart version for remote reference: could not locate a version matching provided version string {wanted}"
-            )
-        })
 }
 
 fn download_error(target: &ArtifactUrl, error: OciError) -> String {
@@ -505,15 +641,8 @@ async fn reconcile_verification(
     Ok(())
 }
 
-/// Pulls the chart layer of the pinned manifest, checks Helm can load it, and stores the
-/// layer's bytes unchanged (so the artifact digest is the layer digest).
-async fn pull_and_store(
-    object: &HelmChart,
-    ctx: &Context,
-    client: &RegistryClient,
-    pinned: &ArtifactUrl,
-    version: &str,
-) -> Result<Artifact, Failure> {
+/// Pulls the chart layer of the pinned manifest.
+async fn pull_layer(client: &RegistryClient, pinned: &ArtifactUrl) -> Result<Vec<u8>, Failure> {
     let (manifest, _) = client
         .fetch_manifest(pinned)
         .await
@@ -537,7 +666,18 @@ async fn pull_and_store(
         .pull_layer(pinned, Some(media_type), &mut layer, &quiet)
         .await
         .map_err(|e| pull_error(download_error(pinned, e)))?;
-    let chart = helm::Chart::load_archive(&layer)
+    Ok(layer)
+}
+
+/// Checks Helm can load the chart and stores its bytes unchanged (so an OCI chart's artifact
+/// digest is its layer digest).
+async fn store_chart(
+    object: &HelmChart,
+    ctx: &Context,
+    chart_bytes: Vec<u8>,
+    version: &str,
+) -> Result<Artifact, Failure> {
+    let chart = helm::Chart::load_archive(&chart_bytes)
         .map_err(|e| package_error(format!("failed to load the pulled chart: {e}")))?;
     if chart.name() != object.spec.chart.rsplit('/').next().unwrap_or_default() {
         tracing::info!(
@@ -554,7 +694,7 @@ async fn pull_and_store(
     );
     let storage = ctx.storage.clone();
     let stored_path = path.clone();
-    let stored = blocking(move || storage.store_bytes(&stored_path, &layer))
+    let stored = blocking(move || storage.store_bytes(&stored_path, &chart_bytes))
         .await
         .map_err(|e| {
             storage_failed(
@@ -606,22 +746,18 @@ mod tests {
     }
 
     #[test]
-    fn versions_resolve_as_flux_resolves_them() {
+    fn tags_resolve_with_flux_messages() {
         let all = versions(&["6.0.0", "6.1.0", "6.2.0", "7.0.0-rc.1", "5.9.9"]);
-        assert_eq!(pick_version(&all, "*").unwrap(), "6.2.0");
-        assert_eq!(pick_version(&all, "").unwrap(), "6.2.0");
-        assert_eq!(pick_version(&all, "6.1.x").unwrap(), "6.1.0");
-        assert_eq!(pick_version(&all, ">=6.0.0 <6.2.0").unwrap(), "6.1.0");
-        assert_eq!(pick_version(&all, "7.0.0-rc.1").unwrap(), "7.0.0-rc.1");
+        assert_eq!(pick_tag(&all, "*").unwrap(), "6.2.0");
+        assert_eq!(pick_tag(&all, "6.1.x").unwrap(), "6.1.0");
         assert_eq!(
-            pick_version(&all, "^8").unwrap_err(),
+            pick_tag(&all, "^8").unwrap_err(),
             "failed to get chart version for remote reference: could not locate a version matching provided version string ^8"
         );
-        assert!(is_full_version("6.1.0"));
-        assert!(is_full_version("v6.1.0+abc"));
-        assert!(!is_full_version("6.1"));
-        assert!(!is_full_version(">=6.1.0"));
-        assert!(!is_full_version("*"));
+        assert_eq!(
+            pick_tag(&all, "not a range").unwrap_err(),
+            "failed to get chart version for remote reference: improper constraint: not a range"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! flux-rs source-controller: a drop-in replacement for Flux's source-controller for
-//! OCIRepository, HelmChart (from OCI HelmRepositories) and HelmRepository objects.
+//! OCIRepository, HelmChart (from OCI and HTTP HelmRepositories) and HelmRepository objects.
 
 mod credentials;
+mod helm_index;
 mod helmchart;
 mod helmrepository;
 mod ocirepository;
