@@ -10,9 +10,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use api::meta::{Artifact, ConditionStatus, FINALIZER};
+use api::meta::{Artifact, ConditionStatus};
 use api::source::v1::{HelmChart, HelmChartStatus, HelmRepository};
 use api::source::{
     HelmChartSourceKind, HelmRepositoryType, condition, helm_condition, reason as reasons,
@@ -21,19 +21,16 @@ use artifacts::oci::{self, ArtifactUrl, OciError, RegistryClient};
 use artifacts::storage::Storage;
 use kube::ResourceExt;
 use kube::api::Api;
-use kube::runtime::controller::Action;
 use runtime::conditions::Conditions;
 use runtime::events::{EventRecord, Severity};
-use runtime::outcome::{self, Failure, Marks, Requeue};
-use runtime::{StatusWriter, now_rfc3339, requested_at};
-use tracing::Instrument;
+use runtime::now_rfc3339;
+use runtime::outcome::{Failure, Marks};
 
 use crate::credentials::AccessSpec;
 use crate::helm_index::{self, is_full_version, pick_version};
 use crate::source::{
-    Context, Error, RegistrySettings, SourceObject, StoredArtifact, backoff_key, blocking,
-    connect_registry, fetch_failed, fetch_stalled, finalize, labels, reconcile_storage,
-    storage_failed, verify_signature,
+    ArtifactSource, Context, RegistrySettings, SourceObject, StatusFields, blocking,
+    connect_registry, fetch_failed, fetch_stalled, storage_failed, verify_signature,
 };
 use crate::verify::RegistryAccess;
 
@@ -81,124 +78,59 @@ fn package_error(detail: impl std::fmt::Display) -> Failure {
     .marking(Marks::Abnormal(helm_condition::BUILD_FAILED))
 }
 
-pub async fn reconcile(object: Arc<HelmChart>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let span = runtime::reconcile_span(KIND, object.as_ref());
-    reconcile_object(object, ctx).instrument(span).await
-}
+impl ArtifactSource for HelmChart {
+    type Status = HelmChartStatus;
+    const NEGATIVE: &'static [&'static str] = NEGATIVE;
+    const POSITIVE: &'static [&'static str] = POSITIVE;
 
-async fn reconcile_object(object: Arc<HelmChart>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
-    let namespace = object.namespace().unwrap_or_default();
-    let name = object.name_any();
-    let api: Api<HelmChart> = Api::namespaced(ctx.client.clone(), &namespace);
-    let kube_err = |source| Error::Kube {
-        kind: KIND,
-        namespace: namespace.clone(),
-        name: name.clone(),
-        source,
-    };
-    let object_labels = labels(object.as_ref());
-    if object.metadata.deletion_timestamp.is_some() {
-        return finalize(object.as_ref(), &ctx, &api).await;
-    }
-    runtime::add_finalizer(&api, object.as_ref(), FINALIZER)
-        .await
-        .map_err(kube_err)?;
-    ctx.metrics
-        .record_suspend(&object_labels, object.spec.suspend);
-    if object.spec.suspend {
-        tracing::info!("reconciliation is suspended for this object");
-        return Ok(Action::await_change());
+    fn status(&self) -> Option<&HelmChartStatus> {
+        self.status.as_ref()
     }
 
-    let mut writer = StatusWriter::new(&object.status);
-    let mut status = object.status.clone().unwrap_or_default();
-    let mut conditions = Conditions::new(
-        status.conditions.take(),
-        object.metadata.generation,
-        now_rfc3339(),
-    );
-    if let Some(requested) = requested_at(object.as_ref()) {
-        status.last_handled_reconcile_at = Some(requested);
-    }
-    let was_failing = [
-        condition::FETCH_FAILED,
-        helm_condition::BUILD_FAILED,
-        condition::STORAGE_OPERATION_FAILED,
-    ]
-    .iter()
-    .any(|t| conditions.is_true(t));
-
-    let stored = StoredArtifact {
-        artifact: &mut status.artifact,
-        url: &mut status.url,
-    };
-    let outcome = match reconcile_storage(object.as_ref(), &ctx, stored, &mut conditions).await {
-        Ok(()) => reconcile_source(&object, &ctx, &mut status, &mut conditions).await,
-        Err(failure) => Err(failure),
-    };
-    let requeue = conclude(
-        &object,
-        &ctx,
-        outcome,
-        was_failing,
-        &mut status,
-        &mut conditions,
-    )
-    .await;
-    conditions.summarize(NEGATIVE, POSITIVE);
-    status.conditions = Some(conditions.into_vec());
-    ctx.metrics.record_conditions(
-        &object_labels,
-        status.conditions.as_deref().unwrap_or_default(),
-    );
-    writer.write(&api, &name, &status).await.map_err(kube_err)?;
-    ctx.metrics
-        .record_duration(&object_labels, started.elapsed());
-    let interval = api::duration::parse(&object.spec.interval).unwrap_or(Duration::from_secs(600));
-    Ok(requeue.action(
-        interval,
-        ctx.jitter_percent,
-        &ctx.backoff,
-        &backoff_key(object.as_ref()),
-    ))
-}
-
-async fn conclude(
-    object: &HelmChart,
-    ctx: &Context,
-    outcome: Result<bool, Failure>,
-    was_failing: bool,
-    status: &mut HelmChartStatus,
-    conditions: &mut Conditions,
-) -> Requeue {
-    let conclusion = match &outcome {
-        Ok(new_artifact) => {
-            if was_failing
-                && !new_artifact
-                && let (Some(artifact), Some(ready)) = (
-                    &status.artifact,
-                    conditions.get(condition::ARTIFACT_IN_STORAGE),
-                )
-            {
-                let (reason, message) = (ready.reason.clone(), ready.message.clone());
-                let event = chart_event(&reason, message, artifact);
-                ctx.recorder.record(object, event).await;
-            }
-            outcome::succeeded(conditions, NEGATIVE)
+    fn fields(status: &mut HelmChartStatus) -> StatusFields<'_> {
+        StatusFields {
+            conditions: &mut status.conditions,
+            artifact: &mut status.artifact,
+            url: &mut status.url,
+            last_handled_reconcile_at: &mut status.last_handled_reconcile_at,
         }
-        Err(failure) => {
-            outcome::log_failure(failure);
-            outcome::failed(conditions, failure)
-        }
-    };
-    if conclusion.observed {
-        status.observed_generation = object.metadata.generation;
     }
-    if let Some(event) = conclusion.event {
-        ctx.recorder.record(object, event).await;
+
+    fn observe(status: &mut HelmChartStatus, generation: Option<i64>) {
+        status.observed_generation = generation;
     }
-    conclusion.requeue
+
+    fn suspended(&self) -> bool {
+        self.spec.suspend
+    }
+
+    fn interval(&self) -> Option<&str> {
+        Some(&self.spec.interval)
+    }
+
+    async fn reconcile_source(
+        &self,
+        ctx: &Context,
+        status: &mut HelmChartStatus,
+        conditions: &mut Conditions,
+    ) -> Result<bool, Failure> {
+        reconcile_source(self, ctx, status, conditions).await
+    }
+
+    /// The stored chart's own message again ("pulled '<chart>' chart with version …").
+    fn recovered_event(
+        &self,
+        status: &HelmChartStatus,
+        conditions: &Conditions,
+    ) -> Option<EventRecord> {
+        let artifact = status.artifact.as_ref()?;
+        let stored = conditions.get(condition::ARTIFACT_IN_STORAGE)?;
+        Some(chart_event(
+            &stored.reason,
+            stored.message.clone(),
+            artifact,
+        ))
+    }
 }
 
 /// The HelmRepository the chart comes from.
@@ -766,6 +698,6 @@ mod tests {
         assert_eq!(url.repository_url(), "127.0.0.1:5000/charts/podinfo");
         let failure = chart_url("oci://r/charts", "PodInfo").unwrap_err();
         assert_eq!(failure.reason, reasons::INVALID_CHART_REFERENCE);
-        assert_eq!(failure.kind, outcome::FailureKind::Stalled);
+        assert_eq!(failure.kind, runtime::outcome::FailureKind::Stalled);
     }
 }

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use api::meta::{Artifact, FINALIZER, reason};
 use api::source::v1::{HelmRepository, HelmRepositoryStatus};
@@ -20,15 +20,15 @@ use kube::api::Api;
 use kube::runtime::controller::Action;
 use runtime::conditions::Conditions;
 use runtime::events::{EventRecord, Severity};
-use runtime::outcome::{self, Failure, Requeue};
-use runtime::{StatusWriter, now_rfc3339, requested_at};
+use runtime::outcome::Failure;
+use runtime::{StatusWriter, now_rfc3339};
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 use crate::helm_index;
 use crate::source::{
-    Context, Error, SourceObject, StoredArtifact, backoff_key, blocking, fetch_failed,
-    fetch_stalled, finalize, labels, reconcile_storage, storage_failed,
+    ArtifactSource, Context, Error, SourceObject, StatusFields, blocking, fetch_failed,
+    fetch_stalled, labels, storage_failed,
 };
 
 const KIND: &str = HelmRepository::KIND;
@@ -46,11 +46,11 @@ const NEGATIVE: &[&str] = &[
 const POSITIVE: &[&str] = &[condition::ARTIFACT_IN_STORAGE];
 
 pub async fn reconcile(object: Arc<HelmRepository>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let span = runtime::reconcile_span(KIND, object.as_ref());
     if object.spec.type_ == Some(HelmRepositoryType::Oci) {
+        let span = runtime::reconcile_span(KIND, object.as_ref());
         make_static(object, ctx).instrument(span).await
     } else {
-        reconcile_index(object, ctx).instrument(span).await
+        crate::source::reconcile(object, ctx).await
     }
 }
 
@@ -99,121 +99,55 @@ async fn make_static(object: Arc<HelmRepository>, ctx: Arc<Context>) -> Result<A
     Ok(Action::await_change())
 }
 
-/// An HTTP repository: the storage phase, then the index fetched and stored.
-async fn reconcile_index(object: Arc<HelmRepository>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
-    let namespace = object.namespace().unwrap_or_default();
-    let name = object.name_any();
-    let api: Api<HelmRepository> = Api::namespaced(ctx.client.clone(), &namespace);
-    let kube_err = |source| Error::Kube {
-        kind: KIND,
-        namespace: namespace.clone(),
-        name: name.clone(),
-        source,
-    };
-    let object_labels = labels(object.as_ref());
-    if object.metadata.deletion_timestamp.is_some() {
-        return finalize(object.as_ref(), &ctx, &api).await;
-    }
-    runtime::add_finalizer(&api, object.as_ref(), FINALIZER)
-        .await
-        .map_err(kube_err)?;
-    ctx.metrics
-        .record_suspend(&object_labels, object.spec.suspend);
-    if object.spec.suspend {
-        tracing::info!("reconciliation is suspended for this object");
-        return Ok(Action::await_change());
+impl ArtifactSource for HelmRepository {
+    type Status = HelmRepositoryStatus;
+    const NEGATIVE: &'static [&'static str] = NEGATIVE;
+    const POSITIVE: &'static [&'static str] = POSITIVE;
+    const DEFAULT_INTERVAL: Duration = DEFAULT_INTERVAL;
+
+    fn status(&self) -> Option<&HelmRepositoryStatus> {
+        self.status.as_ref()
     }
 
-    let mut writer = StatusWriter::new(&object.status);
-    let mut status = object.status.clone().unwrap_or_default();
-    let mut conditions = Conditions::new(
-        status.conditions.take(),
-        object.metadata.generation,
-        now_rfc3339(),
-    );
-    if let Some(requested) = requested_at(object.as_ref()) {
-        status.last_handled_reconcile_at = Some(requested);
-    }
-    let was_failing = [condition::FETCH_FAILED, condition::STORAGE_OPERATION_FAILED]
-        .iter()
-        .any(|t| conditions.is_true(t));
-
-    let stored = StoredArtifact {
-        artifact: &mut status.artifact,
-        url: &mut status.url,
-    };
-    let outcome = match reconcile_storage(object.as_ref(), &ctx, stored, &mut conditions).await {
-        Ok(()) => reconcile_source(&object, &ctx, &mut status, &mut conditions).await,
-        Err(failure) => Err(failure),
-    };
-    let requeue = conclude(
-        &object,
-        &ctx,
-        outcome,
-        was_failing,
-        &mut status,
-        &mut conditions,
-    )
-    .await;
-    conditions.summarize(NEGATIVE, POSITIVE);
-    status.conditions = Some(conditions.into_vec());
-    ctx.metrics.record_conditions(
-        &object_labels,
-        status.conditions.as_deref().unwrap_or_default(),
-    );
-    writer.write(&api, &name, &status).await.map_err(kube_err)?;
-    ctx.metrics
-        .record_duration(&object_labels, started.elapsed());
-    let interval = object
-        .spec
-        .interval
-        .as_deref()
-        .and_then(|i| api::duration::parse(i).ok())
-        .unwrap_or(DEFAULT_INTERVAL);
-    Ok(requeue.action(
-        interval,
-        ctx.jitter_percent,
-        &ctx.backoff,
-        &backoff_key(object.as_ref()),
-    ))
-}
-
-/// Maps how the phases ended to conditions, the observed generation and events; returns when
-/// to reconcile again.
-async fn conclude(
-    object: &HelmRepository,
-    ctx: &Context,
-    outcome: Result<bool, Failure>,
-    was_failing: bool,
-    status: &mut HelmRepositoryStatus,
-    conditions: &mut Conditions,
-) -> Requeue {
-    let conclusion = match &outcome {
-        Ok(new_artifact) => {
-            // Recovering without a new artifact still tells the alerts it is fine again.
-            if was_failing
-                && !new_artifact
-                && let Some(artifact) = &status.artifact
-            {
-                let message = index_message(&object.spec.url, artifact);
-                let event = artifact_event(reason::SUCCEEDED, message, artifact);
-                ctx.recorder.record(object, event).await;
-            }
-            outcome::succeeded(conditions, NEGATIVE)
+    fn fields(status: &mut HelmRepositoryStatus) -> StatusFields<'_> {
+        StatusFields {
+            conditions: &mut status.conditions,
+            artifact: &mut status.artifact,
+            url: &mut status.url,
+            last_handled_reconcile_at: &mut status.last_handled_reconcile_at,
         }
-        Err(failure) => {
-            outcome::log_failure(failure);
-            outcome::failed(conditions, failure)
-        }
-    };
-    if conclusion.observed {
-        status.observed_generation = object.metadata.generation;
     }
-    if let Some(event) = conclusion.event {
-        ctx.recorder.record(object, event).await;
+
+    fn observe(status: &mut HelmRepositoryStatus, generation: Option<i64>) {
+        status.observed_generation = generation;
     }
-    conclusion.requeue
+
+    fn suspended(&self) -> bool {
+        self.spec.suspend
+    }
+
+    fn interval(&self) -> Option<&str> {
+        self.spec.interval.as_deref()
+    }
+
+    async fn reconcile_source(
+        &self,
+        ctx: &Context,
+        status: &mut HelmRepositoryStatus,
+        conditions: &mut Conditions,
+    ) -> Result<bool, Failure> {
+        reconcile_source(self, ctx, status, conditions).await
+    }
+
+    fn recovered_event(
+        &self,
+        status: &HelmRepositoryStatus,
+        _: &Conditions,
+    ) -> Option<EventRecord> {
+        let artifact = status.artifact.as_ref()?;
+        let message = index_message(&self.spec.url, artifact);
+        Some(artifact_event(reason::SUCCEEDED, message, artifact))
+    }
 }
 
 /// Fetches the index and, when its digest changed (or nothing is stored), checks it loads and

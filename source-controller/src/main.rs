@@ -14,6 +14,7 @@ mod verify;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
+use api::source::v1::{HelmChart, OCIRepository};
 use artifacts::storage::{Retention, Storage};
 use clap::Parser;
 use futures::StreamExt;
@@ -163,8 +164,13 @@ async fn main() -> Result<()> {
         sigstore_tuf,
     });
 
-    let oci_repositories = run_reconciler(&client, &args, ctx.clone(), ocirepository::reconcile);
-    let helm_charts = run_reconciler(&client, &args, ctx.clone(), helmchart::reconcile);
+    let oci_repositories = run_reconciler(
+        &client,
+        &args,
+        ctx.clone(),
+        source::reconcile::<OCIRepository>,
+    );
+    let helm_charts = run_reconciler(&client, &args, ctx.clone(), source::reconcile::<HelmChart>);
     let helm_repositories = run_reconciler(&client, &args, ctx, helmrepository::reconcile);
     let controller = async {
         tokio::join!(oci_repositories, helm_charts, helm_repositories);

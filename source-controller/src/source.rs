@@ -14,13 +14,15 @@ use artifacts::storage::{Integrity, Storage};
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Client, Resource, ResourceExt};
+use runtime::StatusWriter;
 use runtime::conditions::Conditions;
 use runtime::events::{EventRecord, Recorder, Severity};
 use runtime::metrics::{Metrics, ObjectLabels};
-use runtime::outcome::{Failure, Marks};
+use runtime::outcome::{self, Failure, Marks};
 use runtime::requeue::Backoff;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 use crate::credentials::{self, AccessSpec};
 use crate::tuf::SigstoreTuf;
@@ -50,6 +52,150 @@ impl SourceObject for api::source::v1::HelmChart {
 
 impl SourceObject for api::source::v1::HelmRepository {
     const KIND: &'static str = "HelmRepository";
+}
+
+/// A source that stores an artifact: what OCIRepository, HelmChart and HelmRepository
+/// differ in. The reconcile itself (finalizer, suspension, storage phase, source phase, the
+/// shared outcome mapping, the status write) is `reconcile`, one for all.
+pub trait ArtifactSource: SourceObject {
+    type Status: Default + Clone + Serialize + Send + Sync;
+    /// Conditions that make Ready False when True, in priority order.
+    const NEGATIVE: &'static [&'static str];
+    /// Conditions that make Ready False when False, and give Ready its message when True.
+    const POSITIVE: &'static [&'static str];
+    /// The interval without `spec.interval` (or with one that does not parse).
+    const DEFAULT_INTERVAL: Duration = Duration::from_secs(600);
+
+    fn status(&self) -> Option<&Self::Status>;
+    fn fields(status: &mut Self::Status) -> StatusFields<'_>;
+    /// Records that this generation was fully handled.
+    fn observe(status: &mut Self::Status, generation: Option<i64>);
+    fn suspended(&self) -> bool;
+    fn interval(&self) -> Option<&str>;
+    /// Fetches and stores what the spec asks for; Ok(whether a new artifact was stored).
+    fn reconcile_source(
+        &self,
+        ctx: &Context,
+        status: &mut Self::Status,
+        conditions: &mut Conditions,
+    ) -> impl std::future::Future<Output = Result<bool, Failure>> + Send;
+    /// The event that tells the alerts a failing source is fine again (no new artifact).
+    fn recovered_event(
+        &self,
+        status: &Self::Status,
+        conditions: &Conditions,
+    ) -> Option<EventRecord>;
+}
+
+/// The status fields the shared reconcile reads and writes.
+pub struct StatusFields<'a> {
+    pub conditions: &'a mut Option<Vec<api::meta::Condition>>,
+    pub artifact: &'a mut Option<Artifact>,
+    pub url: &'a mut Option<String>,
+    pub last_handled_reconcile_at: &'a mut Option<String>,
+}
+
+pub async fn reconcile<K: ArtifactSource>(
+    object: Arc<K>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let span = runtime::reconcile_span(K::KIND, object.as_ref());
+    reconcile_object(object, ctx).instrument(span).await
+}
+
+async fn reconcile_object<K: ArtifactSource>(
+    object: Arc<K>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let namespace = object.namespace().unwrap_or_default();
+    let name = object.name_any();
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
+    let kube_err = |source| Error::Kube {
+        kind: K::KIND,
+        namespace: namespace.clone(),
+        name: name.clone(),
+        source,
+    };
+    let object_labels = labels(object.as_ref());
+    if object.meta().deletion_timestamp.is_some() {
+        return finalize(object.as_ref(), &ctx, &api).await;
+    }
+    runtime::add_finalizer(&api, object.as_ref(), FINALIZER)
+        .await
+        .map_err(kube_err)?;
+    ctx.metrics
+        .record_suspend(&object_labels, object.suspended());
+    if object.suspended() {
+        tracing::info!("reconciliation is suspended for this object");
+        return Ok(Action::await_change());
+    }
+
+    let mut writer = StatusWriter::new(&object.status());
+    let mut status = object.status().cloned().unwrap_or_default();
+    let fields = K::fields(&mut status);
+    let mut conditions = Conditions::new(
+        fields.conditions.take(),
+        object.meta().generation,
+        runtime::now_rfc3339(),
+    );
+    if let Some(requested) = runtime::requested_at(object.as_ref()) {
+        *fields.last_handled_reconcile_at = Some(requested);
+    }
+    let was_failing = K::NEGATIVE
+        .iter()
+        .filter(|t| **t != condition::ARTIFACT_OUTDATED)
+        .any(|t| conditions.is_true(t));
+    let stored = StoredArtifact {
+        artifact: fields.artifact,
+        url: fields.url,
+    };
+    let outcome = match reconcile_storage(object.as_ref(), &ctx, stored, &mut conditions).await {
+        Ok(()) => {
+            object
+                .reconcile_source(&ctx, &mut status, &mut conditions)
+                .await
+        }
+        Err(failure) => Err(failure),
+    };
+    let conclusion = match &outcome {
+        Ok(new_artifact) => {
+            if was_failing
+                && !new_artifact
+                && let Some(event) = object.recovered_event(&status, &conditions)
+            {
+                ctx.recorder.record(object.as_ref(), event).await;
+            }
+            outcome::succeeded(&mut conditions, K::NEGATIVE)
+        }
+        Err(failure) => {
+            outcome::log_failure(failure);
+            outcome::failed(&mut conditions, failure)
+        }
+    };
+    if conclusion.observed {
+        K::observe(&mut status, object.meta().generation);
+    }
+    if let Some(event) = conclusion.event {
+        ctx.recorder.record(object.as_ref(), event).await;
+    }
+    conditions.summarize(K::NEGATIVE, K::POSITIVE);
+    let items = conditions.into_vec();
+    ctx.metrics.record_conditions(&object_labels, &items);
+    *K::fields(&mut status).conditions = Some(items);
+    writer.write(&api, &name, &status).await.map_err(kube_err)?;
+    ctx.metrics
+        .record_duration(&object_labels, started.elapsed());
+    let interval = object
+        .interval()
+        .and_then(|i| api::duration::parse(i).ok())
+        .unwrap_or(K::DEFAULT_INTERVAL);
+    Ok(conclusion.requeue.action(
+        interval,
+        ctx.jitter_percent,
+        &ctx.backoff,
+        &backoff_key(object.as_ref()),
+    ))
 }
 
 /// The artifact fields of a source's status, which the storage phase keeps true.
