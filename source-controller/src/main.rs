@@ -14,12 +14,13 @@ mod verify;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
-use api::source::v1::{HelmChart, OCIRepository};
+use api::source::v1::{HelmChart, HelmRepository, OCIRepository};
 use artifacts::storage::{Retention, Storage};
 use clap::Parser;
 use futures::StreamExt;
 use kube::ResourceExt;
 use kube::api::Api;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, controller, reflector, watcher};
 use runtime::events::Recorder;
 use runtime::metrics::Metrics;
@@ -84,9 +85,26 @@ fn advertised_addr(storage_addr: &str, advertised: &str) -> String {
 }
 
 /// A controller for one kind: watched (in the watched namespace, with the label selector),
-/// triggered by spec changes and reconcile requests only.
-fn run_reconciler<K, F, Fut>(
+/// triggered by spec changes and reconcile requests; and the store of what it watches.
+fn controller_for<K: source::SourceObject>(
     client: &kube::Client,
+    args: &Args,
+) -> (Controller<K>, Store<K>) {
+    let api: Api<K> = runtime::watched_api(client, &args.common);
+    let config = runtime::watch_config(&args.common);
+    let (reader, writer) = reflector::store();
+    let triggers = watcher(api, config)
+        .default_backoff()
+        .modify(|o: &mut K| o.managed_fields_mut().clear())
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(runtime::trigger_hash, Default::default());
+    (Controller::for_stream(triggers, reader.clone()), reader)
+}
+
+/// Runs a controller with the shared settings until shutdown.
+fn run<K, F, Fut>(
+    controller: Controller<K>,
     args: &Args,
     ctx: Arc<source::Context>,
     reconcile: F,
@@ -98,20 +116,35 @@ where
         + Send
         + 'static,
 {
-    let api: Api<K> = runtime::watched_api(client, &args.common);
-    let config = runtime::watch_config(&args.common);
-    let (reader, writer) = reflector::store();
-    let triggers = watcher(api, config)
-        .default_backoff()
-        .modify(|o: &mut K| o.managed_fields_mut().clear())
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(runtime::trigger_hash, Default::default());
-    Controller::for_stream(triggers, reader)
+    controller
         .with_config(controller::Config::default().concurrency(args.concurrent))
         .graceful_shutdown_on(shutdown_signal())
         .run(reconcile, source::error_policy, ctx)
         .for_each(runtime::log_result)
+}
+
+/// The HelmCharts of an HTTP HelmRepository, reconciled when its index changes (as Flux
+/// does; an OCI repository has no index and triggers nothing).
+fn charts_of(charts: &Store<HelmChart>, repository: &HelmRepository) -> Vec<ObjectRef<HelmChart>> {
+    if repository
+        .status
+        .as_ref()
+        .and_then(|s| s.artifact.as_ref())
+        .is_none()
+    {
+        return Vec::new();
+    }
+    let namespace = repository.namespace().unwrap_or_default();
+    charts
+        .state()
+        .iter()
+        .filter(|c| {
+            c.spec.source_ref.kind == api::source::HelmChartSourceKind::HelmRepository
+                && c.spec.source_ref.name == repository.name_any()
+                && c.namespace().as_deref() == Some(namespace.as_str())
+        })
+        .map(|c| ObjectRef::from_obj(c.as_ref()))
+        .collect()
 }
 
 #[tokio::main]
@@ -164,14 +197,39 @@ async fn main() -> Result<()> {
         sigstore_tuf,
     });
 
-    let oci_repositories = run_reconciler(
-        &client,
+    let (oci_controller, _) = controller_for::<OCIRepository>(&client, &args);
+    let oci_repositories = run(
+        oci_controller,
         &args,
         ctx.clone(),
         source::reconcile::<OCIRepository>,
     );
-    let helm_charts = run_reconciler(&client, &args, ctx.clone(), source::reconcile::<HelmChart>);
-    let helm_repositories = run_reconciler(&client, &args, ctx, helmrepository::reconcile);
+    let (chart_controller, chart_store) = controller_for::<HelmChart>(&client, &args);
+    let index_changes = watcher(
+        runtime::watched_api::<HelmRepository>(&client, &args.common),
+        runtime::watch_config(&args.common),
+    )
+    .default_backoff()
+    .applied_objects()
+    .predicate_filter(
+        |r: &HelmRepository| {
+            let revision = r.status.as_ref()?.artifact.as_ref()?.revision.clone();
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            std::hash::Hash::hash(&revision, &mut hasher);
+            Some(std::hash::Hasher::finish(&hasher))
+        },
+        Default::default(),
+    );
+    let chart_controller =
+        chart_controller.watches_stream(index_changes, move |r| charts_of(&chart_store, &r));
+    let helm_charts = run(
+        chart_controller,
+        &args,
+        ctx.clone(),
+        source::reconcile::<HelmChart>,
+    );
+    let (repository_controller, _) = controller_for::<HelmRepository>(&client, &args);
+    let helm_repositories = run(repository_controller, &args, ctx, helmrepository::reconcile);
     let controller = async {
         tokio::join!(oci_repositories, helm_charts, helm_repositories);
     };
