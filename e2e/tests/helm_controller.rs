@@ -984,3 +984,46 @@ async fn a_new_release_name_uninstalls_the_old_release() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn values_files_are_merged_into_a_packaged_chart() {
+    with_temp_ns(|client, ns| async move {
+        let charts = Charts::pushed(&["6.1.0"]);
+        let registry = &charts.registry;
+        let _source = SourceController::start(&ns, None);
+        apply(&client, &ns, oci_helm_repository(registry)).await;
+        let mut chart = helm_chart("packaged", "6.1.0", None);
+        chart["spec"]["valuesFiles"] = json!(["values.yaml", "values-prod.yaml"]);
+        apply(&client, &ns, chart).await;
+        let api: Api<api::source::v1::HelmChart> = Api::namespaced(client.clone(), &ns);
+        let status = chart_status(&api, "packaged", "the packaged chart", |s| {
+            chart_condition(s, "Ready").is_some_and(|c| c.0 == ConditionStatus::True)
+        })
+        .await;
+        assert_eq!(
+            chart_condition(&status, "Ready").unwrap(),
+            (ConditionStatus::True, "ChartPackageSucceeded".into(),
+             "packaged 'podinfo' chart with version '6.1.0+1' and merged values files [values.yaml values-prod.yaml]".into())
+        );
+        let artifact = status.artifact.unwrap();
+        assert_eq!(artifact.path, format!("helmchart/{ns}/packaged/podinfo-6.1.0+1.tgz"));
+        assert_eq!(artifact.revision, "6.1.0+1");
+
+        // A file the chart does not have: stalled, unless missing files may be skipped.
+        let mut missing = helm_chart("missing", "6.1.0", None);
+        missing["spec"]["valuesFiles"] = json!(["values-prod.yaml", "values-staging.yaml"]);
+        apply(&client, &ns, missing.clone()).await;
+        let status = chart_status(&api, "missing", "the missing values file", |s| chart_condition(s, "Stalled").is_some()).await;
+        let (_, reason, message) = chart_condition(&status, "Ready").unwrap();
+        assert_eq!(reason, "ValuesFilesError");
+        assert_eq!(message, "values files error: no values file found at path 'values-staging.yaml'");
+        missing["spec"]["ignoreMissingValuesFiles"] = json!(true);
+        apply(&client, &ns, missing).await;
+        let status = chart_status(&api, "missing", "the missing file skipped", |s| {
+            chart_condition(s, "Ready").is_some_and(|c| c.0 == ConditionStatus::True)
+        })
+        .await;
+        assert_eq!(status.observed_values_files, Some(vec!["values-prod.yaml".to_owned()]));
+    })
+    .await;
+}

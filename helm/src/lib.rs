@@ -10,6 +10,7 @@ mod dependencies;
 mod funcs;
 mod ignore;
 pub mod manifest;
+pub mod package;
 mod objects;
 pub mod release;
 pub mod render;

@@ -180,13 +180,130 @@ enum Download {
     },
 }
 
+/// `valuesFile` (v1beta2) then `valuesFiles`.
+fn values_files(object: &HelmChart) -> Vec<String> {
+    object
+        .spec
+        .values_file
+        .iter()
+        .chain(object.spec.values_files.iter().flatten())
+        .cloned()
+        .collect()
+}
+
+/// The version a chart is stored as: with values files it is packaged anew, and the
+/// object's generation becomes its build metadata (`6.1.0+3`).
+fn build_version(object: &HelmChart, version: &str) -> String {
+    if values_files(object).is_empty() {
+        return version.to_owned();
+    }
+    let base = version.split('+').next().unwrap_or(version);
+    format!("{base}+{}", object.metadata.generation.unwrap_or(0))
+}
+
+/// Flux's build summary and reason: pulled as it is, or packaged with merged values files.
+fn summary(
+    object: &HelmChart,
+    revision: &str,
+    merged: Option<&[String]>,
+) -> (&'static str, String) {
+    let chart = &object.spec.chart;
+    if values_files(object).is_empty() {
+        return (
+            reasons::CHART_PULL_SUCCEEDED,
+            format!("pulled '{chart}' chart with version '{revision}'"),
+        );
+    }
+    let files = merged.map_or_else(|| values_files(object), <[String]>::to_vec);
+    (
+        reasons::CHART_PACKAGE_SUCCEEDED,
+        format!(
+            "packaged '{chart}' chart with version '{revision}' and merged values files [{}]",
+            files.join(" ")
+        ),
+    )
+}
+
+/// The chart with its default values replaced by the values files merged in order
+/// (`values.yaml` standing for the chart's own), and the files merged.
+fn package(
+    object: &HelmChart,
+    archive: Vec<u8>,
+    revision: &str,
+) -> Result<(Vec<u8>, Vec<String>), Failure> {
+    let chart = helm::Chart::load_archive(&archive)
+        .map_err(|e| package_error(format!("failed to load the pulled chart: {e}")))?;
+    let values_error = |message: String| {
+        Failure::stalled(
+            reasons::VALUES_FILES_ERROR,
+            format!("values files error: {message}"),
+        )
+        .marking(Marks::Abnormal(helm_condition::BUILD_FAILED))
+    };
+    let mut merged = serde_json::Map::new();
+    let mut used = Vec::new();
+    for file in values_files(object) {
+        let values = if file == "values.yaml" {
+            chart.values.clone()
+        } else {
+            let Some(found) = chart.files.iter().find(|f| f.name == file) else {
+                if object.spec.ignore_missing_values_files {
+                    continue;
+                }
+                return Err(values_error(format!(
+                    "no values file found at path '{file}'"
+                )));
+            };
+            let text = String::from_utf8_lossy(&found.data);
+            match goyaml::parse_stream(&text).map(|docs| docs.into_iter().next()) {
+                Ok(Some(serde_json::Value::Object(map))) => map,
+                Ok(None | Some(serde_json::Value::Null)) => serde_json::Map::new(),
+                Ok(Some(_)) => {
+                    return Err(values_error(format!("values file '{file}' is not a map")));
+                }
+                Err(e) => {
+                    return Err(values_error(format!(
+                        "failed to parse values file '{file}': {e}"
+                    )));
+                }
+            }
+        };
+        merge_maps(&mut merged, values);
+        used.push(file);
+    }
+    let packaged = helm::package::repackage(&archive, &merged, revision).map_err(|e| {
+        package_error(format!(
+            "failed to package the chart with merged values: {e}"
+        ))
+    })?;
+    Ok((packaged, used))
+}
+
+/// Maps merge key by key; anything else is replaced (Flux's `MergeMaps`).
+fn merge_maps(
+    base: &mut serde_json::Map<String, serde_json::Value>,
+    overlay: serde_json::Map<String, serde_json::Value>,
+) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(serde_json::Value::Object(existing)), serde_json::Value::Object(incoming)) => {
+                merge_maps(existing, incoming);
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
 /// Flux's build cache: the stored artifact is this version of this chart, and the object's
 /// generation was handled.
 fn is_cached(object: &HelmChart, status: &HelmChartStatus, version: &str) -> bool {
+    let revision = build_version(object, version);
     status
         .artifact
         .as_ref()
-        .is_some_and(|a| a.revision == version)
+        .is_some_and(|a| a.revision == revision)
         && status.observed_chart_name.as_deref() == Some(object.spec.chart.as_str())
         && object.metadata.generation == status.observed_generation
 }
@@ -200,27 +317,18 @@ async fn reconcile_source(
     conditions: &mut Conditions,
 ) -> Result<bool, Failure> {
     let spec = &object.spec;
-    if spec.values_files.as_ref().is_some_and(|f| !f.is_empty()) || spec.values_file.is_some() {
-        return Err(Failure::stalled(
-            reasons::VALUES_FILES_ERROR,
-            "valuesFiles are not supported by flux-rs yet: set the values on the HelmRelease",
-        )
-        .marking(Marks::Abnormal(helm_condition::BUILD_FAILED)));
-    }
     let repository = source_repository(object, ctx).await?;
     let Resolved { version, download } = if repository.spec.type_ == Some(HelmRepositoryType::Oci) {
         resolve_oci(object, ctx, &repository, status, conditions).await?
     } else {
         resolve_http(object, ctx, &repository, status, conditions).await?
     };
-    runtime::record_revision(&version);
-    let summary = format!("pulled '{}' chart with version '{version}'", spec.chart);
+    let packaging = !values_files(object).is_empty();
+    let revision = build_version(object, &version);
+    runtime::record_revision(&revision);
     let Some(download) = download else {
-        conditions.mark_true(
-            condition::ARTIFACT_IN_STORAGE,
-            reasons::CHART_PULL_SUCCEEDED,
-            &summary,
-        );
+        let (reason, summary) = summary(object, &revision, status.observed_values_files.as_deref());
+        conditions.mark_true(condition::ARTIFACT_IN_STORAGE, reason, &summary);
         let note = format!("artifact up-to-date with remote revision: '{version}'");
         ctx.recorder
             .record(
@@ -249,7 +357,14 @@ async fn reconcile_source(
                 })?
         }
     };
-    let artifact = store_chart(object, ctx, chart, &version).await?;
+    let (chart, merged) = if packaging {
+        let (packaged, merged) = package(object, chart, &revision)?;
+        (packaged, Some(merged))
+    } else {
+        (chart, None)
+    };
+    let (reason, summary) = summary(object, &revision, merged.as_deref());
+    let artifact = store_chart(object, ctx, chart, &revision).await?;
     status.url = Some(ctx.storage.symlink_latest(&artifact.path).map_err(|e| {
         storage_failed(
             "SymlinkUpdateFailed",
@@ -257,17 +372,14 @@ async fn reconcile_source(
         )
     })?);
     status.observed_chart_name = Some(spec.chart.clone());
-    status.observed_values_files = None;
+    // Flux records the files merged only when missing ones may be skipped.
+    status.observed_values_files = merged.filter(|_| spec.ignore_missing_values_files);
     conditions.delete(condition::ARTIFACT_OUTDATED);
-    conditions.mark_true(
-        condition::ARTIFACT_IN_STORAGE,
-        reasons::CHART_PULL_SUCCEEDED,
-        &summary,
-    );
+    conditions.mark_true(condition::ARTIFACT_IN_STORAGE, reason, &summary);
     let digest_changed =
         status.artifact.as_ref().and_then(|a| a.digest.as_deref()) != artifact.digest.as_deref();
     if digest_changed && ctx.first_announcement(object, &artifact) {
-        let event = chart_event(reasons::CHART_PULL_SUCCEEDED, summary, &artifact);
+        let event = chart_event(reason, summary, &artifact);
         ctx.recorder.record(object, event).await;
     }
     let storage = ctx.storage.clone();
