@@ -78,6 +78,7 @@ fn policy(object: &HelmRelease, status: &HelmReleaseStatus) -> Policy {
             remediate_last_failure: install.remediate_last_failure.unwrap_or(false),
             uninstall: true,
             failures: status.install_failures.unwrap_or(0),
+            retry: retry_interval(object, false).is_some(),
         },
         upgrade: Remediation {
             retries: upgrade_retries,
@@ -86,6 +87,7 @@ fn policy(object: &HelmRelease, status: &HelmReleaseStatus) -> Policy {
                 .unwrap_or(upgrade_retries > 0),
             uninstall: upgrade.strategy == Some(api::helm::RemediationStrategy::Uninstall),
             failures: status.upgrade_failures.unwrap_or(0),
+            retry: retry_interval(object, true).is_some(),
         },
         last_action: match status.last_attempted_release_action.as_deref() {
             Some("install") => Some(LastAction::Install),
@@ -94,6 +96,23 @@ fn policy(object: &HelmRelease, status: &HelmReleaseStatus) -> Policy {
         },
         forced,
     }
+}
+
+/// With `strategy: RetryOnFailure` for the action, the delay before it is tried again
+/// (`retryInterval`, default 5m).
+fn retry_interval(object: &HelmRelease, upgrade: bool) -> Option<std::time::Duration> {
+    let strategy = if upgrade {
+        object.spec.upgrade.as_ref()?.strategy.as_ref()?
+    } else {
+        object.spec.install.as_ref()?.strategy.as_ref()?
+    };
+    (strategy.name == api::helm::ActionStrategyName::RetryOnFailure).then(|| {
+        strategy
+            .retry_interval
+            .as_deref()
+            .and_then(|i| api::duration::parse(i).ok())
+            .unwrap_or(std::time::Duration::from_secs(300))
+    })
 }
 
 const FORCE_ANNOTATION: &str = "reconcile.fluxcd.io/forceAt";
@@ -658,7 +677,11 @@ impl Step<'_> {
                 conditions.mark_false(condition::RELEASED, failed_reason, &message);
                 self.event(status, Severity::Error, failed_reason, &message)
                     .await;
-                if wrote_storage {
+                if let Some(delay) = retry_interval(self.object, upgrade) {
+                    // RetryOnFailure: no remediation, the same action again after the delay
+                    // (the failure event is already recorded).
+                    Err(Failure::waiting(failed_reason, message, delay))
+                } else if wrote_storage {
                     Ok(())
                 } else {
                     // Nothing was released (a render error): nothing to remediate.

@@ -87,6 +87,9 @@ pub struct Remediation {
     pub uninstall: bool,
     /// `installFailures` or `upgradeFailures`.
     pub failures: i64,
+    /// `strategy: RetryOnFailure`: a failed release is released again (after the retry
+    /// interval), never remediated.
+    pub retry: bool,
 }
 
 impl Remediation {
@@ -168,7 +171,7 @@ fn remediate(history: &[Snapshot], policy: &Policy) -> Next {
         None => return Next::Upgrade,
     };
     // A new configuration reset the count: try it rather than remediate.
-    if remediation.failures <= 0 || policy.forced {
+    if remediation.retry || remediation.failures <= 0 || policy.forced {
         return Next::Upgrade;
     }
     if remediation.exhausted() && !remediation.remediate_last_failure {
@@ -271,6 +274,7 @@ mod tests {
             remediate_last_failure: last_failure,
             uninstall: false,
             failures,
+            retry: false,
         };
         Policy {
             install: remediation,
@@ -315,6 +319,9 @@ mod tests {
             next(&State::Failed, &[failed], &policy(2, 1, true)),
             Next::MissingRollbackTarget
         );
+        let mut retrying = policy(0, 5, false);
+        retrying.upgrade.retry = true;
+        assert_eq!(next(&State::Failed, &history, &retrying), Next::Upgrade);
         assert_eq!(
             next(
                 &State::OutOfSync(String::new()),
