@@ -52,6 +52,10 @@ bench-helm:
 bench-kustomizations:
     scripts/bench-kustomizations.sh
 
+# helm-controller: 100 HelmReleases vs a helm upgrade --install loop, and 1000; writes BENCHMARKS.md.
+bench-helmreleases:
+    scripts/bench-helmreleases.sh
+
 # Container images flux-rs/<controller>:<version>, FROM scratch (nothing is pulled).
 images:
     scripts/images.sh

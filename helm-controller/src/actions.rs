@@ -19,6 +19,8 @@ use crate::storage::{ReleaseStore, StoreError};
 const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 const RELEASE_NAME_ANNOTATION: &str = "meta.helm.sh/release-name";
 const RELEASE_NAMESPACE_ANNOTATION: &str = "meta.helm.sh/release-namespace";
+/// The longest pause between two reads of the objects a wait is for (the first reads come
+/// sooner: see `ssa`'s waits).
 const POLL: Duration = Duration::from_secs(2);
 
 /// An action that failed: its message (Helm's), and whether it wrote to storage (only those

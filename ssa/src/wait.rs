@@ -73,8 +73,10 @@ impl Applier<'_> {
             .await
     }
 
-    /// Reads the statuses of `refs` every `poll` until `progress` says they are done or
-    /// failed; past `timeout`, what is still pending is the error.
+    /// Reads the statuses of `refs` until `progress` says they are done or failed; past
+    /// `timeout`, what is still pending is the error. The first read after 100 ms, then twice
+    /// as long each time up to `poll`: most objects are ready within a second of their apply,
+    /// and a worker waiting serves nothing else meanwhile.
     async fn wait_until(
         &self,
         refs: &[ObjectRef],
@@ -83,6 +85,7 @@ impl Applier<'_> {
         progress: fn(&[(&ObjectRef, health::Status)]) -> Progress,
     ) -> Result<(), String> {
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut delay = Duration::from_millis(100).min(poll);
         loop {
             let mut statuses = Vec::with_capacity(refs.len());
             for reference in refs {
@@ -94,7 +97,10 @@ impl Applier<'_> {
                 Progress::Pending(message) if tokio::time::Instant::now() >= deadline => {
                     return Err(message);
                 }
-                Progress::Pending(_) => tokio::time::sleep(poll).await,
+                Progress::Pending(_) => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(poll);
+                }
             }
         }
     }
