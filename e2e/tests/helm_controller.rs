@@ -231,7 +231,7 @@ async fn the_helm_oci_example_installs_upgrades_and_uninstalls_with_helm_reading
         assert!(values.contains("message: hello"), "{values}");
 
         // A semver range picks the newest chart, pushed after the release was made.
-        push_chart(home.path(), &registry, "6.2.0");
+        push_chart(home.path(), registry, "6.2.0");
         let patch = json!({"spec": {"chart": {"spec": {"version": ">=6.0.0"}}}});
         api.patch("podinfo", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
         release_status(&api, "podinfo", "the range upgrade", is_ready_with(
@@ -374,7 +374,7 @@ async fn a_release_installed_by_helm_is_taken_over() {
         );
         let _source = SourceController::start(&ns, None);
         let _helm_controller = HelmController::start(&ns, None, &[]);
-        apply(&client, &ns, oci_helm_repository(&registry)).await;
+        apply(&client, &ns, oci_helm_repository(registry)).await;
         apply(
             &client,
             &ns,
@@ -629,9 +629,9 @@ async fn helm_charts_are_cosign_verified_and_missing_versions_named() {
     with_temp_ns(|client, ns| async move {
         let charts = Charts::pushed(&["6.1.0"]);
         let (home, registry) = (&charts.home, &charts.registry);
-        push_chart(home.path(), &registry, "6.2.0");
+        push_chart(home.path(), registry, "6.2.0");
         let _source = SourceController::start(&ns, None);
-        apply(&client, &ns, oci_helm_repository(&registry)).await;
+        apply(&client, &ns, oci_helm_repository(registry)).await;
         let signer = Signer::generate();
         let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), &ns);
         let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
@@ -655,8 +655,8 @@ async fn helm_charts_are_cosign_verified_and_missing_versions_named() {
 
         // Signed with the key: pulled and stored as Flux names it.
         let digest = registry.manifest_digest("charts/podinfo", "6.1.0");
-        let payload = Signer::payload(&registry, "charts/podinfo", &digest);
-        attach_signature(&registry, "charts/podinfo", &digest, &payload, &signer.sign(&payload));
+        let payload = Signer::payload(registry, "charts/podinfo", &digest);
+        attach_signature(registry, "charts/podinfo", &digest, &payload, &signer.sign(&payload));
         let patch = json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "1"}}});
         charts.patch("signed", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
         let status = chart_status(&charts, "signed", "the verified chart stored", |s| {
@@ -848,7 +848,7 @@ async fn post_renderers_common_metadata_and_created_namespaces_shape_the_release
         let _source = SourceController::start(&ns, None);
         let _helm_controller = HelmController::start(&ns, None, &[]);
         let target = format!("{ns}-apps");
-        apply(&client, &ns, oci_helm_repository(&registry)).await;
+        apply(&client, &ns, oci_helm_repository(registry)).await;
         apply(&client, &ns, helm_release("podinfo", json!({
             "targetNamespace": target,
             "install": {"createNamespace": true},
@@ -925,7 +925,7 @@ async fn test_hooks_run_after_a_release_when_tests_are_enabled() {
         let (home, registry) = (&charts.home, &charts.registry);
         let _source = SourceController::start(&ns, None);
         let _helm_controller = HelmController::start(&ns, None, &[]);
-        apply(&client, &ns, oci_helm_repository(&registry)).await;
+        apply(&client, &ns, oci_helm_repository(registry)).await;
         apply(&client, &ns, helm_release("podinfo", json!({"test": {"enable": true}}))).await;
         let api: Api<HelmRelease> = Api::namespaced(client.clone(), &ns);
         let expected = format!(
