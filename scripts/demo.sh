@@ -42,7 +42,7 @@ eval "$("$FLUX_RS_ROOT/scripts/cluster.sh" up | tail -n 1)"
 # An interrupted run leaves its objects behind, with finalizers that no running controller
 # releases and statuses that point at its old registry and file server: start from none.
 for kind in kustomizations.kustomize.toolkit.fluxcd.io helmreleases.helm.toolkit.fluxcd.io \
-  ocirepositories.source.toolkit.fluxcd.io helmcharts.source.toolkit.fluxcd.io \
+  gitrepositories.source.toolkit.fluxcd.io ocirepositories.source.toolkit.fluxcd.io helmcharts.source.toolkit.fluxcd.io \
   helmrepositories.source.toolkit.fluxcd.io alerts.notification.toolkit.fluxcd.io \
   providers.notification.toolkit.fluxcd.io; do
   for object in $("$kubectl" -n flux-system get "$kind" -o name 2>/dev/null); do

@@ -24,6 +24,16 @@ pub fn crds() -> Vec<(&'static str, CustomResourceDefinition)> {
     };
     vec![
         (
+            "source.toolkit.fluxcd.io_gitrepositories.yaml",
+            merge(
+                vec![
+                    source::v1::GitRepository::crd(),
+                    source::v1beta2::GitRepository::crd(),
+                ],
+                "v1",
+            ),
+        ),
+        (
             "source.toolkit.fluxcd.io_ocirepositories.yaml",
             merge(
                 vec![

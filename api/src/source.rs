@@ -1,4 +1,4 @@
-//! `source.toolkit.fluxcd.io`: OCIRepository, HelmRepository and HelmChart, served as `v1` (storage) and
+//! `source.toolkit.fluxcd.io`: GitRepository, OCIRepository, HelmRepository and HelmChart, served as `v1` (storage) and
 //! `v1beta2`. The two versions share one schema, so no conversion webhook is needed, as in Flux.
 
 use std::collections::BTreeMap;
@@ -45,6 +45,22 @@ pub mod reason {
     // HelmRepository (HTTP).
     pub const INDEXATION_FAILED: &str = "IndexationFailed";
     pub const INDEXATION_SUCCEEDED: &str = "IndexationSucceeded";
+    // GitRepository (`source-controller/api/v1/gitrepository_types.go`, `condition_types.go`).
+    pub const GIT_OPERATION_FAILED: &str = "GitOperationFailed";
+    pub const GIT_OPERATION_SUCCEEDED: &str = "GitOperationSucceeded";
+    pub const EMPTY_GIT_REPOSITORY: &str = "EmptyGitRepository";
+    pub const INVALID_PROVIDER_CONFIGURATION: &str = "InvalidProviderConfiguration";
+    pub const INCLUDE_UNAVAILABLE: &str = "IncludeUnavailable";
+    pub const INVALID_VERIFICATION_MODE: &str = "InvalidVerificationMode";
+    pub const INVALID_COMMIT_SIGNATURE: &str = "InvalidCommitSignature";
+    pub const INVALID_TAG_SIGNATURE: &str = "InvalidTagSignature";
+    pub const INVALID_GIT_OBJECT: &str = "InvalidGitObject";
+    pub const DIRECTORY_CREATION_FAILED: &str = "DirectoryCreationFailed";
+}
+
+/// GitRepository condition types besides the common ones.
+pub mod git_condition {
+    pub const INCLUDE_UNAVAILABLE: &str = "IncludeUnavailable";
 }
 
 /// HelmChart condition types besides the common ones.
@@ -394,8 +410,162 @@ macro_rules! helm_chart {
     };
 }
 
+/// `ref` of a GitRepository. Precedence: `commit` > `name` > `semver` > `tag` > `branch`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitRepositoryRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semver: Option<String>,
+    /// A full reference name, such as `refs/pull/420/head`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+}
+
+/// What `verify.mode` checks the signature of.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum GitVerificationMode {
+    #[default]
+    #[serde(rename = "HEAD")]
+    Head,
+    /// The older spelling of `HEAD`, still accepted.
+    #[serde(rename = "head")]
+    HeadLowercase,
+    Tag,
+    TagAndHEAD,
+}
+
+impl GitVerificationMode {
+    pub fn verifies_head(self) -> bool {
+        !matches!(self, Self::Tag)
+    }
+
+    pub fn verifies_tag(self) -> bool {
+        matches!(self, Self::Tag | Self::TagAndHEAD)
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitRepositoryVerification {
+    #[serde(default)]
+    pub mode: GitVerificationMode,
+    /// A Secret of `*.asc` PGP public keys and `*.sshpub` SSH authorized keys.
+    pub secret_ref: LocalObjectReference,
+}
+
+/// Another GitRepository whose artifact is copied into this one's.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitRepositoryInclude {
+    pub repository: LocalObjectReference,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_path: Option<String>,
+}
+
+/// Where a GitRepository's credentials come from besides `secretRef`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum GitProvider {
+    #[default]
+    Generic,
+    Aws,
+    Azure,
+    Github,
+}
+
+macro_rules! git_repository {
+    ($version:tt, $storage:tt) => {
+        /// A Git repository the source-controller clones at a reference and stores as an
+        /// artifact.
+        #[derive(kube::CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+        #[kube(
+            group = "source.toolkit.fluxcd.io",
+            version = $version,
+            kind = "GitRepository",
+            plural = "gitrepositories",
+            shortname = "gitrepo",
+            namespaced,
+            storage = $storage,
+            status = "GitRepositoryStatus",
+            category = "fluxcd",
+            annotation("kustomize.toolkit.fluxcd.io/substitute", "disabled"),
+            printcolumn = r#"{"name":"URL","type":"string","jsonPath":".spec.url"}"#,
+            printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+            printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+            printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#
+        )]
+        #[serde(rename_all = "camelCase")]
+        pub struct GitRepositorySpec {
+            #[schemars(pattern(r"^(http|https|ssh)://.*$"))]
+            pub url: String,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub secret_ref: Option<LocalObjectReference>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub provider: Option<GitProvider>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub service_account_name: Option<String>,
+            #[schemars(pattern(DURATION_PATTERN))]
+            pub interval: String,
+            #[serde(default = "default_oci_timeout")]
+            #[schemars(pattern(TIMEOUT_PATTERN))]
+            pub timeout: String,
+            #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+            pub reference: Option<GitRepositoryRef>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub verify: Option<GitRepositoryVerification>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub proxy_secret_ref: Option<LocalObjectReference>,
+            /// `.gitignore`-format patterns; any pattern replaces the default exclusions.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub ignore: Option<String>,
+            #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+            pub suspend: bool,
+            #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+            pub recurse_submodules: bool,
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            pub include: Vec<GitRepositoryInclude>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub sparse_checkout: Option<Vec<String>>,
+        }
+
+        #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+        #[serde(rename_all = "camelCase")]
+        pub struct GitRepositoryStatus {
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub observed_generation: Option<i64>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub conditions: Option<Vec<Condition>>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub artifact: Option<Artifact>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub included_artifacts: Option<Vec<Artifact>>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub observed_ignore: Option<String>,
+            #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+            pub observed_recurse_submodules: bool,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub observed_include: Option<Vec<GitRepositoryInclude>>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub observed_sparse_checkout: Option<Vec<String>>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub source_verification_mode: Option<GitVerificationMode>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub last_handled_reconcile_at: Option<String>,
+        }
+    };
+}
+
 pub mod v1 {
     use super::*;
+    git_repository!("v1", true);
     oci_repository!("v1", true, {});
     helm_repository!("v1", true);
     helm_chart!("v1", true);
@@ -403,6 +573,7 @@ pub mod v1 {
 
 pub mod v1beta2 {
     use super::*;
+    git_repository!("v1beta2", false);
     oci_repository!("v1beta2", false, {
         /// Deprecated in Flux; kept so objects written by older controllers read back whole.
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -57,6 +57,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../crds/notification.toolkit.fluxcd.io_receivers.yaml"),
     ),
     (
+        "crds/source.toolkit.fluxcd.io_gitrepositories.yaml",
+        include_str!("../../crds/source.toolkit.fluxcd.io_gitrepositories.yaml"),
+    ),
+    (
         "crds/source.toolkit.fluxcd.io_helmcharts.yaml",
         include_str!("../../crds/source.toolkit.fluxcd.io_helmcharts.yaml"),
     ),

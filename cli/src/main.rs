@@ -64,7 +64,7 @@ enum Command {
     Check(cluster::CheckArgs),
     /// Show the Kubernetes events of Flux objects.
     Events(cluster::EventsArgs),
-    /// Create Flux-related objects (`create secret oci`).
+    /// Create Flux-related objects (`create secret oci|git`, `create source git`).
     #[command(subcommand)]
     Create(cluster::CreateCommand),
     /// Show which Kustomization or HelmRelease and source an object comes from.
@@ -112,7 +112,7 @@ fn main() -> ExitCode {
             Command::Events(cmd) => cmd.run().await,
             Command::Check(cmd) => cmd.run().await,
             Command::Uninstall(cmd) => cmd.run().await,
-            Command::Create(cmd) => cmd.run().await,
+            Command::Create(cmd) => cmd.run(cli.timeout).await,
             Command::Reconcile(cmd) => cmd.reconcile(cli.timeout).await,
             Command::Suspend(cmd) => cmd.set_suspended(true, cli.timeout).await,
             Command::Resume(cmd) => cmd.set_suspended(false, cli.timeout).await,

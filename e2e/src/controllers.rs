@@ -219,7 +219,7 @@ impl SourceController {
         retrying_port_clashes(|| {
             let mut controller = Self::start_with(namespace, events_addr, &[]);
             controller.process.wait_for_log(
-                "starting the OCIRepository, HelmChart and HelmRepository controllers",
+                "starting the GitRepository, OCIRepository, HelmChart and HelmRepository controllers",
                 Duration::from_secs(30),
             )?;
             Ok(controller)

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod controllers;
 pub mod cosign;
 pub mod fields;
+pub mod git_server;
 pub mod process;
 pub mod proxy;
 pub mod registry;

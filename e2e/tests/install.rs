@@ -168,7 +168,7 @@ async fn controllers_work_with_the_rbac_of_config() {
         let notification = NotificationController::start_with(&ns, &[&flag("notification-controller")]);
         let registry = Registry::start();
         let mut source = SourceController::start_with(&ns, Some(&notification.events_url()), &[&flag("source-controller")]);
-        source.process.wait_for_log("starting the OCIRepository, HelmChart and HelmRepository controllers", Duration::from_secs(30)).unwrap();
+        source.process.wait_for_log("starting the GitRepository, OCIRepository, HelmChart and HelmRepository controllers", Duration::from_secs(30)).unwrap();
         let _kustomize = KustomizeController::start_with(&ns, Some(&notification.events_url()), &[&flag("kustomize-controller")]);
 
         apply(&client, &ns, json!({"apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider",

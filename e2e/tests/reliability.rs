@@ -107,7 +107,7 @@ async fn an_api_server_restart_loses_nothing_and_applies_nothing_twice() {
 
         // Without a controller restart.
         assert!(source.process.ready() && kustomize.process.ready(), "both controllers still serve");
-        for (controller, started) in [(&source.process, "starting the OCIRepository, HelmChart and HelmRepository controllers"), (&kustomize.process, "starting the Kustomization controller")] {
+        for (controller, started) in [(&source.process, "starting the GitRepository, OCIRepository, HelmChart and HelmRepository controllers"), (&kustomize.process, "starting the Kustomization controller")] {
             assert_eq!(controller.logs().matches(started).count(), 1, "started once:\n{}", controller.logs());
         }
         // Every artifact announced and every object created exactly once: nothing lost, nothing

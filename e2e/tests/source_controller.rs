@@ -1134,7 +1134,7 @@ async fn large_artifacts_delay_neither_a_small_one_nor_the_probes() {
     with_temp_ns(|client, ns| async move {
         let registry = Registry::start();
         let mut source = SourceController::start_with(&ns, None, &["--concurrent=4"]);
-        source.process.wait_for_log("starting the OCIRepository, HelmChart and HelmRepository controllers", WAIT).unwrap();
+        source.process.wait_for_log("starting the GitRepository, OCIRepository, HelmChart and HelmRepository controllers", WAIT).unwrap();
         // 16 MiB each keeps CI quick (a debug build stores ~2 MiB/s); FLUX_RS_E2E_LARGE_MIB=200 is what docs/reliability.md records.
         let mib: u64 = std::env::var("FLUX_RS_E2E_LARGE_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(16);
         let size = mib << 20;

@@ -12,7 +12,7 @@ use api::kustomize::{
     SubstituteStrategy, reason as reasons,
 };
 use api::meta::{Artifact, FINALIZER, HEALTHY, READY, RECONCILING, reason};
-use api::source::v1::OCIRepository;
+use api::source::v1::{GitRepository, OCIRepository};
 use artifacts::fetch::{FetchOptions, fetch_and_extract};
 use cel_eval::Expression;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -66,16 +66,55 @@ pub enum Error {
     },
 }
 
+/// A source kind a Kustomization builds from.
+pub trait Source:
+    kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + Clone
+    + std::fmt::Debug
+    + serde::de::DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+    const KIND: SourceKind;
+    fn artifact(&self) -> Option<&Artifact>;
+}
+
+impl Source for OCIRepository {
+    const KIND: SourceKind = SourceKind::OCIRepository;
+    fn artifact(&self) -> Option<&Artifact> {
+        self.status.as_ref()?.artifact.as_ref()
+    }
+}
+
+impl Source for GitRepository {
+    const KIND: SourceKind = SourceKind::GitRepository;
+    fn artifact(&self) -> Option<&Artifact> {
+        self.status.as_ref()?.artifact.as_ref()
+    }
+}
+
 /// A source event reconciles its Kustomizations when the artifact revision changed.
-pub fn source_revision_hash(source: &OCIRepository) -> Option<u64> {
+pub fn source_revision_hash<S: Source>(source: &S) -> Option<u64> {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     source
-        .status
-        .as_ref()
-        .and_then(|s| s.artifact.as_ref())
+        .artifact()
         .map(|a| a.revision.clone())
         .hash(&mut hasher);
     Some(hasher.finish())
+}
+
+/// The artifact of the source `name` of kind `S`: Ok(None) when there is no such source.
+async fn artifact_of<S: Source>(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Option<Artifact>>, kube::Error> {
+    let sources: Api<S> = Api::namespaced(ctx.client.clone(), namespace);
+    Ok(sources
+        .get_opt(name)
+        .await?
+        .map(|source| source.artifact().cloned()))
 }
 
 fn duration(text: Option<&str>, default: Duration) -> Duration {
@@ -522,25 +561,31 @@ async fn source_artifact(object: &Kustomization, ctx: &Context) -> Result<Artifa
         .namespace
         .clone()
         .unwrap_or_else(|| object.namespace().unwrap_or_default());
-    if source_ref.kind != SourceKind::OCIRepository {
-        return Err(Failure::stalled(
-            reasons::ARTIFACT_FAILED,
-            format!(
-                "source kind '{:?}' is not supported by flux-rs (only OCIRepository)",
-                source_ref.kind
-            ),
-        ));
-    }
-    let sources: Api<OCIRepository> = Api::namespaced(ctx.client.clone(), &source_namespace);
-    let source = match sources.get_opt(&source_ref.name).await {
-        Ok(Some(source)) => source,
+    let found = match source_ref.kind {
+        SourceKind::OCIRepository => {
+            artifact_of::<OCIRepository>(ctx, &source_namespace, &source_ref.name).await
+        }
+        SourceKind::GitRepository => {
+            artifact_of::<GitRepository>(ctx, &source_namespace, &source_ref.name).await
+        }
+        other => {
+            return Err(Failure::stalled(
+                reasons::ARTIFACT_FAILED,
+                format!(
+                    "source kind '{other:?}' is not supported by flux-rs (only OCIRepository and GitRepository)"
+                ),
+            ));
+        }
+    };
+    let artifact = match found {
+        Ok(Some(artifact)) => artifact,
         Ok(None) => {
             return Err(retry(
                 object,
                 reasons::ARTIFACT_FAILED,
                 format!(
-                    "OCIRepository.source.toolkit.fluxcd.io \"{}\" not found",
-                    source_ref.name
+                    "{:?}.source.toolkit.fluxcd.io \"{}\" not found",
+                    source_ref.kind, source_ref.name
                 ),
             ));
         }
@@ -555,7 +600,7 @@ async fn source_artifact(object: &Kustomization, ctx: &Context) -> Result<Artifa
             ));
         }
     };
-    source.status.and_then(|s| s.artifact).ok_or_else(|| {
+    artifact.ok_or_else(|| {
         Failure::waiting(
             reasons::ARTIFACT_FAILED,
             format!(

@@ -1,5 +1,5 @@
 //! flux-rs kustomize-controller: a drop-in replacement for Flux's kustomize-controller for
-//! Kustomizations built from OCIRepository artifacts.
+//! Kustomizations built from OCIRepository and GitRepository artifacts.
 
 mod kustomization;
 mod remote;
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use api::kustomize::v1::Kustomization;
-use api::source::v1::OCIRepository;
+use api::source::v1::{GitRepository, OCIRepository};
 use clap::Parser;
 use futures::StreamExt;
 use kube::ResourceExt;
@@ -50,10 +50,10 @@ struct Args {
     insecure_kubeconfig_tls: bool,
 }
 
-/// The Kustomizations whose source is this OCIRepository.
-fn dependents(
+/// The Kustomizations whose source is `source`.
+fn dependents<S: kustomization::Source>(
     store: &Store<Kustomization>,
-    source: &OCIRepository,
+    source: &S,
 ) -> Vec<ObjectRef<Kustomization>> {
     let source_namespace = source.namespace().unwrap_or_default();
     let source_name = source.name_any();
@@ -62,7 +62,7 @@ fn dependents(
         .iter()
         .filter(|k| {
             let reference = &k.spec.source_ref;
-            reference.kind == api::kustomize::SourceKind::OCIRepository
+            reference.kind == S::KIND
                 && reference.name == source_name
                 && reference
                     .namespace
@@ -115,7 +115,8 @@ async fn main() -> Result<()> {
     });
 
     let kustomizations: Api<Kustomization> = runtime::watched_api(&client, &args.common);
-    let sources: Api<OCIRepository> = runtime::watched_api(&client, &args.common);
+    let oci_sources: Api<OCIRepository> = runtime::watched_api(&client, &args.common);
+    let git_sources: Api<GitRepository> = runtime::watched_api(&client, &args.common);
     let config = runtime::watch_config(&args.common);
     let (reader, writer) = reflector::store();
     let triggers = watcher(kustomizations, config)
@@ -124,14 +125,21 @@ async fn main() -> Result<()> {
         .reflect(writer)
         .applied_objects()
         .predicate_filter(runtime::trigger_hash, Default::default());
-    let source_changes = watcher(sources, watcher::Config::default())
+    let oci_changes = watcher(oci_sources, watcher::Config::default())
         .default_backoff()
         .applied_objects()
         .predicate_filter(kustomization::source_revision_hash, Default::default());
-    let store = reader.clone();
+    let git_changes = watcher(git_sources, watcher::Config::default())
+        .default_backoff()
+        .applied_objects()
+        .predicate_filter(kustomization::source_revision_hash, Default::default());
+    let (oci_store, git_store) = (reader.clone(), reader.clone());
     let controller = Controller::for_stream(triggers, reader)
-        .watches_stream(source_changes, move |source: OCIRepository| {
-            dependents(&store, &source)
+        .watches_stream(oci_changes, move |source: OCIRepository| {
+            dependents(&oci_store, &source)
+        })
+        .watches_stream(git_changes, move |source: GitRepository| {
+            dependents(&git_store, &source)
         })
         .with_config(controller::Config::default().concurrency(args.concurrent))
         .graceful_shutdown_on(shutdown_signal())

@@ -91,7 +91,7 @@ impl ArtifactSource for HelmChart {
         StatusFields {
             conditions: &mut status.conditions,
             artifact: &mut status.artifact,
-            url: &mut status.url,
+            url: Some(&mut status.url),
             last_handled_reconcile_at: &mut status.last_handled_reconcile_at,
         }
     }

@@ -113,7 +113,7 @@ impl ArtifactSource for HelmRepository {
         StatusFields {
             conditions: &mut status.conditions,
             artifact: &mut status.artifact,
-            url: &mut status.url,
+            url: Some(&mut status.url),
             last_handled_reconcile_at: &mut status.last_handled_reconcile_at,
         }
     }

@@ -1,7 +1,10 @@
 //! flux-rs source-controller: a drop-in replacement for Flux's source-controller for
-//! OCIRepository, HelmChart (from OCI and HTTP HelmRepositories) and HelmRepository objects.
+//! GitRepository, OCIRepository, HelmChart (from OCI and HTTP HelmRepositories) and HelmRepository objects.
 
 mod credentials;
+mod git_include;
+mod git_verify;
+mod gitrepository;
 mod helm_index;
 mod helmchart;
 mod helmrepository;
@@ -14,7 +17,7 @@ mod verify;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
-use api::source::v1::{HelmChart, HelmRepository, OCIRepository};
+use api::source::v1::{GitRepository, HelmChart, HelmRepository, OCIRepository};
 use artifacts::storage::{Retention, Storage};
 use clap::Parser;
 use futures::StreamExt;
@@ -197,6 +200,13 @@ async fn main() -> Result<()> {
         sigstore_tuf,
     });
 
+    let (git_controller, _) = controller_for::<GitRepository>(&client, &args);
+    let git_repositories = run(
+        git_controller,
+        &args,
+        ctx.clone(),
+        source::reconcile::<GitRepository>,
+    );
     let (oci_controller, _) = controller_for::<OCIRepository>(&client, &args);
     let oci_repositories = run(
         oci_controller,
@@ -231,11 +241,16 @@ async fn main() -> Result<()> {
     let (repository_controller, _) = controller_for::<HelmRepository>(&client, &args);
     let helm_repositories = run(repository_controller, &args, ctx, helmrepository::reconcile);
     let controller = async {
-        tokio::join!(oci_repositories, helm_charts, helm_repositories);
+        tokio::join!(
+            git_repositories,
+            oci_repositories,
+            helm_charts,
+            helm_repositories
+        );
     };
     tracing::info!(
         controller = CONTROLLER,
-        "starting the OCIRepository, HelmChart and HelmRepository controllers"
+        "starting the GitRepository, OCIRepository, HelmChart and HelmRepository controllers"
     );
     runtime::run_controller(controller, leadership.as_mut(), CONTROLLER)
         .await

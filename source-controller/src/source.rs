@@ -42,6 +42,10 @@ pub trait SourceObject:
     const KIND: &'static str;
 }
 
+impl SourceObject for api::source::v1::GitRepository {
+    const KIND: &'static str = "GitRepository";
+}
+
 impl SourceObject for api::source::v1::OCIRepository {
     const KIND: &'static str = "OCIRepository";
 }
@@ -91,7 +95,8 @@ pub trait ArtifactSource: SourceObject {
 pub struct StatusFields<'a> {
     pub conditions: &'a mut Option<Vec<api::meta::Condition>>,
     pub artifact: &'a mut Option<Artifact>,
-    pub url: &'a mut Option<String>,
+    /// `status.url` (the latest artifact's stable address), for the kinds that have one.
+    pub url: Option<&'a mut Option<String>>,
     pub last_handled_reconcile_at: &'a mut Option<String>,
 }
 
@@ -201,7 +206,7 @@ async fn reconcile_object<K: ArtifactSource>(
 /// The artifact fields of a source's status, which the storage phase keeps true.
 pub struct StoredArtifact<'a> {
     pub artifact: &'a mut Option<Artifact>,
-    pub url: &'a mut Option<String>,
+    pub url: Option<&'a mut Option<String>>,
 }
 
 /// How to reach a registry for one object: its Secrets, `insecure` and `timeout`.
@@ -396,11 +401,13 @@ pub async fn reconcile_storage<K: SourceObject>(
     match integrity {
         Integrity::Ok => {
             ctx.storage.set_url(artifact);
-            *url = Some(
-                ctx.storage
-                    .symlink_latest(&artifact.path)
-                    .map_err(storage_failure)?,
-            );
+            let latest = ctx
+                .storage
+                .symlink_latest(&artifact.path)
+                .map_err(storage_failure)?;
+            if let Some(url) = url {
+                *url = Some(latest);
+            }
             let storage = ctx.storage.clone();
             let current = artifact.path.clone();
             let deleted = blocking(move || storage.garbage_collect(&current))
@@ -423,7 +430,9 @@ pub async fn reconcile_storage<K: SourceObject>(
         Integrity::Missing => {
             tracing::info!(path = %artifact.path, "stored artifact is missing; rebuilding it");
             *current = None;
-            *url = None;
+            if let Some(url) = url {
+                *url = None;
+            }
             conditions.delete(condition::ARTIFACT_IN_STORAGE);
         }
         Integrity::Corrupt { actual } => {
@@ -442,7 +451,9 @@ pub async fn reconcile_storage<K: SourceObject>(
                 )
                 .await;
             *current = None;
-            *url = None;
+            if let Some(url) = url {
+                *url = None;
+            }
             conditions.delete(condition::ARTIFACT_IN_STORAGE);
         }
     }

@@ -21,6 +21,7 @@ pub struct Scope {
 /// A Flux kind the commands handle.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Kind {
+    GitRepository,
     OciRepository,
     HelmRepository,
     HelmChart,
@@ -33,6 +34,7 @@ pub enum Kind {
 impl Kind {
     pub(super) fn resource(self) -> ApiResource {
         let (api_version, kind) = match self {
+            Kind::GitRepository => ("source.toolkit.fluxcd.io/v1", "GitRepository"),
             Kind::OciRepository => ("source.toolkit.fluxcd.io/v1", "OCIRepository"),
             Kind::HelmRepository => ("source.toolkit.fluxcd.io/v1", "HelmRepository"),
             Kind::HelmChart => ("source.toolkit.fluxcd.io/v1", "HelmChart"),
@@ -47,7 +49,9 @@ impl Kind {
     /// The controller that reconciles this kind.
     pub(super) fn controller(self) -> &'static str {
         match self {
-            Kind::OciRepository | Kind::HelmRepository | Kind::HelmChart => "source-controller",
+            Kind::GitRepository | Kind::OciRepository | Kind::HelmRepository | Kind::HelmChart => {
+                "source-controller"
+            }
             Kind::Kustomization => "kustomize-controller",
             Kind::HelmRelease => "helm-controller",
             Kind::Alert | Kind::Receiver => "notification-controller",
@@ -56,6 +60,7 @@ impl Kind {
 
     pub(super) fn name(self) -> &'static str {
         match self {
+            Kind::GitRepository => "GitRepository",
             Kind::OciRepository => "OCIRepository",
             Kind::HelmRepository => "HelmRepository",
             Kind::HelmChart => "HelmChart",
@@ -74,6 +79,7 @@ impl Kind {
     /// The kind named `name` (as in a `sourceRef` or `chartRef`), when the CLI handles it.
     pub(super) fn from_name(name: &str) -> Option<Kind> {
         [
+            Kind::GitRepository,
             Kind::OciRepository,
             Kind::HelmRepository,
             Kind::HelmChart,

@@ -1,4 +1,4 @@
-//! `create secret oci`: a registry login Secret for OCIRepositories, created or printed.
+//! `create secret oci|git` and `create source git`: Secrets and sources, created or printed.
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -10,15 +10,20 @@ use crate::ui;
 
 #[derive(Subcommand, Debug)]
 pub enum CreateCommand {
-    /// Secrets: `create secret oci`.
+    /// Secrets: `create secret oci|git`.
     #[command(subcommand)]
     Secret(SecretKind),
+    /// Sources: `create source git`.
+    #[command(subcommand)]
+    Source(super::create_git::SourceKind),
 }
 
 #[derive(Subcommand, Debug)]
 pub enum SecretKind {
     /// A registry login Secret (`kubernetes.io/dockerconfigjson`) for OCIRepositories.
     Oci(OciSecretArgs),
+    /// Credentials for GitRepositories: basic auth, a bearer token, or an SSH key.
+    Git(super::create_git::GitSecretArgs),
 }
 
 #[derive(Args, Debug)]
@@ -39,30 +44,53 @@ pub struct OciSecretArgs {
 }
 
 impl CreateCommand {
-    pub async fn run(self) -> anyhow::Result<()> {
-        let CreateCommand::Secret(SecretKind::Oci(args)) = self;
-        let secret = oci_secret(&args);
-        if args.export {
-            let map = secret.as_object().expect("a map");
-            print!("---\n{}", kustomize::yaml::to_stream([map]));
-            return Ok(());
+    pub async fn run(self, timeout: std::time::Duration) -> anyhow::Result<()> {
+        match self {
+            CreateCommand::Secret(SecretKind::Oci(args)) => {
+                let secret = oci_secret(&args);
+                apply_secret(secret, "oci", &args.name, &args.namespace, args.export).await
+            }
+            CreateCommand::Secret(SecretKind::Git(args)) => {
+                let secret = args.secret()?;
+                apply_secret(secret, "git", args.name(), args.namespace(), args.export()).await
+            }
+            CreateCommand::Source(kind) => kind.run(timeout).await,
         }
-        ui::action("generating OCI secret");
-        let client = client().await?;
-        let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client, &args.namespace);
-        api.patch(
-            &args.name,
-            &PatchParams::apply("flux-rs").force(),
-            &Patch::Apply(&secret),
-        )
-        .await
-        .with_context(|| format!("creating secret {}/{}", args.namespace, args.name))?;
-        ui::success(format!(
-            "oci secret '{}' created in '{}' namespace",
-            args.name, args.namespace
-        ));
-        Ok(())
     }
+}
+
+/// Prints `object` as a YAML document (`--export`).
+pub(super) fn export(object: &Value) {
+    let map = object.as_object().expect("a map");
+    print!("---\n{}", kustomize::yaml::to_stream([map]));
+}
+
+/// Creates (or updates) the Secret, or prints it with `export`.
+async fn apply_secret(
+    secret: Value,
+    kind: &str,
+    name: &str,
+    namespace: &str,
+    export_only: bool,
+) -> anyhow::Result<()> {
+    if export_only {
+        export(&secret);
+        return Ok(());
+    }
+    ui::action(format!("generating {kind} secret"));
+    let client = client().await?;
+    let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client, namespace);
+    api.patch(
+        name,
+        &PatchParams::apply("flux-rs").force(),
+        &Patch::Apply(&secret),
+    )
+    .await
+    .with_context(|| format!("creating secret {namespace}/{name}"))?;
+    ui::success(format!(
+        "{kind} secret '{name}' created in '{namespace}' namespace"
+    ));
+    Ok(())
 }
 
 /// The Docker config Secret flux writes for a registry login.

@@ -11,7 +11,7 @@ use crate::ui;
 
 #[derive(Subcommand, Debug)]
 pub enum GetCommand {
-    /// Sources: `get sources oci|helm|chart`.
+    /// Sources: `get sources git|oci|helm|chart`.
     #[command(subcommand)]
     Sources(SourceKind),
     /// HelmReleases.
@@ -30,6 +30,10 @@ pub enum GetCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum SourceKind {
+    /// Every source kind, one table each, names prefixed with the kind.
+    All(GetArgs),
+    /// GitRepositories.
+    Git(GetArgs),
     /// OCIRepositories.
     Oci(GetArgs),
     /// HelmRepositories.
@@ -55,6 +59,34 @@ pub struct GetArgs {
 impl GetCommand {
     pub async fn run(self) -> anyhow::Result<()> {
         let (kind, args) = match self {
+            GetCommand::Sources(SourceKind::All(args)) => {
+                let kinds = [
+                    Kind::GitRepository,
+                    Kind::OciRepository,
+                    Kind::HelmRepository,
+                    Kind::HelmChart,
+                ];
+                let mut first = true;
+                for kind in kinds {
+                    let rows = rows(kind, &args, true).await?;
+                    if rows.is_empty() {
+                        continue;
+                    }
+                    if !first {
+                        println!();
+                    }
+                    first = false;
+                    print_table(kind, &args, &rows);
+                }
+                if first {
+                    ui::failure(format!(
+                        "no source objects found in {} namespace",
+                        args.scope.namespace
+                    ));
+                }
+                return Ok(());
+            }
+            GetCommand::Sources(SourceKind::Git(args)) => (Kind::GitRepository, args),
             GetCommand::Sources(SourceKind::Oci(args)) => (Kind::OciRepository, args),
             GetCommand::Sources(SourceKind::Helm(args)) => (Kind::HelmRepository, args),
             GetCommand::Sources(SourceKind::Chart(args)) => (Kind::HelmChart, args),
@@ -63,39 +95,7 @@ impl GetCommand {
             GetCommand::Alerts(args) => (Kind::Alert, args),
             GetCommand::Receivers(args) => (Kind::Receiver, args),
         };
-        let client = client().await?;
-        let resource = kind.resource();
-        let api: Api<DynamicObject> = if args.scope.all_namespaces {
-            Api::all_with(client, &resource)
-        } else {
-            Api::namespaced_with(client, &args.scope.namespace, &resource)
-        };
-        let mut objects = match &args.name {
-            Some(name) => vec![api.get(name).await.with_context(|| {
-                format!(
-                    "{} '{name}' not found in {} namespace",
-                    kind.name(),
-                    args.scope.namespace
-                )
-            })?],
-            None => api.list(&ListParams::default()).await?.items,
-        };
-        objects.sort_by_key(|o| (o.metadata.namespace.clone(), o.metadata.name.clone()));
-        let selector = args
-            .status_selector
-            .as_deref()
-            .map(parse_status_selector)
-            .transpose()?;
-        let rows: Vec<Vec<String>> = objects
-            .iter()
-            .map(|o| serde_json::to_value(o).unwrap_or_default())
-            .filter(|o| {
-                selector
-                    .as_ref()
-                    .is_none_or(|(t, s)| condition_status(o, t).eq_ignore_ascii_case(s))
-            })
-            .map(|o| row(&o, kind, args.scope.all_namespaces))
-            .collect();
+        let rows = rows(kind, &args, false).await?;
         if rows.is_empty() {
             ui::failure(format!(
                 "no {} objects found in {} namespace",
@@ -104,16 +104,65 @@ impl GetCommand {
             ));
             return Ok(());
         }
-        let headers = headers(kind, args.scope.all_namespaces);
-        let table = ui::table(&headers, &rows);
-        let text = if args.no_header {
-            table.lines().skip(1).map(|l| format!("{l}\n")).collect()
-        } else {
-            table
-        };
-        print!("{text}");
+        print_table(kind, &args, &rows);
         Ok(())
     }
+}
+
+fn print_table(kind: Kind, args: &GetArgs, rows: &[Vec<String>]) {
+    let headers = headers(kind, args.scope.all_namespaces);
+    let table = ui::table(&headers, rows);
+    let text = if args.no_header {
+        table.lines().skip(1).map(|l| format!("{l}\n")).collect()
+    } else {
+        table
+    };
+    print!("{text}");
+}
+
+/// The table rows of `kind`'s objects; with `prefixed`, names read `<kind>/<name>` (flux's
+/// `get sources all`).
+async fn rows(kind: Kind, args: &GetArgs, prefixed: bool) -> anyhow::Result<Vec<Vec<String>>> {
+    let client = client().await?;
+    let resource = kind.resource();
+    let api: Api<DynamicObject> = if args.scope.all_namespaces {
+        Api::all_with(client, &resource)
+    } else {
+        Api::namespaced_with(client, &args.scope.namespace, &resource)
+    };
+    let mut objects = match &args.name {
+        Some(name) => vec![api.get(name).await.with_context(|| {
+            format!(
+                "{} '{name}' not found in {} namespace",
+                kind.name(),
+                args.scope.namespace
+            )
+        })?],
+        None => api.list(&ListParams::default()).await?.items,
+    };
+    objects.sort_by_key(|o| (o.metadata.namespace.clone(), o.metadata.name.clone()));
+    let selector = args
+        .status_selector
+        .as_deref()
+        .map(parse_status_selector)
+        .transpose()?;
+    let name_column = usize::from(args.scope.all_namespaces);
+    Ok(objects
+        .iter()
+        .map(|o| serde_json::to_value(o).unwrap_or_default())
+        .filter(|o| {
+            selector
+                .as_ref()
+                .is_none_or(|(t, s)| condition_status(o, t).eq_ignore_ascii_case(s))
+        })
+        .map(|o| {
+            let mut row = row(&o, kind, args.scope.all_namespaces);
+            if prefixed {
+                row[name_column] = format!("{}/{}", kind.name().to_lowercase(), row[name_column]);
+            }
+            row
+        })
+        .collect())
 }
 
 fn parse_status_selector(text: &str) -> anyhow::Result<(String, String)> {

@@ -1,9 +1,11 @@
 //! Cluster commands, output-compatible with the flux CLI: `get`, `reconcile`, `suspend`,
 //! `resume` for OCIRepositories and Kustomizations (and `get` for Alerts and Receivers),
-//! `trace`, `events`, `create secret oci` and `check`; one module per command.
+//! `trace`, `events`, `create secret oci|git`, `create source git` and `check`; one module
+//! per command.
 
 mod check;
 mod common;
+mod create_git;
 mod create_secret;
 mod events;
 mod get;

@@ -28,6 +28,7 @@ pub enum TargetCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum SourceTarget {
+    Git(NameArgs),
     Oci(NameArgs),
     Helm(NameArgs),
     Chart(NameArgs),
@@ -67,6 +68,7 @@ pub struct HelmReleaseTarget {
 impl TargetCommand {
     pub(super) fn parts(&self) -> (Kind, &NameArgs, bool) {
         match self {
+            TargetCommand::Source(SourceTarget::Git(args)) => (Kind::GitRepository, args, false),
             TargetCommand::Source(SourceTarget::Oci(args)) => (Kind::OciRepository, args, false),
             TargetCommand::Source(SourceTarget::Helm(args)) => (Kind::HelmRepository, args, false),
             TargetCommand::Source(SourceTarget::Chart(args)) => (Kind::HelmChart, args, false),
@@ -221,10 +223,12 @@ pub(super) async fn request_and_wait(
             .unwrap_or("")
     };
     match kind {
-        Kind::OciRepository | Kind::HelmRepository | Kind::HelmChart => ui::success(format!(
-            "fetched revision {}",
-            text("/status/artifact/revision")
-        )),
+        Kind::GitRepository | Kind::OciRepository | Kind::HelmRepository | Kind::HelmChart => {
+            ui::success(format!(
+                "fetched revision {}",
+                text("/status/artifact/revision")
+            ))
+        }
         Kind::HelmRelease => ui::success(format!(
             "applied revision {}",
             text("/status/lastAttemptedRevision")

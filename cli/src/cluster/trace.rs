@@ -105,12 +105,18 @@ async fn trace_kustomization(
         .and_then(Value::as_str)
         .unwrap_or(owner_ns)
         .to_string();
-    if text(&ks, "/spec/sourceRef/kind") == "OCIRepository" {
+    let source_kind = text(&ks, "/spec/sourceRef/kind");
+    if let Some(kind @ (Kind::OciRepository | Kind::GitRepository)) = Kind::from_name(&source_kind)
+    {
         let sources: Api<DynamicObject> =
-            Api::namespaced_with(client, &source_ns, &Kind::OciRepository.resource());
+            Api::namespaced_with(client, &source_ns, &kind.resource());
         if let Ok(source) = sources.get(&source_name).await {
             let source = serde_json::to_value(source)?;
-            oci_repository_fields(out, &source, &source_name, &source_ns);
+            if kind == Kind::GitRepository {
+                git_repository_fields(out, &source, &source_name, &source_ns);
+            } else {
+                oci_repository_fields(out, &source, &source_name, &source_ns);
+            }
         }
     }
     Ok(())
@@ -194,6 +200,26 @@ async fn trace_helm_release(
         }
     }
     Ok(())
+}
+
+/// The GitRepository block: where it clones from, the reference and what it fetched.
+fn git_repository_fields(out: &mut String, source: &Value, name: &str, namespace: &str) {
+    out.push_str("---\n");
+    field(out, "GitRepository", name);
+    field(out, "Namespace", namespace);
+    field(out, "URL", &text(source, "/spec/url"));
+    let reference = |key: &str| {
+        source
+            .pointer(&format!("/spec/ref/{key}"))
+            .and_then(Value::as_str)
+    };
+    if let Some(tag) = reference("tag").or_else(|| reference("semver")) {
+        field(out, "Tag", tag);
+    } else if let Some(branch) = reference("branch") {
+        field(out, "Branch", branch);
+    }
+    field(out, "Revision", &text(source, "/status/artifact/revision"));
+    status_fields(out, source);
 }
 
 /// The OCIRepository block: where it pulls from, what it fetched, and the origin its
