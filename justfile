@@ -56,6 +56,10 @@ bench-kustomizations:
 bench-helmreleases:
     scripts/bench-helmreleases.sh
 
+# source-controller: a large Git repository vs git clone + tar, and 500 GitRepositories; writes BENCHMARKS.md.
+bench-git:
+    scripts/bench-git.sh
+
 # Container images flux-rs/<controller>:<version>, FROM scratch (nothing is pulled).
 images:
     scripts/images.sh

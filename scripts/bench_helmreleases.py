@@ -21,14 +21,13 @@ helm-controller 330 MiB.
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-from benchlib import CACHE, ROOT, delete_namespace, KUBECTL, TARGET, free_port, install_crds, start_registry, status_kib, timed, write_section
+from benchlib import CACHE, ROOT, delete_namespace, KUBECTL, free_port, install_crds, start_controller, start_registry, status_kib, timed, write_section
 
 COUNT = int(os.environ.get("BENCH_RELEASES", "100"))
 LARGE = int(os.environ.get("BENCH_RELEASES_LARGE", "1000"))
@@ -71,21 +70,7 @@ def free_service_ips():
 
 
 def start(binary, namespace, work, extra):
-    health, metrics = free_port(), free_port()
-    log = open(os.path.join(work, f"{binary}.log"), "a")
-    process = subprocess.Popen([os.path.join(TARGET, "release", binary), f"--health-addr=127.0.0.1:{health}",
-                                f"--metrics-addr=127.0.0.1:{metrics}", f"--watch-all-namespaces={WATCH_ALL}",
-                                "--log-level=warn", *extra],
-                               env=dict(os.environ, RUNTIME_NAMESPACE=namespace), stdout=log, stderr=log)
-    process.log = log.name
-    deadline = time.perf_counter() + 30
-    while process.poll() is None and time.perf_counter() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", health), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    return process
+    return start_controller(binary, namespace, work, [f"--watch-all-namespaces={WATCH_ALL}", *extra])
 
 
 def ready_names(namespace, kind):

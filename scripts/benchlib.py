@@ -48,6 +48,26 @@ def start_registry(work, name):
     return process
 
 
+def start_controller(binary, namespace, work, extra):
+    """A release build of `binary` with free health and metrics ports, its log in `work`;
+    returns once it answers on the health port (the process has `log` and `metrics_port`)."""
+    health, metrics = free_port(), free_port()
+    log = open(os.path.join(work, f"{binary}.log"), "a")
+    process = subprocess.Popen([os.path.join(TARGET, "release", binary), f"--health-addr=127.0.0.1:{health}",
+                                f"--metrics-addr=127.0.0.1:{metrics}", "--log-level=warn", *extra],
+                               env=dict(os.environ, RUNTIME_NAMESPACE=namespace), stdout=log, stderr=log)
+    process.log = log.name
+    process.metrics_port = metrics
+    deadline = time.perf_counter() + 30
+    while process.poll() is None and time.perf_counter() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", health), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return process
+
+
 def timed(cmd, env=None):
     """Wall time in seconds and peak RSS in MiB (GNU time) of one shell command."""
     rss_file = tempfile.mktemp()

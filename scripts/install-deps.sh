@@ -18,6 +18,8 @@ debs=(
   etcd-server       # the local control plane's datastore
   golang-go rsync make   # to build kube-apiserver from Debian's source package
   golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev
+  git               # the Git servers of the end-to-end tests (http-backend) and their repositories
+  openssh-client openssh-server   # ssh-keygen, and sshd serving Git over ssh:// in the tests
 )
 
 missing=()
@@ -35,6 +37,10 @@ if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-re
   need_root systemctl stop docker-registry || true
 fi
 pkill -f '^/usr/bin/docker-registry serve /etc/docker/registry/config.yml' 2>/dev/null || true
+# Nor is the machine's own sshd needed (the tests start theirs on private ports).
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet ssh 2>/dev/null; then
+  need_root systemctl stop ssh || true
+fi
 
 # kubectl with kustomize v5 built in: the reference for `kustomize build` output.
 tools="${FLUX_RS_CACHE:-$HOME/.cache/flux-rs}/tools"

@@ -4,6 +4,7 @@
 
 pub mod bin;
 pub mod cluster;
+pub mod commit_status;
 pub mod controllers;
 pub mod cosign;
 pub mod fields;
@@ -11,6 +12,7 @@ pub mod git_server;
 pub mod process;
 pub mod proxy;
 pub mod registry;
+pub mod ssh_server;
 pub mod tls;
 pub mod tuf;
 pub mod webhook;

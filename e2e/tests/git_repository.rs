@@ -8,9 +8,11 @@ use api::kustomize::v1::Kustomization;
 use api::meta::ConditionStatus;
 use api::source::v1::{GitRepository, GitRepositoryStatus};
 use e2e::cluster::{FIELD_MANAGER, apply, events_for, wait_for, with_temp_ns};
-use e2e::controllers::{KustomizeController, SourceController};
+use e2e::commit_status::CommitStatusApi;
+use e2e::controllers::{KustomizeController, NotificationController, SourceController};
 use e2e::git_server::{GitAuth, GitServer, git};
 use e2e::registry::sha256;
+use e2e::ssh_server::{KeyPair, SshServer};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
@@ -406,6 +408,116 @@ async fn a_kustomization_from_a_git_repository_applies_and_prunes_through_two_co
         let status = wait_for("the revision recorded", WAIT, || async { Ok(kustomizations.get("apps").await?.status.unwrap_or_default()) },
             |s| s.last_applied_revision.as_deref() == Some(format!("main@sha1:{second}").as_str())).await.unwrap();
         assert_eq!(status.last_attempted_revision.as_deref(), Some(format!("main@sha1:{second}").as_str()));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ssh_keys_and_known_hosts_are_checked() {
+    with_temp_ns(|client, ns| async move {
+        let server = GitServer::start(GitAuth::Anonymous).await;
+        let _source = SourceController::start(&ns, None);
+        let keys = tempfile::tempdir().unwrap();
+        let user = KeyPair::generate(keys.path(), "flux");
+        let stranger = KeyPair::generate(keys.path(), "stranger");
+        let sshd = SshServer::start(&user);
+        let repo = server.create_repo("app");
+        let head = repo.commit(&[("configmap.yaml", CONFIG_MAP)], "first");
+        repo.push(&["main"]);
+        let url = sshd.url(&server.bare_path("app"));
+        let spec = |secret: &str| json!({"url": url, "interval": "10m", "ref": {"branch": "main"}, "secretRef": {"name": secret}});
+
+        secret(&client, &ns, "ssh", &[("identity", &user.private_pem()), ("known_hosts", &sshd.known_hosts())]).await;
+        let api = git_repository(&client, &ns, "ssh", spec("ssh")).await;
+        status_where(&api, "ssh", "Ready over ssh", ready_at(format!("main@sha1:{head}"))).await;
+
+        // A key the server does not accept.
+        secret(&client, &ns, "stranger", &[("identity", &stranger.private_pem()), ("known_hosts", &sshd.known_hosts())]).await;
+        let api = git_repository(&client, &ns, "stranger", spec("stranger")).await;
+        let status = status_where(&api, "stranger", "refused", failing("GitOperationFailed")).await;
+        let message = &condition(&status, "Ready").unwrap().message;
+        assert!(message.starts_with(&format!("failed to checkout and determine revision: unable to clone '{url}': ")), "{message}");
+        assert!(message.contains("refused the credentials") || message.contains("authenticat"), "{message}");
+
+        // The server presents a host key other than the one known_hosts lists.
+        let other_host = format!("[127.0.0.1]:{} {}\n", sshd.port, stranger.public.split_whitespace().take(2).collect::<Vec<_>>().join(" "));
+        secret(&client, &ns, "mismatch", &[("identity", &user.private_pem()), ("known_hosts", &other_host)]).await;
+        let api = git_repository(&client, &ns, "mismatch", spec("mismatch")).await;
+        let status = status_where(&api, "mismatch", "host key refused", failing("GitOperationFailed")).await;
+        let message = &condition(&status, "Ready").unwrap().message;
+        assert!(message.ends_with(&format!("ssh: handshake failed: knownhosts: key mismatch for [127.0.0.1]:{}", sshd.port)), "{message}");
+
+        // Flux's validation of the Secret.
+        secret(&client, &ns, "no-hosts", &[("identity", &user.private_pem())]).await;
+        let api = git_repository(&client, &ns, "no-hosts", spec("no-hosts")).await;
+        let status = status_where(&api, "no-hosts", "AuthenticationFailed", failing("AuthenticationFailed")).await;
+        assert_eq!(
+            condition(&status, "Ready").unwrap().message,
+            "failed to configure authentication options: invalid 'ssh' auth option: 'known_hosts' is required"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn kustomization_statuses_are_posted_on_the_commits_of_github_and_gitlab() {
+    with_temp_ns(|client, ns| async move {
+        let server = GitServer::start(GitAuth::Anonymous).await;
+        let statuses = CommitStatusApi::start("s3cret").await;
+        let notification = NotificationController::start(&ns);
+        let _source = SourceController::start(&ns, Some(&notification.events_url()));
+        let _kustomize = KustomizeController::start(&ns, Some(&notification.events_url()));
+        secret(&client, &ns, "git-token", &[("token", "s3cret")]).await;
+        for (name, kind) in [("github", "github"), ("gitlab", "gitlab")] {
+            apply(&client, &ns, json!({
+                "apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider", "metadata": {"name": name},
+                "spec": {"type": kind, "address": format!("{}/org/fleet", statuses.base), "secretRef": {"name": "git-token"}},
+            })).await;
+            apply(&client, &ns, json!({
+                "apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert", "metadata": {"name": name},
+                "spec": {"providerRef": {"name": name}, "eventSources": [{"kind": "Kustomization", "name": "*"}]},
+            })).await;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await; // the controller's watch sees them
+        let repo = server.create_repo("fleet");
+        let head = repo.commit(&[("apps/app.yaml", CONFIG_MAP)], "app");
+        repo.push(&["main"]);
+        git_repository(&client, &ns, "fleet", json!({"url": server.url("fleet"), "interval": "10m", "ref": {"branch": "main"}})).await;
+        apply(&client, &ns, json!({
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization", "metadata": {"name": "apps", "namespace": ns},
+            "spec": {"interval": "10m", "path": "./apps", "prune": true, "targetNamespace": ns, "sourceRef": {"kind": "GitRepository", "name": "fleet"}},
+        })).await;
+
+        let providers: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), &ns, &api::api_resource("notification.toolkit.fluxcd.io/v1beta3", "Provider"));
+        let uid_prefix = |name: &'static str| {
+            let providers = providers.clone();
+            async move { providers.get(name).await.unwrap().metadata.uid.unwrap().split('-').next().unwrap().to_owned() }
+        };
+        let (github_uid, gitlab_uid) = (uid_prefix("github").await, uid_prefix("gitlab").await);
+        let both = wait_for("a status on each service", WAIT, || async { Ok(statuses.posted()) }, |p| p.iter().any(|s| s.service == "github") && p.iter().any(|s| s.service == "gitlab")).await.unwrap();
+        assert!(statuses.refused().is_empty(), "{:?}", statuses.refused());
+        let github = both.iter().find(|s| s.service == "github").unwrap();
+        assert_eq!((github.repository.as_str(), github.commit.as_str()), ("org/fleet", head.as_str()));
+        assert_eq!(github.body, json!({"state": "success", "description": "reconciliation succeeded", "context": format!("kustomization/apps/{github_uid}")}));
+        let gitlab = both.iter().find(|s| s.service == "gitlab").unwrap();
+        assert_eq!(gitlab.commit, head);
+        assert_eq!(gitlab.body, json!({"state": "success", "name": format!("kustomization/apps/{gitlab_uid}"), "description": "reconciliation succeeded"}));
+
+        // Another successful reconcile of the same commit: the services already show it.
+        let kustomizations: Api<Kustomization> = Api::namespaced(client.clone(), &ns);
+        let token = format!("{}", jiff::Timestamp::now());
+        kustomizations.patch("apps", &PatchParams::default(), &Patch::Merge(&json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}}))).await.unwrap();
+        wait_for("the second reconcile", WAIT, || async { Ok(kustomizations.get("apps").await?.status.unwrap_or_default()) },
+            |s| s.last_handled_reconcile_at.as_deref() == Some(token.as_str())).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(statuses.posted().len(), 2, "no duplicate statuses: {:?}", statuses.posted());
+
+        // A new commit gets its own status.
+        let second = repo.commit(&[("apps/app.yaml", &CONFIG_MAP.replace("one", "two"))], "second");
+        repo.push(&["main"]);
+        let sources: Api<GitRepository> = Api::namespaced(client.clone(), &ns);
+        request_reconcile(&sources, "fleet").await;
+        wait_for("statuses on the second commit", WAIT, || async { Ok(statuses.posted()) }, |p| p.iter().filter(|s| s.commit == second).count() == 2).await.unwrap();
     })
     .await;
 }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use api::notification::ProviderType;
 use api::notification::v1beta3::{Alert, Provider};
 use artifacts::transport::{self, Proxy, TlsMaterial};
 use axum::body::Bytes;
@@ -20,7 +21,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use runtime::events::{EventPayload, EventRecord, Recorder, Severity};
 
 use crate::matching::{self, MessageFilters};
-use crate::notifiers::{self, Target};
+use crate::notifiers::{self, Target, commit_status};
 
 /// Flux's limit on an event body.
 pub const MAX_BODY_BYTES: usize = 3 << 20;
@@ -177,6 +178,10 @@ pub async fn dispatch(server: &EventServer, event: EventPayload) {
         if provider.spec.suspend {
             continue;
         }
+        if !commit_status_routing_allows(provider.spec.type_, &event) {
+            tracing::debug!(alert = %alert.name_any(), "event dropped for commit status providers due to missing commit metadata key");
+            continue;
+        }
         let mut notification = event.clone();
         notification.metadata = matching::notification_metadata(&event, spec);
         let outcome = notify(server, &provider, &notification).await;
@@ -193,6 +198,26 @@ pub async fn dispatch(server: &EventServer, event: EventPayload) {
 }
 
 const DISPATCH_FAILED: &str = "NotificationDispatchFailed";
+
+/// Flux's routing of commit statuses: a commit-status provider takes only events that name a
+/// commit (`event.toolkit.fluxcd.io/commit`), ask for a status update (`<group>/commit_status:
+/// update`) or are errors; status updates go to no other provider but the generic ones.
+fn commit_status_routing_allows(kind: ProviderType, event: &EventPayload) -> bool {
+    let group = matching::group_of(&event.involved_object.api_version);
+    let status_update = event
+        .metadata
+        .get(&format!("{group}/commit_status"))
+        .is_some_and(|v| v == "update");
+    if commit_status::is_commit_status_provider(kind) {
+        let has_commit = event
+            .metadata
+            .get("event.toolkit.fluxcd.io/commit")
+            .is_some_and(|c| !c.is_empty());
+        has_commit || status_update || event.severity == Severity::Error
+    } else {
+        !status_update || matches!(kind, ProviderType::Generic | ProviderType::GenericHmac)
+    }
+}
 
 /// A Warning event on the Alert (Kubernetes only: the controller does not notify itself).
 async fn warn_on_alert(server: &EventServer, alert: &Alert, reason: &str, message: String) {
@@ -266,8 +291,24 @@ async fn notify(
         transport::http_client(tls.as_ref(), proxy.as_ref()).map_err(|e| e.to_string())?
     };
     target.provider_uid = provider.uid().unwrap_or_default();
-    let requests = notifiers::requests(spec.type_, &target, event).map_err(|e| e.to_string())?;
     let timeout = target.timeout.unwrap_or(Duration::from_secs(15));
+    if commit_status::is_commit_status_provider(spec.type_) {
+        let Some(status) = commit_status::commit_status(spec.type_, &target, event)
+            .map_err(|e| format!("failed to create commit status: {e}"))?
+        else {
+            return Ok(());
+        };
+        let existing = notifiers::read_json(&http, &status.existing, timeout)
+            .await
+            .map_err(|e| format!("could not list commit statuses: {e}"))?;
+        if status.already_posted(&existing) {
+            return Ok(());
+        }
+        return notifiers::send(&http, &status.create, timeout)
+            .await
+            .map_err(|e| format!("could not create commit status: {e}"));
+    }
+    let requests = notifiers::requests(spec.type_, &target, event).map_err(|e| e.to_string())?;
     for request in &requests {
         notifiers::send(&http, request, timeout)
             .await

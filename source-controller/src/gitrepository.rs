@@ -302,9 +302,12 @@ async fn remote_for(
         }
         None => None,
     };
+    // Credentials written in an http(s) URL became `auth`; an ssh URL keeps its user.
     let mut plain = url.clone();
-    let _ = plain.set_username("");
-    let _ = plain.set_password(None);
+    if plain.scheme() != "ssh" {
+        let _ = plain.set_username("");
+        let _ = plain.set_password(None);
+    }
     Ok(git::Remote {
         url: plain.to_string(),
         auth,

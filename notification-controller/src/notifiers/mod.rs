@@ -5,6 +5,7 @@
 //! [`requests`] picks the module by type.
 
 mod alertmanager;
+pub mod commit_status;
 mod discord;
 mod generic;
 mod googlechat;
@@ -66,12 +67,15 @@ pub enum NotifyError {
     Missing(&'static str),
     #[error("postMessage failed: {0}")]
     Rejected(String),
+    #[error("{0}")]
+    Invalid(String),
     #[error("request to '{address}' failed: {reason}")]
     Request { address: String, reason: String },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
+    Get,
     Post,
     Put,
 }
@@ -224,6 +228,7 @@ pub async fn send(
             delay = (delay * 2).min(Duration::from_secs(30));
         }
         let mut builder = match request.method {
+            Method::Get => http.get(&request.url),
             Method::Post => http.post(&request.url),
             Method::Put => http.put(&request.url),
         }
@@ -257,6 +262,36 @@ pub async fn send(
         }
     }
     Err(failure(format!("{last} (after 5 attempts)")))
+}
+
+/// Reads what `request` (a GET) answers as JSON; a 404 is `null` (nothing there yet).
+pub async fn read_json(
+    http: &reqwest::Client,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Value, NotifyError> {
+    let failure = |reason: String| NotifyError::Request {
+        address: redact(&request.url),
+        reason,
+    };
+    let mut builder = http.get(&request.url).timeout(timeout);
+    for (name, value) in &request.headers {
+        builder = builder.header(name, value);
+    }
+    let response = builder
+        .send()
+        .await
+        .map_err(|e| failure(artifacts::oci::error_chain(&e.without_url())))?;
+    if response.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(Value::Null);
+    }
+    if !response.status().is_success() {
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        return Err(failure(format!("HTTP {status}: {}", text.trim())));
+    }
+    let bytes = response.bytes().await.map_err(|e| failure(e.to_string()))?;
+    Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
 /// An address with any credentials or token in it masked, for messages and logs.
