@@ -26,12 +26,11 @@ use runtime::now_rfc3339;
 use runtime::outcome::{Failure, Marks};
 
 use crate::source::{
-    ArtifactSource, Context, SourceObject, StatusFields, blocking, fetch_failed, fetch_stalled,
-    storage_failed,
+    ArtifactSource, Context, SourceObject, StatusFields, artifact_event, blocking, fetch_failed,
+    fetch_stalled, storage_failed,
 };
 
 const KIND: &str = GitRepository::KIND;
-const GROUP: &str = api::source::GROUP;
 /// Branch checked out when `spec.ref` names nothing (as Flux).
 const DEFAULT_BRANCH: &str = "master";
 /// At most this much is received from a remote in one fetch.
@@ -89,12 +88,7 @@ impl ArtifactSource for GitRepository {
     fn recovered_event(&self, status: &GitRepositoryStatus, _: &Conditions) -> Option<EventRecord> {
         let artifact = status.artifact.as_ref()?;
         let message = format!("stored artifact for revision '{}'", artifact.revision);
-        Some(artifact_event(
-            Severity::Info,
-            reason::SUCCEEDED,
-            message,
-            artifact,
-        ))
+        Some(artifact_event(reason::SUCCEEDED, message, artifact))
     }
 }
 
@@ -503,7 +497,7 @@ async fn reconcile_source(
         ctx.recorder
             .record(
                 object,
-                artifact_event(Severity::Info, reasons::NEW_ARTIFACT, message, &artifact),
+                artifact_event(reasons::NEW_ARTIFACT, message, &artifact),
             )
             .await;
     }
@@ -611,25 +605,6 @@ fn commit_subject(message: &str) -> String {
         format!("{}...", subject.chars().take(50).collect::<String>())
     } else {
         subject.to_owned()
-    }
-}
-
-fn artifact_event(
-    severity: Severity,
-    reason: &str,
-    message: String,
-    artifact: &Artifact,
-) -> EventRecord {
-    let mut metadata = BTreeMap::new();
-    metadata.insert(format!("{GROUP}/revision"), artifact.revision.clone());
-    if let Some(digest) = &artifact.digest {
-        metadata.insert(format!("{GROUP}/digest"), digest.clone());
-    }
-    EventRecord {
-        severity,
-        reason: reason.to_owned(),
-        message,
-        metadata,
     }
 }
 

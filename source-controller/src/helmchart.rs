@@ -8,7 +8,6 @@
 //! Same shape as the OCIRepository reconciler: storage phase, then source phase; the first
 //! failure ends the reconcile and is mapped by `runtime::outcome`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,13 +28,12 @@ use runtime::outcome::{Failure, Marks};
 use crate::credentials::AccessSpec;
 use crate::helm_index::{self, is_full_version, pick_version};
 use crate::source::{
-    ArtifactSource, Context, RegistrySettings, SourceObject, StatusFields, blocking,
-    connect_registry, fetch_failed, fetch_stalled, storage_failed, verify_signature,
+    ArtifactSource, Context, RegistrySettings, SourceObject, StatusFields, artifact_event,
+    blocking, connect_registry, fetch_failed, fetch_stalled, storage_failed, verify_signature,
 };
 use crate::verify::RegistryAccess;
 
 const KIND: &str = HelmChart::KIND;
-const GROUP: &str = api::source::GROUP;
 
 /// Helm's chart layer, and the layer type charts pushed by Helm before 3.8 have.
 pub const CHART_LAYER_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
@@ -125,7 +123,7 @@ impl ArtifactSource for HelmChart {
     ) -> Option<EventRecord> {
         let artifact = status.artifact.as_ref()?;
         let stored = conditions.get(condition::ARTIFACT_IN_STORAGE)?;
-        Some(chart_event(
+        Some(artifact_event(
             &stored.reason,
             stored.message.clone(),
             artifact,
@@ -379,7 +377,7 @@ async fn reconcile_source(
     let digest_changed =
         status.artifact.as_ref().and_then(|a| a.digest.as_deref()) != artifact.digest.as_deref();
     if digest_changed && ctx.first_announcement(object, &artifact) {
-        let event = chart_event(reason, summary, &artifact);
+        let event = artifact_event(reason, summary, &artifact);
         ctx.recorder.record(object, event).await;
     }
     let storage = ctx.storage.clone();
@@ -755,20 +753,6 @@ async fn store_chart(
         size: Some(stored.size as i64),
         metadata: None,
     })
-}
-
-fn chart_event(reason: &str, message: String, artifact: &Artifact) -> EventRecord {
-    let mut metadata = BTreeMap::new();
-    metadata.insert(format!("{GROUP}/revision"), artifact.revision.clone());
-    if let Some(digest) = &artifact.digest {
-        metadata.insert(format!("{GROUP}/digest"), digest.clone());
-    }
-    EventRecord {
-        severity: Severity::Info,
-        reason: reason.to_owned(),
-        message,
-        metadata,
-    }
 }
 
 #[cfg(test)]

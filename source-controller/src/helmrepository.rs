@@ -7,7 +7,6 @@
 //! no artifact, no finalizer, an empty status; the HelmCharts that name it read its URL and
 //! Secrets themselves. Anything it stored before (or another controller did) is removed once.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,12 +26,11 @@ use tracing::Instrument;
 
 use crate::helm_index;
 use crate::source::{
-    ArtifactSource, Context, Error, SourceObject, StatusFields, blocking, fetch_failed,
-    fetch_stalled, labels, storage_failed,
+    ArtifactSource, Context, Error, SourceObject, StatusFields, artifact_event, blocking,
+    fetch_failed, fetch_stalled, labels, storage_failed,
 };
 
 const KIND: &str = HelmRepository::KIND;
-const GROUP: &str = api::source::GROUP;
 /// Flux's interval for a repository without `spec.interval`.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -296,20 +294,6 @@ fn index_message(url: &str, artifact: &Artifact) -> String {
         |s| format!("size {}", helm_index::human_size(s.max(0) as u64)),
     );
     format!("stored fetched index of {size} from '{url}'")
-}
-
-fn artifact_event(reason: &str, message: String, artifact: &Artifact) -> EventRecord {
-    let mut metadata = BTreeMap::new();
-    metadata.insert(format!("{GROUP}/revision"), artifact.revision.clone());
-    if let Some(digest) = &artifact.digest {
-        metadata.insert(format!("{GROUP}/digest"), digest.clone());
-    }
-    EventRecord {
-        severity: Severity::Info,
-        reason: reason.to_owned(),
-        message,
-        metadata,
-    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@
 //! registry, resolve, verify, pull and store); the first failure ends it and is mapped to
 //! conditions, event and requeue by `runtime::outcome`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,14 +26,13 @@ use runtime::outcome::{self, Failure};
 
 use crate::credentials::AccessSpec;
 use crate::source::{
-    ArtifactSource, Context, RegistrySettings, SourceObject, StatusFields, blocking,
-    connect_registry, fetch_failed, fetch_stalled, storage_failed, verification_failed,
+    ArtifactSource, Context, RegistrySettings, SourceObject, StatusFields, artifact_event,
+    blocking, connect_registry, fetch_failed, fetch_stalled, storage_failed, verification_failed,
     verify_signature,
 };
 use crate::verify::RegistryAccess;
 
 const KIND: &str = OCIRepository::KIND;
-const GROUP: &str = api::source::GROUP;
 
 /// Conditions that make Ready False when True, in priority order.
 const NEGATIVE: &[&str] = &[
@@ -87,12 +85,7 @@ impl ArtifactSource for OCIRepository {
     fn recovered_event(&self, status: &OCIRepositoryStatus, _: &Conditions) -> Option<EventRecord> {
         let artifact = status.artifact.as_ref()?;
         let message = new_artifact_message(&self.spec, artifact);
-        Some(artifact_event(
-            Severity::Info,
-            reason::SUCCEEDED,
-            message,
-            artifact,
-        ))
+        Some(artifact_event(reason::SUCCEEDED, message, artifact))
     }
 }
 
@@ -177,7 +170,7 @@ async fn reconcile_source(
         ctx.recorder
             .record(
                 object,
-                artifact_event(Severity::Info, reasons::NEW_ARTIFACT, message, &artifact),
+                artifact_event(reasons::NEW_ARTIFACT, message, &artifact),
             )
             .await;
     }
@@ -483,25 +476,6 @@ fn new_artifact_message(spec: &OCIRepositorySpec, artifact: &Artifact) -> String
         ));
     }
     message
-}
-
-fn artifact_event(
-    severity: Severity,
-    reason: &str,
-    message: String,
-    artifact: &Artifact,
-) -> EventRecord {
-    let mut metadata = BTreeMap::new();
-    metadata.insert(format!("{GROUP}/revision"), artifact.revision.clone());
-    if let Some(digest) = &artifact.digest {
-        metadata.insert(format!("{GROUP}/digest"), digest.clone());
-    }
-    EventRecord {
-        severity,
-        reason: reason.to_owned(),
-        message,
-        metadata,
-    }
 }
 
 #[cfg(test)]

@@ -304,6 +304,23 @@ pub fn verification_failed(provider: &str, detail: impl std::fmt::Display) -> Fa
     .marking(Marks::Normal(condition::SOURCE_VERIFIED))
 }
 
+/// An Info event about `artifact`, annotated with its revision and digest (what alerts show,
+/// and what notification-controller deduplicates on).
+pub fn artifact_event(reason: &str, message: String, artifact: &Artifact) -> EventRecord {
+    let group = api::source::GROUP;
+    let mut metadata = std::collections::BTreeMap::new();
+    metadata.insert(format!("{group}/revision"), artifact.revision.clone());
+    if let Some(digest) = &artifact.digest {
+        metadata.insert(format!("{group}/digest"), digest.clone());
+    }
+    EventRecord {
+        severity: Severity::Info,
+        reason: reason.to_owned(),
+        message,
+        metadata,
+    }
+}
+
 pub fn labels<K: SourceObject>(object: &K) -> ObjectLabels {
     ObjectLabels {
         kind: K::KIND.to_owned(),
