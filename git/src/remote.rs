@@ -20,27 +20,50 @@ const WANTED: &str = "refs/flux-rs/wanted";
 const NOTHING: &str = "refs/flux-rs/nothing:refs/flux-rs/nothing";
 
 /// Lists every reference `remote` advertises (an `ls-remote`), with annotated tags peeled.
-/// `scratch` is an empty directory for the bare repository libgit2 needs to negotiate.
+/// `scratch` is an empty directory, used only for a bearer token (a fetch that wants
+/// nothing, the one way libgit2 sends custom headers, needs a repository).
 pub fn list_refs(remote: &Remote, scratch: &Path) -> Result<Vec<RemoteRef>, GitError> {
-    let repo = Repository::init_bare(scratch)?;
-    let mut git_remote = repo.remote_anonymous(&remote.url)?;
     let failure = RefCell::new(None);
-    let mut options = fetch_options(remote, &failure);
-    git_remote
-        .download(&[NOTHING], Some(&mut options))
-        .map_err(|e| classify(e, &failure))?;
+    let heads: Vec<(String, Oid)> = if matches!(remote.auth, Auth::Bearer(_)) {
+        // Only a fetch carries custom headers: one that wants nothing lists the references.
+        let repo = Repository::init_bare(scratch)?;
+        let mut git_remote = repo.remote_anonymous(&remote.url)?;
+        let mut options = fetch_options(remote, &failure);
+        git_remote
+            .download(&[NOTHING], Some(&mut options))
+            .map_err(|e| classify(e, &failure))?;
+        git_remote
+            .list()?
+            .iter()
+            .map(|h| (h.name().to_owned(), h.oid()))
+            .collect()
+    } else {
+        // No repository needed: a detached remote connects and lists.
+        let mut git_remote = git2::Remote::create_detached(remote.url.as_str())?;
+        let connection = git_remote
+            .connect_auth(
+                git2::Direction::Fetch,
+                Some(callbacks(remote, &failure)),
+                proxy_options(remote),
+            )
+            .map_err(|e| classify(e, &failure))?;
+        connection
+            .list()?
+            .iter()
+            .map(|h| (h.name().to_owned(), h.oid()))
+            .collect()
+    };
     let mut refs: Vec<RemoteRef> = Vec::new();
-    for head in git_remote.list()? {
-        let name = head.name();
+    for (name, oid) in heads {
         match name.strip_suffix("^{}") {
             Some(tag) => {
                 if let Some(entry) = refs.iter_mut().find(|r| r.name == tag) {
-                    entry.peeled = Some(head.oid().to_string());
+                    entry.peeled = Some(oid.to_string());
                 }
             }
             None => refs.push(RemoteRef {
-                name: name.to_owned(),
-                target: head.oid().to_string(),
+                name,
+                target: oid.to_string(),
                 peeled: None,
             }),
         }
@@ -164,6 +187,30 @@ fn fetch_options<'a>(
     remote: &'a Remote,
     failure: &'a RefCell<Option<GitError>>,
 ) -> FetchOptions<'a> {
+    let mut options = FetchOptions::new();
+    options.remote_callbacks(callbacks(remote, failure));
+    if let Some(proxy) = proxy_options(remote) {
+        options.proxy_options(proxy);
+    }
+    if let Auth::Bearer(token) = &remote.auth {
+        options.custom_headers(&[&format!("Authorization: Bearer {token}")]);
+    }
+    options
+}
+
+fn proxy_options(remote: &Remote) -> Option<ProxyOptions<'_>> {
+    let proxy = remote.proxy.as_deref()?;
+    let mut options = ProxyOptions::new();
+    options.url(proxy);
+    Some(options)
+}
+
+/// The callbacks carrying credentials, the host key check, the deadline and the size
+/// limit.
+fn callbacks<'a>(
+    remote: &'a Remote,
+    failure: &'a RefCell<Option<GitError>>,
+) -> RemoteCallbacks<'a> {
     install_timeouts();
     let deadline = Instant::now() + remote.timeout;
     let mut callbacks = RemoteCallbacks::new();
@@ -242,17 +289,7 @@ fn fetch_options<'a>(
         }
         true
     });
-    let mut options = FetchOptions::new();
-    options.remote_callbacks(callbacks);
-    if let Some(proxy) = &remote.proxy {
-        let mut proxy_options = ProxyOptions::new();
-        proxy_options.url(proxy);
-        options.proxy_options(proxy_options);
-    }
-    if let Auth::Bearer(token) = &remote.auth {
-        options.custom_headers(&[&format!("Authorization: Bearer {token}")]);
-    }
-    options
+    callbacks
 }
 
 /// The port of an `ssh://` URL (22 when none is written).
