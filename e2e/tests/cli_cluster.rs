@@ -1,5 +1,5 @@
 //! The `flux-rs` cluster commands against the real controllers: get, reconcile, suspend,
-//! resume, trace, events, create secret oci.
+//! resume, trace, events, create secret oci|git, create source git.
 
 use std::time::Duration;
 
@@ -7,6 +7,7 @@ use api::kustomize::v1::Kustomization;
 use e2e::bin::{flux_rs, push_artifact};
 use e2e::cluster::{apply, wait_for, with_temp_ns};
 use e2e::controllers::{KustomizeController, SourceController};
+use e2e::git_server::{GitAuth, GitServer};
 use e2e::registry::Registry;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
@@ -102,6 +103,58 @@ async fn a_reconcile_nobody_handles_says_why_instead_of_spinning() {
             )),
             "{err}"
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn git_sources_are_created_listed_reconciled_and_traced() {
+    with_temp_ns(|client, ns| async move {
+        let server = GitServer::start(GitAuth::Basic { username: "flux".into(), password: "pw".into() }).await;
+        let _source = SourceController::start(&ns, None);
+        let _kustomize = KustomizeController::start(&ns, None);
+        let repo = server.create_repo("fleet");
+        let head = repo.commit(&[("apps/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-git\ndata:\n  a: \"1\"\n")], "first");
+        repo.push(&["main"]);
+        let url = server.url("fleet");
+
+        let (ok, out, err) = run(&["create", "secret", "git", "fleet-auth", "--url", &url, "-u", "flux", "-p", "pw", "-n", &ns, "--export"]);
+        assert!(ok, "{err}");
+        assert!(out.starts_with("---\napiVersion: v1\nkind: Secret\n") && out.contains("username: flux"), "{out}");
+        let (ok, _, err) = run(&["create", "secret", "git", "fleet-auth", "--url", &url, "-u", "flux", "-p", "pw", "-n", &ns]);
+        assert!(ok && err.contains("✔ git secret 'fleet-auth' created"), "{err}");
+
+        let (ok, out, _) = run(&["create", "source", "git", "fleet", "--url", &url, "--branch", "main", "--secret-ref", "fleet-auth", "-n", &ns, "--export"]);
+        assert!(ok);
+        assert!(out.contains("kind: GitRepository") && out.contains("interval: 1m0s") && out.contains("branch: main"), "{out}");
+        let (ok, _, err) = run(&["create", "source", "git", "fleet", "--url", &url, "--branch", "main", "--secret-ref", "fleet-auth", "-n", &ns]);
+        assert!(ok, "{err}");
+        assert!(err.contains("✔ GitRepository source reconciliation completed") && err.contains(&format!("✔ fetched revision: main@sha1:{head}")), "{err}");
+
+        let (ok, out, err) = run(&["get", "sources", "git", "-n", &ns]);
+        assert!(ok, "{err}");
+        let row: Vec<&str> = out.lines().nth(1).unwrap().split('\t').map(str::trim).collect();
+        assert_eq!(row, ["fleet", &format!("main@sha1:{}", &head[..8]), "False", "True", &format!("stored artifact for revision 'main@sha1:{}'", &head[..8])]);
+        let (ok, out, _) = run(&["get", "sources", "all", "-n", &ns, "--no-header"]);
+        assert!(ok && out.lines().any(|l| l.starts_with("gitrepository/fleet")), "{out}");
+
+        apply(&client, &ns, json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": "apps"}, "spec": {"interval": "10m", "path": "./apps", "prune": true, "targetNamespace": ns,
+            "sourceRef": {"kind": "GitRepository", "name": "fleet"}}})).await;
+        let second = repo.commit(&[("apps/other.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: second\n")], "second");
+        repo.push(&["main"]);
+        let (ok, _, err) = run(&["reconcile", "kustomization", "apps", "-n", &ns, "--with-source"]);
+        assert!(ok, "{err}");
+        assert!(err.contains(&format!("✔ fetched revision main@sha1:{second}")) && err.contains(&format!("✔ applied revision main@sha1:{second}")), "{err}");
+
+        let (ok, _, err) = run(&["suspend", "source", "git", "fleet", "-n", &ns]);
+        assert!(ok, "{err}");
+        let (ok, _, err) = run(&["resume", "source", "git", "fleet", "-n", &ns]);
+        assert!(ok && err.contains("✔ fetched revision main@sha1:"), "{err}");
+
+        let (ok, out, err) = run(&["trace", "configmap", "second", "-n", &ns]);
+        assert!(ok, "{err}");
+        assert!(out.contains("GitRepository:   fleet") && out.contains(&format!("URL:             {url}")) && out.contains("Branch:          main"), "{out}");
     })
     .await;
 }
