@@ -107,7 +107,9 @@ async fn a_reconcile_nobody_handles_says_why_instead_of_spinning() {
     .await;
 }
 
-#[tokio::test]
+// Multi-threaded: the in-process Git server keeps serving while the CLI runs (and blocks
+// the test's thread).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn git_sources_are_created_listed_reconciled_and_traced() {
     with_temp_ns(|client, ns| async move {
         let server = GitServer::start(GitAuth::Basic { username: "flux".into(), password: "pw".into() }).await;
@@ -127,7 +129,7 @@ async fn git_sources_are_created_listed_reconciled_and_traced() {
         let (ok, out, _) = run(&["create", "source", "git", "fleet", "--url", &url, "--branch", "main", "--secret-ref", "fleet-auth", "-n", &ns, "--export"]);
         assert!(ok);
         assert!(out.contains("kind: GitRepository") && out.contains("interval: 1m0s") && out.contains("branch: main"), "{out}");
-        let (ok, _, err) = run(&["create", "source", "git", "fleet", "--url", &url, "--branch", "main", "--secret-ref", "fleet-auth", "-n", &ns]);
+        let (ok, _, err) = run(&["create", "source", "git", "fleet", "--url", &url, "--branch", "main", "--secret-ref", "fleet-auth", "-n", &ns, "--timeout", "60s"]);
         assert!(ok, "{err}");
         assert!(err.contains("✔ GitRepository source reconciliation completed") && err.contains(&format!("✔ fetched revision: main@sha1:{head}")), "{err}");
 

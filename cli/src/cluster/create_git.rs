@@ -194,15 +194,19 @@ impl SourceKind {
         let deadline = tokio::time::Instant::now() + timeout;
         let object = loop {
             let object = serde_json::to_value(api.get(name).await?)?;
-            let observed = object
-                .pointer("/status/observedGeneration")
-                .and_then(Value::as_i64);
-            let settled = ready(&object).is_some_and(|c| c["status"] != "Unknown");
-            if observed == generation && settled {
+            // Ready (True or False) for the generation just applied.
+            let settled = ready(&object).is_some_and(|c| {
+                c["status"] != "Unknown" && c["observedGeneration"].as_i64() == generation
+            });
+            if settled {
                 break object;
             }
             if tokio::time::Instant::now() > deadline {
-                bail!("timeout waiting for GitRepository {ns}/{name} to be reconciled");
+                let state = ready(&object).map(super::common::condition_text);
+                bail!(
+                    "timeout waiting for GitRepository {ns}/{name} to be reconciled: {}",
+                    state.unwrap_or_else(|| "no Ready condition yet".into())
+                );
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         };
