@@ -237,13 +237,13 @@ async fn severities_generic_webhooks_and_bad_input() {
         apply(
             &client,
             &ns,
-            provider("gitea", "gitea", "http://127.0.0.1:9/", None),
+            provider("sentry", "sentry", "http://127.0.0.1:9/", None),
         )
         .await;
         apply(
             &client,
             &ns,
-            alert("to-gitea", "gitea", "info", "Kustomization"),
+            alert("to-sentry", "sentry", "info", "Kustomization"),
         )
         .await;
         apply(
@@ -271,10 +271,11 @@ async fn severities_generic_webhooks_and_bad_input() {
             ),
             202
         );
-        let gitea = warnings_on_alert(&client, &ns, "to-gitea", "NotificationDispatchFailed").await;
+        let sentry =
+            warnings_on_alert(&client, &ns, "to-sentry", "NotificationDispatchFailed").await;
         assert!(
-            gitea[0].contains("provider type 'gitea' is not supported"),
-            "{gitea:?}"
+            sentry[0].contains("provider type 'sentry' is not supported"),
+            "{sentry:?}"
         );
         let missing =
             warnings_on_alert(&client, &ns, "to-no-secret", "NotificationDispatchFailed").await;

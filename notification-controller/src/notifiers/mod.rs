@@ -319,10 +319,10 @@ mod tests {
 
     #[test]
     fn unsupported_types_and_redaction() {
-        let err = requests(ProviderType::Gitea, &at("http://gitea"), &event("info")).unwrap_err();
+        let err = requests(ProviderType::Sentry, &at("http://sentry"), &event("info")).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "provider type 'gitea' is not supported by flux-rs yet"
+            "provider type 'sentry' is not supported by flux-rs yet"
         );
         let err = requests(ProviderType::Slack, &Target::default(), &event("info")).unwrap_err();
         assert!(matches!(err, NotifyError::NoAddress));
