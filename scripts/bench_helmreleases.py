@@ -135,15 +135,6 @@ def cleanup(flux_namespaces, targets):
     namespace, and waits (up to 10 minutes) until they are gone, so the next measurement
     does not share the API server with the namespace controller."""
     for namespace in flux_namespaces:
-        for kind in ("helmreleases", "helmcharts", "helmrepositories"):
-            listing = subprocess.run([KUBECTL, "get", kind, "-n", namespace, "-o", "json"], capture_output=True, text=True)
-            if listing.returncode != 0:
-                continue
-            items = json.loads(listing.stdout)
-            for item in items["items"]:
-                item["metadata"]["finalizers"] = []
-            if items["items"]:
-                subprocess.run([KUBECTL, "replace", "-f", "-"], input=json.dumps(items), capture_output=True, text=True)
         delete_namespace(namespace)
     for i in range(0, len(targets), 200):
         subprocess.run([KUBECTL, "delete", "namespace", "--wait=false", "--ignore-not-found", *targets[i:i + 200]],

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import delete_namespace, KUBECTL, TARGET, free_port, install_crds, start_registry, status_kib, timed, write_section
+from benchlib import delete_namespace, KUBECTL, TARGET, free_port, install_crds, start_controller, start_registry, status_kib, timed, write_section
 
 COUNT = int(os.environ.get("BENCH_OBJECTS", "1000"))
 LARGE = int(os.environ.get("BENCH_LARGE", "1500"))
@@ -106,13 +106,7 @@ def large_app(count):
 
 
 def start(binary, namespace, work, extra):
-    health, metrics = free_port(), free_port()
-    log = open(os.path.join(work, f"{binary}.log"), "a")
-    process = subprocess.Popen([os.path.join(TARGET, "release", binary), f"--health-addr=127.0.0.1:{health}",
-                                f"--metrics-addr=127.0.0.1:{metrics}", "--watch-all-namespaces=false",
-                                "--log-level=warn", *extra],
-                               env=dict(os.environ, RUNTIME_NAMESPACE=namespace), stdout=log, stderr=log)
-    return process
+    return start_controller(binary, namespace, work, ["--watch-all-namespaces=false", *extra])
 
 
 def ready_names(namespace, kind):

@@ -110,11 +110,16 @@ def install_crds():
     subprocess.run([KUBECTL, "apply", "--server-side", "-k", os.path.join(ROOT, "crds")], check=True, capture_output=True)
 
 
+# The kinds the benchmarks create, each with the finalizer of a controller that may be stopped.
+FLUX_KINDS = ("kustomizations", "helmreleases", "helmcharts", "helmrepositories", "ocirepositories",
+              "gitrepositories")
+
+
 def delete_namespace(namespace):
     """Deletes a namespace whose controllers have stopped: the finalizers they would have
     released are dropped first, so the namespace does not hang in Terminating (and keep the
     API server busy during the next measurement)."""
-    for kind in ("kustomizations", "ocirepositories"):
+    for kind in FLUX_KINDS:
         listing = subprocess.run([KUBECTL, "get", kind, "-n", namespace, "-o", "json"], capture_output=True, text=True)
         if listing.returncode != 0:
             continue
