@@ -20,13 +20,17 @@ const WANTED: &str = "refs/flux-rs/wanted";
 const NOTHING: &str = "refs/flux-rs/nothing:refs/flux-rs/nothing";
 
 /// Lists every reference `remote` advertises (an `ls-remote`), with annotated tags peeled.
-/// `scratch` is an empty directory, used only for a bearer token (a fetch that wants
-/// nothing, the one way libgit2 sends custom headers, needs a repository).
-pub fn list_refs(remote: &Remote, scratch: &Path) -> Result<Vec<RemoteRef>, GitError> {
+/// Nothing touches the disk unless a bearer token is used: then a fetch that wants nothing
+/// (the one way libgit2 sends custom headers) needs a scratch repository.
+pub fn list_refs(remote: &Remote) -> Result<Vec<RemoteRef>, GitError> {
     let failure = RefCell::new(None);
     let heads: Vec<(String, Oid)> = if matches!(remote.auth, Auth::Bearer(_)) {
         // Only a fetch carries custom headers: one that wants nothing lists the references.
-        let repo = Repository::init_bare(scratch)?;
+        let scratch = tempfile::tempdir().map_err(|source| GitError::Io {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+        let repo = Repository::init_bare(scratch.path())?;
         let mut git_remote = repo.remote_anonymous(&remote.url)?;
         let mut options = fetch_options(remote, &failure);
         git_remote

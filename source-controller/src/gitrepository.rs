@@ -367,15 +367,9 @@ async fn reconcile_source(
         Some(target) => target,
         None => {
             let listing = remote.clone();
-            let refs = blocking(move || {
-                let scratch = tempfile::tempdir().map_err(|e| git::GitError::Io {
-                    path: std::env::temp_dir(),
-                    source: e,
-                })?;
-                git::list_refs(&listing, scratch.path())
-            })
-            .await
-            .map_err(|e| clone_failed(&spec.url, e))?;
+            let refs = blocking(move || git::list_refs(&listing))
+                .await
+                .map_err(|e| clone_failed(&spec.url, e))?;
             if refs.is_empty() {
                 return Err(fetch_failed(
                     reasons::EMPTY_GIT_REPOSITORY,
