@@ -5,12 +5,38 @@
 
 pub mod duration;
 pub mod helm;
+pub mod image;
 pub mod kustomize;
 pub mod meta;
 pub mod notification;
 pub mod source;
 
 use serde_json::Value;
+
+/// A namespaced kind whose status is its conditions plus its own fields: what a shared
+/// reconcile skeleton needs to read and write of it.
+pub trait StatusObject:
+    kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + Clone
+    + std::fmt::Debug
+    + serde::Serialize
+    + serde::de::DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+    const KIND: &'static str;
+    type Status: Default + Clone + serde::Serialize + Send + Sync;
+
+    fn status(&self) -> Option<&Self::Status>;
+    fn conditions(status: &mut Self::Status) -> &mut Option<Vec<meta::Condition>>;
+    fn last_handled_reconcile_at(status: &mut Self::Status) -> &mut Option<String>;
+    fn observe(status: &mut Self::Status, generation: i64);
+    fn observed_generation(status: &Self::Status) -> i64;
+    fn suspended(&self) -> bool;
+    /// How long a reconcile waits before the next one when all is well.
+    fn interval(&self) -> std::time::Duration;
+}
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
@@ -104,6 +130,39 @@ pub fn crds() -> Vec<(&'static str, CustomResourceDefinition)> {
                     notification::v1beta1::Alert::crd(),
                 ],
                 "v1beta3",
+            ),
+        ),
+        (
+            "image.toolkit.fluxcd.io_imagerepositories.yaml",
+            merge(
+                vec![
+                    image::v1::ImageRepository::crd(),
+                    image::v1beta2::ImageRepository::crd(),
+                    image::v1beta1::ImageRepository::crd(),
+                ],
+                "v1",
+            ),
+        ),
+        (
+            "image.toolkit.fluxcd.io_imagepolicies.yaml",
+            merge(
+                vec![
+                    image::v1::ImagePolicy::crd(),
+                    image::v1beta2::ImagePolicy::crd(),
+                    image::v1beta1::ImagePolicy::crd(),
+                ],
+                "v1",
+            ),
+        ),
+        (
+            "image.toolkit.fluxcd.io_imageupdateautomations.yaml",
+            merge(
+                vec![
+                    image::v1::ImageUpdateAutomation::crd(),
+                    image::v1beta2::ImageUpdateAutomation::crd(),
+                    image::v1beta1::ImageUpdateAutomation::crd(),
+                ],
+                "v1",
             ),
         ),
         (

@@ -7,6 +7,7 @@ pub mod events;
 pub mod leader;
 pub mod metrics;
 pub mod outcome;
+pub mod reconciler;
 pub mod requeue;
 mod serve;
 mod status;

@@ -25,13 +25,13 @@ use runtime::events::{EventRecord, Severity};
 use runtime::now_rfc3339;
 use runtime::outcome::{Failure, Marks};
 
-use crate::credentials::AccessSpec;
 use crate::helm_index::{self, is_full_version, pick_version};
 use crate::source::{
     ArtifactSource, Context, RegistrySettings, SourceObject, StatusFields, artifact_event,
     blocking, connect_registry, fetch_failed, fetch_stalled, storage_failed, verify_signature,
 };
 use crate::verify::RegistryAccess;
+use registry_access::AccessSpec;
 
 const KIND: &str = HelmChart::KIND;
 

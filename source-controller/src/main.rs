@@ -1,7 +1,6 @@
 //! flux-rs source-controller: a drop-in replacement for Flux's source-controller for
 //! GitRepository, OCIRepository, HelmChart (from OCI and HTTP HelmRepositories) and HelmRepository objects.
 
-mod credentials;
 mod git_include;
 mod git_verify;
 mod gitrepository;

@@ -24,13 +24,13 @@ use runtime::events::{EventRecord, Severity};
 use runtime::now_rfc3339;
 use runtime::outcome::{self, Failure};
 
-use crate::credentials::AccessSpec;
 use crate::source::{
     ArtifactSource, Context, RegistrySettings, SourceObject, StatusFields, artifact_event,
     blocking, connect_registry, fetch_failed, fetch_stalled, storage_failed, verification_failed,
     verify_signature,
 };
 use crate::verify::RegistryAccess;
+use registry_access::AccessSpec;
 
 const KIND: &str = OCIRepository::KIND;
 

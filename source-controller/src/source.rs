@@ -24,9 +24,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
-use crate::credentials::{self, AccessSpec};
 use crate::tuf::SigstoreTuf;
 use crate::verify::{CosignKeyless, CosignKeys, Identity, RegistryAccess, TrustRoot, Verifier};
+use registry_access::{self as credentials, AccessSpec};
 
 /// A kind the source-controller reconciles.
 pub trait SourceObject:
@@ -225,7 +225,7 @@ pub struct Context {
     pub jitter_percent: u8,
     /// Registry clients by registry and settings: connections, TLS setup and tokens are
     /// reused across reconciles instead of being rebuilt for every object.
-    pub registry_clients: std::sync::Mutex<HashMap<(String, ClientOptions), Arc<RegistryClient>>>,
+    pub registry_clients: registry_access::ClientCache,
     /// The artifact digest last announced (NewArtifact) per object: when a status write fails
     /// (the API server away), the next attempt stores the same artifact again but does not
     /// announce it twice.
@@ -248,17 +248,7 @@ impl Context {
         registry: &str,
         options: ClientOptions,
     ) -> Result<Arc<RegistryClient>, OciError> {
-        let mut clients = self.registry_clients.lock().expect("registry client cache");
-        let key = (registry.to_owned(), options);
-        if let Some(client) = clients.get(&key) {
-            return Ok(client.clone());
-        }
-        if clients.len() >= 256 {
-            clients.clear();
-        }
-        let client = Arc::new(RegistryClient::new(registry, key.1.clone())?);
-        clients.insert(key, client.clone());
-        Ok(client)
+        self.registry_clients.client(registry, options)
     }
 }
 
@@ -511,15 +501,7 @@ pub async fn connect_registry<K: SourceObject>(
     let client = ctx
         .registry_client(
             url.registry(),
-            ClientOptions {
-                credentials: access.credentials.clone(),
-                insecure: settings.insecure,
-                timeout,
-                ca_pem: access.ca_pem.clone(),
-                proxy: access.proxy.clone(),
-                client_certificate: access.client_certificate,
-                ..ClientOptions::default()
-            },
+            access.client_options(settings.insecure, timeout),
         )
         .map_err(|e| fetch_failed(reasons::AUTHENTICATION_FAILED, e.to_string()))?;
     let registry_access = RegistryAccess {

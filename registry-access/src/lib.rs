@@ -1,9 +1,13 @@
-//! What an OCIRepository's Secrets say about reaching its registry: credentials
-//! (`secretRef`, the ServiceAccount's image pull secrets), CA and client certificates
-//! (`certSecretRef`) and a proxy (`proxySecretRef`).
+//! What an object's Secrets say about reaching its OCI registry (OCIRepository, HelmRepository,
+//! ImageRepository): credentials (`secretRef`, the ServiceAccount's image pull secrets), CA and
+//! client certificates (`certSecretRef`) and a proxy (`proxySecretRef`).
 
+use api::image::v1::ImageRepositorySpec;
 use api::source::v1::{HelmRepositorySpec, OCIRepositorySpec};
-use artifacts::oci::Credentials;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use artifacts::oci::{ClientOptions, Credentials, OciError, RegistryClient};
 use artifacts::transport::{ClientCertificate, Proxy, TlsMaterial, TransportError};
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::Client;
@@ -30,6 +34,21 @@ pub struct Access {
     pub ca_pem: Option<Vec<u8>>,
     pub proxy: Option<String>,
     pub client_certificate: Option<ClientCertificate>,
+}
+
+impl Access {
+    /// The registry client options for this access.
+    pub fn client_options(&self, insecure: bool, timeout: std::time::Duration) -> ClientOptions {
+        ClientOptions {
+            credentials: self.credentials.clone(),
+            insecure,
+            timeout,
+            ca_pem: self.ca_pem.clone(),
+            proxy: self.proxy.clone(),
+            client_certificate: self.client_certificate.clone(),
+            ..ClientOptions::default()
+        }
+    }
 }
 
 async fn secret(api: &Api<Secret>, name: &str) -> Result<Secret, CredentialsError> {
@@ -120,6 +139,17 @@ impl<'a> From<&'a HelmRepositorySpec> for AccessSpec<'a> {
     }
 }
 
+impl<'a> From<&'a ImageRepositorySpec> for AccessSpec<'a> {
+    fn from(spec: &'a ImageRepositorySpec) -> Self {
+        AccessSpec {
+            secret_ref: spec.secret_ref.as_ref().map(|r| r.name.as_str()),
+            service_account_name: spec.service_account_name.as_deref(),
+            cert_secret_ref: spec.cert_secret_ref.as_ref().map(|r| r.name.as_str()),
+            proxy_secret_ref: spec.proxy_secret_ref.as_ref().map(|r| r.name.as_str()),
+        }
+    }
+}
+
 /// Everything the spec says about reaching `registry`.
 pub async fn resolve(
     client: &Client,
@@ -162,6 +192,33 @@ pub async fn resolve(
         access.proxy = Some(proxy.url_with_credentials());
     }
     Ok(access)
+}
+
+/// Registry clients by registry and options, so objects that reach a registry the same way
+/// share connections and tokens. Bounded: past 256 entries it starts over.
+#[derive(Default)]
+pub struct ClientCache {
+    clients: Mutex<HashMap<(String, ClientOptions), Arc<RegistryClient>>>,
+}
+
+impl ClientCache {
+    pub fn client(
+        &self,
+        registry: &str,
+        options: ClientOptions,
+    ) -> Result<Arc<RegistryClient>, OciError> {
+        let mut clients = self.clients.lock().expect("registry client cache");
+        let key = (registry.to_owned(), options);
+        if let Some(client) = clients.get(&key) {
+            return Ok(client.clone());
+        }
+        if clients.len() >= 256 {
+            clients.clear();
+        }
+        let client = Arc::new(RegistryClient::new(registry, key.1.clone())?);
+        clients.insert(key, client.clone());
+        Ok(client)
+    }
 }
 
 #[cfg(test)]
