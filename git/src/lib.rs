@@ -1,7 +1,7 @@
 //! The Git client the controllers share: list a remote's references (the cheap check before
 //! a clone), fetch one reference or commit (shallowly where the spec allows) and check its
 //! tree out, with credentials held in memory and SSH host keys checked against the
-//! `known_hosts` the user gave.
+//! `known_hosts` the user gave; and a working copy an automation commits to and pushes.
 //!
 //! Built on git2 (libgit2): it is the one in-process Rust library that fetches over https and
 //! ssh *and* pushes, which image automation needs; gix cannot push yet. Everything here is
@@ -9,12 +9,14 @@
 
 mod known_hosts;
 mod remote;
+mod working_copy;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub use known_hosts::KnownHosts;
 pub use remote::{checkout, list_refs};
+pub use working_copy::{Author, Pushed, Signer, WorkingCopy};
 
 /// How to authenticate to a remote. Its `Debug` names the method only: secrets stay out of
 /// logs.
@@ -142,6 +144,8 @@ pub enum GitError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("failed to sign the commit: {0}")]
+    Signing(String),
     #[error("{}", .0.message())]
     Git(#[from] git2::Error),
 }

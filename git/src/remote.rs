@@ -187,7 +187,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Fetch options carrying the remote's credentials, proxy, host key check, deadline and
 /// size limit; a refusal by a callback is left in `failure` (libgit2 only says "aborted").
-fn fetch_options<'a>(
+pub(crate) fn fetch_options<'a>(
     remote: &'a Remote,
     failure: &'a RefCell<Option<GitError>>,
 ) -> FetchOptions<'a> {
@@ -202,7 +202,7 @@ fn fetch_options<'a>(
     options
 }
 
-fn proxy_options(remote: &Remote) -> Option<ProxyOptions<'_>> {
+pub(crate) fn proxy_options(remote: &Remote) -> Option<ProxyOptions<'_>> {
     let proxy = remote.proxy.as_deref()?;
     let mut options = ProxyOptions::new();
     options.url(proxy);
@@ -211,7 +211,7 @@ fn proxy_options(remote: &Remote) -> Option<ProxyOptions<'_>> {
 
 /// The callbacks carrying credentials, the host key check, the deadline and the size
 /// limit.
-fn callbacks<'a>(
+pub(crate) fn callbacks<'a>(
     remote: &'a Remote,
     failure: &'a RefCell<Option<GitError>>,
 ) -> RemoteCallbacks<'a> {
@@ -311,7 +311,7 @@ fn ssh_port(url: &str) -> u16 {
 }
 
 /// The error a callback left, else libgit2's, named by what it means.
-fn classify(error: git2::Error, failure: &RefCell<Option<GitError>>) -> GitError {
+pub(crate) fn classify(error: git2::Error, failure: &RefCell<Option<GitError>>) -> GitError {
     if let Some(failure) = failure.borrow_mut().take() {
         return failure;
     }

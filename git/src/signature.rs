@@ -1,8 +1,9 @@
-//! Checking the SSH signature (SSHSIG, namespace `git`) of a commit or tag against
-//! authorized keys, as `git verify-commit` does with `gpg.format=ssh`.
+//! SSH signatures (SSHSIG, namespace `git`) of commits and tags: checked against authorized
+//! keys, as `git verify-commit` does with `gpg.format=ssh`, and made with a private key, as
+//! `git commit -S` does.
 
 pub use ssh_key::PublicKey;
-use ssh_key::{HashAlg, SshSig};
+use ssh_key::{HashAlg, LineEnding, PrivateKey, SshSig};
 
 use crate::Signed;
 
@@ -50,4 +51,35 @@ pub fn verify_ssh(signed: &Signed, keys: &[PublicKey]) -> Result<String, String>
         .find(|key| key.verify("git", &signed.payload, &signature).is_ok())
         .map(|key| key.fingerprint(HashAlg::Sha256).to_string())
         .ok_or_else(|| "no matching key found for the signature".to_owned())
+}
+
+/// Signs commits with an SSH private key.
+pub struct SshSigner(PrivateKey);
+
+impl SshSigner {
+    /// From an OpenSSH private key, decrypted with `passphrase` when it is encrypted.
+    pub fn from_openssh(pem: &str, passphrase: Option<&str>) -> Result<Self, String> {
+        let key = PrivateKey::from_openssh(pem.trim())
+            .map_err(|e| format!("unable to parse the SSH private key: {e}"))?;
+        let key = match (key.is_encrypted(), passphrase) {
+            (true, Some(passphrase)) => key
+                .decrypt(passphrase)
+                .map_err(|e| format!("unable to decrypt the SSH private key: {e}"))?,
+            (true, None) => {
+                return Err("the SSH private key is encrypted and no password was given".to_owned());
+            }
+            (false, _) => key,
+        };
+        Ok(Self(key))
+    }
+}
+
+impl crate::Signer for SshSigner {
+    fn sign(&self, commit: &[u8]) -> Result<String, String> {
+        let signature = self
+            .0
+            .sign("git", HashAlg::Sha512, commit)
+            .map_err(|e| e.to_string())?;
+        signature.to_pem(LineEnding::LF).map_err(|e| e.to_string())
+    }
 }

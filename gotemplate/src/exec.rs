@@ -322,13 +322,9 @@ impl<'a> Exec<'a> {
                 Box::new((0..*n).map(|i| (Value::Int(i), Value::Int(i))))
             }
             Value::Nil => Box::new(std::iter::empty()),
-            Value::Object(object) if object.entries().is_some() => Box::new(
-                object
-                    .entries()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, v)| (Value::string(k), v)),
-            ),
+            Value::Object(object) if object.entries().is_some() => {
+                Box::new(object.keyed_entries().unwrap_or_default().into_iter())
+            }
             other => {
                 return Err(self
                     .error(format!("range can't iterate over {other}"))

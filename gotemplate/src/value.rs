@@ -47,6 +47,16 @@ pub trait Object: Send + Sync {
     fn entries(&self) -> Option<Vec<(String, Value)>> {
         None
     }
+    /// The key and element pairs `range` visits; by default `entries` with string keys. A
+    /// map whose keys are structs (Go's `map[ObjectIdentifier][]Change`) gives them here.
+    fn keyed_entries(&self) -> Option<Vec<(Value, Value)>> {
+        self.entries().map(|entries| {
+            entries
+                .into_iter()
+                .map(|(k, v)| (Value::string(k), v))
+                .collect()
+        })
+    }
     /// What Go's JSON encoder writes for it.
     fn to_json(&self) -> serde_json::Value {
         serde_json::Value::String(self.display())

@@ -10,10 +10,10 @@ use api::source::AccessFrom;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 use kube::api::Api;
-use registry_access::AccessSpec;
 use runtime::conditions::Conditions;
 use runtime::outcome::{Failure, Requeue};
 use runtime::reconciler::{Done, Progress, Reconciler};
+use source_access::registry::AccessSpec;
 
 use crate::Context;
 use crate::imagerepository::parse_image;
@@ -156,7 +156,7 @@ impl Context {
             )
         };
         let namespace = repository.namespace().unwrap_or_default();
-        let access = registry_access::resolve(
+        let access = source_access::registry::resolve(
             &self.shared.client,
             &namespace,
             &AccessSpec::from(&repository.spec),

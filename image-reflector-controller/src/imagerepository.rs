@@ -10,10 +10,10 @@ use artifacts::oci::ArtifactUrl;
 use jiff::Timestamp;
 use kube::ResourceExt;
 use regex::Regex;
-use registry_access::AccessSpec;
 use runtime::conditions::Conditions;
 use runtime::outcome::{Failure, Requeue};
 use runtime::reconciler::{Done, Progress, Reconciler};
+use source_access::registry::AccessSpec;
 
 use crate::Context;
 
@@ -208,7 +208,7 @@ impl Reconciler<ImageRepository> for Context {
         progress
             .reconciling(status, conditions, &format!("scanning: {why}"))
             .await;
-        let access = registry_access::resolve(
+        let access = source_access::registry::resolve(
             &self.shared.client,
             &namespace,
             &AccessSpec::from(&object.spec),

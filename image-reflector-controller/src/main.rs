@@ -47,7 +47,7 @@ struct Args {
 pub struct Context {
     pub shared: Shared,
     pub tags: tags::TagStore,
-    pub registry_clients: registry_access::ClientCache,
+    pub registry_clients: source_access::registry::ClientCache,
     pub requeue_dependency: Duration,
     pub no_cross_namespace_refs: bool,
 }

@@ -7,23 +7,19 @@
 //! `ls-remote`: no clone when the remote head is what is stored), checkout, include, archive.
 //! The first failure ends the reconcile and is mapped by `runtime::outcome`.
 
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use api::meta::{Artifact, reason};
 use api::source::v1::{GitRepository, GitRepositorySpec, GitRepositoryStatus};
-use api::source::{GitProvider, GitRepositoryRef, condition, git_condition, reason as reasons};
-use artifacts::oci::semver;
+use api::source::{GitProvider, condition, git_condition, reason as reasons};
 use artifacts::sourceignore::{self, IgnoreRules};
 use artifacts::storage::Storage;
-use git::{Auth, RemoteRef, SshKey, Want};
-use k8s_openapi::ByteString;
 use kube::ResourceExt;
 use runtime::conditions::Conditions;
 use runtime::events::{EventRecord, Severity};
 use runtime::now_rfc3339;
 use runtime::outcome::{Failure, Marks};
+use source_access::git_remote::{pinned_commit, resolve_target};
 
 use crate::source::{
     ArtifactSource, Context, SourceObject, StatusFields, artifact_event, blocking, fetch_failed,
@@ -32,7 +28,6 @@ use crate::source::{
 
 const KIND: &str = GitRepository::KIND;
 /// Branch checked out when `spec.ref` names nothing (as Flux).
-const DEFAULT_BRANCH: &str = "master";
 /// At most this much is received from a remote in one fetch.
 const MAX_FETCH_BYTES: u64 = 2 << 30;
 
@@ -92,140 +87,6 @@ impl ArtifactSource for GitRepository {
     }
 }
 
-/// What to check out, and how its revision is written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Target {
-    want: Wanted,
-    /// The branch, tag or reference name the revision starts with (`<label>@sha1:<hash>`).
-    label: Option<String>,
-    /// The commit the remote advertises for it (not known for a pinned commit until fetched,
-    /// but then it is the pin).
-    commit: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Wanted {
-    Ref(String),
-    Commit {
-        commit: String,
-        branch: Option<String>,
-    },
-}
-
-impl Target {
-    fn revision(&self, commit: &str) -> String {
-        let hash = if commit.len() == 40 {
-            format!("sha1:{commit}")
-        } else {
-            format!("<unknown>:{commit}")
-        };
-        match &self.label {
-            Some(label) => format!("{label}@{hash}"),
-            None => hash,
-        }
-    }
-
-    fn known_revision(&self) -> Option<String> {
-        self.commit.as_deref().map(|commit| self.revision(commit))
-    }
-}
-
-/// A pinned commit needs no listing: `commit` (with its `branch`, if any).
-fn pinned_commit(reference: &GitRepositoryRef) -> Option<Target> {
-    let commit = reference.commit.clone()?;
-    Some(Target {
-        label: reference.branch.clone(),
-        want: Wanted::Commit {
-            commit: commit.clone(),
-            branch: reference.branch.clone(),
-        },
-        commit: Some(commit),
-    })
-}
-
-/// The reference the spec names among those the remote advertises: `name` > `semver` >
-/// `tag` > `branch` (default `master`).
-fn resolve_target(reference: &GitRepositoryRef, refs: &[RemoteRef]) -> Result<Target, String> {
-    let find = |full: &str| refs.iter().find(|r| r.name == full);
-    let (full, label) = if let Some(name) = &reference.name {
-        (name.clone(), name.clone())
-    } else if let Some(range) = &reference.semver {
-        let constraint =
-            semver::Constraint::parse(range).map_err(|e| format!("semver parse error: {e}"))?;
-        let tags = refs
-            .iter()
-            .filter_map(|r| r.name.strip_prefix("refs/tags/"));
-        let (tag, _) = semver::highest_match(&constraint, tags)
-            .ok_or_else(|| format!("no match found for semver: {range}"))?;
-        (format!("refs/tags/{tag}"), tag.to_owned())
-    } else if let Some(tag) = &reference.tag {
-        (format!("refs/tags/{tag}"), tag.clone())
-    } else {
-        let branch = reference.branch.as_deref().unwrap_or(DEFAULT_BRANCH);
-        (format!("refs/heads/{branch}"), branch.to_owned())
-    };
-    let found = find(&full).ok_or_else(|| format!("couldn't find remote ref \"{full}\""))?;
-    Ok(Target {
-        commit: Some(found.commit().to_owned()),
-        want: Wanted::Ref(full),
-        label: Some(label),
-    })
-}
-
-/// Reads `secretRef` into credentials, with the rules (and messages) of Flux's Git auth
-/// options; without a Secret, credentials written in an http(s) URL are used.
-fn auth_from_secret(
-    url: &url::Url,
-    data: Option<&BTreeMap<String, ByteString>>,
-) -> Result<Auth, String> {
-    let text = |key: &str| {
-        data.and_then(|d| d.get(key))
-            .map(|v| String::from_utf8_lossy(&v.0).into_owned())
-            .filter(|v| !v.is_empty())
-    };
-    if url.scheme() == "ssh" {
-        if data.is_none() {
-            return Ok(Auth::Anonymous);
-        }
-        let identity =
-            text("identity").ok_or("invalid 'ssh' auth option: 'identity' is required")?;
-        let known_hosts =
-            text("known_hosts").ok_or("invalid 'ssh' auth option: 'known_hosts' is required")?;
-        let known_hosts = git::KnownHosts::parse(&known_hosts).map_err(|e| e.to_string())?;
-        if identity.contains("ENCRYPTED") && text("password").is_none() {
-            return Err(
-                "SSH identity key is encrypted but no 'password' field was provided in the secret"
-                    .into(),
-            );
-        }
-        return Ok(Auth::Ssh(SshKey {
-            identity,
-            passphrase: text("password"),
-            known_hosts,
-        }));
-    }
-    let (username, password, bearer) = (text("username"), text("password"), text("bearerToken"));
-    match (username, password, bearer) {
-        (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => Err(
-            "invalid 'http' auth option: basic auth and bearer token cannot be set at the same time"
-                .into(),
-        ),
-        (None, None, Some(token)) => Ok(Auth::Bearer(token)),
-        (None, Some(_), None) => {
-            Err("invalid 'http' auth option: 'password' requires 'username' to be set".into())
-        }
-        (Some(username), password, None) => Ok(Auth::Basic {
-            username,
-            password: password.unwrap_or_default(),
-        }),
-        (None, None, None) if !url.username().is_empty() => Ok(Auth::Basic {
-            username: url.username().to_owned(),
-            password: url.password().unwrap_or_default().to_owned(),
-        }),
-        (None, None, None) => Ok(Auth::Anonymous),
-    }
-}
-
 /// What the spec asks for that cannot work whatever the remote says. Stalls until changed.
 fn check_spec(spec: &GitRepositorySpec) -> Result<url::Url, Failure> {
     let url = url::Url::parse(&spec.url)
@@ -271,44 +132,16 @@ async fn remote_for(
     ctx: &Context,
     url: &url::Url,
 ) -> Result<git::Remote, Failure> {
-    let spec = &object.spec;
     let namespace = object.namespace().unwrap_or_default();
-    let namespace = namespace.as_str();
-    let secret = |name: String| async move {
-        runtime::secret_data(&ctx.client, namespace, &name)
-            .await
-            .map_err(|e| format!("failed to get secret '{namespace}/{name}': {e}"))?
-            .ok_or_else(|| format!("failed to get secret '{namespace}/{name}': secret not found"))
-    };
-    let auth_failed = |message: String| fetch_failed(reasons::AUTHENTICATION_FAILED, message);
-    let data = match &spec.secret_ref {
-        Some(reference) => Some(secret(reference.name.clone()).await.map_err(auth_failed)?),
-        None => None,
-    };
-    let auth = auth_from_secret(url, data.as_ref())
-        .map_err(|e| auth_failed(format!("failed to configure authentication options: {e}")))?;
-    let proxy = match &spec.proxy_secret_ref {
-        Some(reference) => {
-            let data = secret(reference.name.clone()).await.map_err(auth_failed)?;
-            let proxy = artifacts::transport::Proxy::from_secret(&reference.name, &data)
-                .map_err(|e| auth_failed(format!("failed to configure the proxy: {e}")))?;
-            Some(proxy.url_with_credentials())
-        }
-        None => None,
-    };
-    // Credentials written in an http(s) URL became `auth`; an ssh URL keeps its user.
-    let mut plain = url.clone();
-    if plain.scheme() != "ssh" {
-        let _ = plain.set_username("");
-        let _ = plain.set_password(None);
-    }
-    Ok(git::Remote {
-        url: plain.to_string(),
-        auth,
-        proxy,
-        timeout: api::duration::parse(&spec.timeout).unwrap_or(Duration::from_secs(60)),
-        max_bytes: MAX_FETCH_BYTES,
-    })
+    source_access::git_remote::remote_for(
+        &ctx.client,
+        &namespace,
+        &object.spec,
+        url,
+        MAX_FETCH_BYTES,
+    )
+    .await
+    .map_err(|e| fetch_failed(reasons::AUTHENTICATION_FAILED, e))
 }
 
 fn clone_failed(url: &str, error: impl std::fmt::Display) -> Failure {
@@ -415,19 +248,12 @@ async fn reconcile_source(
         )
     })?;
     let (git_dir, tree) = (work.path().join("git"), work.path().join("tree"));
-    let (fetching, wanted, sparse) = (remote.clone(), target.want.clone(), sparse_dirs(spec));
+    let (fetching, wanted, sparse) = (remote.clone(), target.clone(), sparse_dirs(spec));
     let tree_dir = tree.clone();
     let checked_out = blocking(move || {
-        let want = match &wanted {
-            Wanted::Ref(name) => Want::Ref(name),
-            Wanted::Commit { commit, branch } => Want::Commit {
-                commit,
-                branch: branch.as_deref(),
-            },
-        };
         git::checkout(
             &fetching,
-            want,
+            wanted.want(),
             &git_dir,
             &tree_dir,
             sparse.as_deref().unwrap_or_default(),
@@ -605,145 +431,6 @@ fn commit_subject(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn remote_ref(name: &str, target: &str, peeled: Option<&str>) -> RemoteRef {
-        RemoteRef {
-            name: name.into(),
-            target: target.into(),
-            peeled: peeled.map(str::to_owned),
-        }
-    }
-
-    const A: &str = "1111111111111111111111111111111111111111";
-    const B: &str = "2222222222222222222222222222222222222222";
-    const T: &str = "3333333333333333333333333333333333333333";
-
-    fn refs() -> Vec<RemoteRef> {
-        vec![
-            remote_ref("HEAD", A, None),
-            remote_ref("refs/heads/main", A, None),
-            remote_ref("refs/heads/master", B, None),
-            remote_ref("refs/tags/v1.0.0", B, None),
-            remote_ref("refs/tags/v1.2.0", T, Some(A)),
-            remote_ref("refs/tags/v2.0.0-rc.1", B, None),
-            remote_ref("refs/pull/4/head", B, None),
-        ]
-    }
-
-    fn resolve(reference: GitRepositoryRef) -> Result<String, String> {
-        resolve_target(&reference, &refs()).map(|t| t.known_revision().unwrap())
-    }
-
-    #[test]
-    fn references_resolve_with_flux_precedence_and_revision_format() {
-        assert_eq!(
-            resolve(GitRepositoryRef::default()),
-            Ok(format!("master@sha1:{B}"))
-        );
-        let branch = GitRepositoryRef {
-            branch: Some("main".into()),
-            ..Default::default()
-        };
-        assert_eq!(resolve(branch.clone()), Ok(format!("main@sha1:{A}")));
-        // An annotated tag's revision names the commit, not the tag object.
-        let tag = GitRepositoryRef {
-            tag: Some("v1.2.0".into()),
-            ..branch.clone()
-        };
-        assert_eq!(resolve(tag.clone()), Ok(format!("v1.2.0@sha1:{A}")));
-        let semver = GitRepositoryRef {
-            semver: Some(">=1.0.0 <2.0.0".into()),
-            ..tag.clone()
-        };
-        assert_eq!(resolve(semver.clone()), Ok(format!("v1.2.0@sha1:{A}")));
-        let name = GitRepositoryRef {
-            name: Some("refs/pull/4/head".into()),
-            ..semver
-        };
-        assert_eq!(resolve(name), Ok(format!("refs/pull/4/head@sha1:{B}")));
-        let commit = GitRepositoryRef {
-            commit: Some(A.into()),
-            ..branch
-        };
-        assert_eq!(
-            pinned_commit(&commit).unwrap().known_revision(),
-            Some(format!("main@sha1:{A}"))
-        );
-        let bare_commit = GitRepositoryRef {
-            commit: Some(A.into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            pinned_commit(&bare_commit).unwrap().known_revision(),
-            Some(format!("sha1:{A}"))
-        );
-    }
-
-    #[test]
-    fn missing_references_are_named() {
-        let missing = GitRepositoryRef {
-            branch: Some("nope".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            resolve(missing),
-            Err("couldn't find remote ref \"refs/heads/nope\"".into())
-        );
-        let no_match = GitRepositoryRef {
-            semver: Some(">=3.0.0".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            resolve(no_match),
-            Err("no match found for semver: >=3.0.0".into())
-        );
-    }
-
-    fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, ByteString> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), ByteString(v.as_bytes().to_vec())))
-            .collect()
-    }
-
-    #[test]
-    fn secrets_become_credentials_with_flux_rules() {
-        let https = url::Url::parse("https://git.example.org/repo.git").unwrap();
-        assert!(matches!(
-            auth_from_secret(&https, Some(&data(&[("username", "u"), ("password", "p")]))),
-            Ok(Auth::Basic { .. })
-        ));
-        assert!(matches!(
-            auth_from_secret(&https, Some(&data(&[("bearerToken", "t")]))),
-            Ok(Auth::Bearer(_))
-        ));
-        assert_eq!(
-            auth_from_secret(&https, Some(&data(&[("password", "p")]))).err(),
-            Some("invalid 'http' auth option: 'password' requires 'username' to be set".into())
-        );
-        assert!(
-            auth_from_secret(
-                &https,
-                Some(&data(&[("username", "u"), ("bearerToken", "t")]))
-            )
-            .unwrap_err()
-            .contains("cannot be set at the same time")
-        );
-        let in_url = url::Url::parse("https://u:p@git.example.org/repo.git").unwrap();
-        assert!(matches!(
-            auth_from_secret(&in_url, None),
-            Ok(Auth::Basic { username, password }) if username == "u" && password == "p"
-        ));
-        let ssh = url::Url::parse("ssh://git@127.0.0.1:2222/repo.git").unwrap();
-        assert_eq!(
-            auth_from_secret(&ssh, Some(&data(&[("known_hosts", "x")]))).err(),
-            Some("invalid 'ssh' auth option: 'identity' is required".into())
-        );
-        assert_eq!(
-            auth_from_secret(&ssh, Some(&data(&[("identity", "k")]))).err(),
-            Some("invalid 'ssh' auth option: 'known_hosts' is required".into())
-        );
-    }
 
     #[test]
     fn commit_subjects_are_cut_as_flux_cuts_them() {

@@ -31,7 +31,7 @@ use crate::source::{
     blocking, connect_registry, fetch_failed, fetch_stalled, storage_failed, verify_signature,
 };
 use crate::verify::RegistryAccess;
-use registry_access::AccessSpec;
+use source_access::registry::AccessSpec;
 
 const KIND: &str = HelmChart::KIND;
 

@@ -30,7 +30,7 @@ use crate::source::{
     verify_signature,
 };
 use crate::verify::RegistryAccess;
-use registry_access::AccessSpec;
+use source_access::registry::AccessSpec;
 
 const KIND: &str = OCIRepository::KIND;
 

@@ -26,7 +26,7 @@ use tracing::Instrument;
 
 use crate::tuf::SigstoreTuf;
 use crate::verify::{CosignKeyless, CosignKeys, Identity, RegistryAccess, TrustRoot, Verifier};
-use registry_access::{self as credentials, AccessSpec};
+use source_access::registry::{self as credentials, AccessSpec};
 
 /// A kind the source-controller reconciles.
 pub trait SourceObject:
@@ -225,7 +225,7 @@ pub struct Context {
     pub jitter_percent: u8,
     /// Registry clients by registry and settings: connections, TLS setup and tokens are
     /// reused across reconciles instead of being rebuilt for every object.
-    pub registry_clients: registry_access::ClientCache,
+    pub registry_clients: source_access::registry::ClientCache,
     /// The artifact digest last announced (NewArtifact) per object: when a status write fails
     /// (the API server away), the next attempt stores the same artifact again but does not
     /// announce it twice.
