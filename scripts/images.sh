@@ -22,8 +22,8 @@ if ! docker info >/dev/null 2>&1; then
   for _ in $(seq 100); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
 fi
 
-cargo build --locked --release -p source-controller -p kustomize-controller -p helm-controller -p notification-controller
-for controller in source-controller kustomize-controller helm-controller notification-controller; do
+cargo build --locked --release -p source-controller -p kustomize-controller -p helm-controller -p notification-controller -p image-reflector-controller -p image-automation-controller
+for controller in source-controller kustomize-controller helm-controller notification-controller image-reflector-controller image-automation-controller; do
   context=$(mktemp -d)
   rootfs="$context/rootfs"
   mkdir -p "$rootfs/usr/local/bin" "$rootfs/etc" "$rootfs/tmp" "$rootfs/data"

@@ -116,7 +116,6 @@ pub enum SortOrder {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub struct TagFilter {
     /// A regular expression (RE2 syntax) a tag must match, unanchored.
-    #[serde(default)]
     pub pattern: String,
     /// What the policy compares instead of the tag: `$name`, `${name}` and `$1` expand to
     /// the pattern's groups.

@@ -33,6 +33,26 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../config/notification-controller.yaml"),
     ),
     (
+        "config/image-reflector-controller.yaml",
+        include_str!("../../config/image-reflector-controller.yaml"),
+    ),
+    (
+        "config/image-automation-controller.yaml",
+        include_str!("../../config/image-automation-controller.yaml"),
+    ),
+    (
+        "crds/image.toolkit.fluxcd.io_imagepolicies.yaml",
+        include_str!("../../crds/image.toolkit.fluxcd.io_imagepolicies.yaml"),
+    ),
+    (
+        "crds/image.toolkit.fluxcd.io_imagerepositories.yaml",
+        include_str!("../../crds/image.toolkit.fluxcd.io_imagerepositories.yaml"),
+    ),
+    (
+        "crds/image.toolkit.fluxcd.io_imageupdateautomations.yaml",
+        include_str!("../../crds/image.toolkit.fluxcd.io_imageupdateautomations.yaml"),
+    ),
+    (
         "crds/kustomization.yaml",
         include_str!("../../crds/kustomization.yaml"),
     ),

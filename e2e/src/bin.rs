@@ -93,3 +93,31 @@ pub fn helm(home: &std::path::Path, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+fn chart_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/charts/podinfo")
+}
+
+/// Packages the test chart (`examples/charts/podinfo`) at `version` and pushes it with
+/// `helm push` to `url` (`oci://<registry>/<path>`).
+pub fn push_chart(home: &std::path::Path, url: &str, version: &str) {
+    let out = home.join("packages");
+    std::fs::create_dir_all(&out).unwrap();
+    let chart = chart_dir();
+    helm(
+        home,
+        &[
+            "package",
+            chart.to_str().unwrap(),
+            "--version",
+            version,
+            "--destination",
+            out.to_str().unwrap(),
+        ],
+    );
+    let package = out.join(format!("podinfo-{version}.tgz"));
+    helm(
+        home,
+        &["push", package.to_str().unwrap(), url, "--plain-http"],
+    );
+}

@@ -296,19 +296,13 @@ impl KustomizeController {
     /// Starts kustomize-controller without waiting for it to reconcile (a standby waits for
     /// the lease first).
     pub fn spawn(namespace: &str, events_addr: Option<&str>, extra: &[&str]) -> Self {
-        let scratch = tempfile::tempdir().unwrap();
-        let mut args = vec![
-            "--requeue-dependency=2s".to_owned(),
-            "--min-retry-delay=500ms".to_owned(),
-            "--max-retry-delay=2s".to_owned(),
-            "--http-retry=2".to_owned(),
-        ];
-        if let Some(addr) = events_addr {
-            args.push(format!("--events-addr={addr}"));
-        }
-        args.extend(extra.iter().map(|a| (*a).to_owned()));
-        let process =
-            ControllerProcess::start("kustomize-controller", namespace, args, scratch.path());
+        let (process, scratch) = spawn_quick(
+            "kustomize-controller",
+            namespace,
+            events_addr,
+            &["--http-retry=2"],
+            extra,
+        );
         Self {
             process,
             _scratch: scratch,
@@ -337,22 +331,102 @@ impl HelmController {
 
     /// Starts helm-controller without waiting for it (a standby waits for the lease first).
     pub fn spawn(namespace: &str, events_addr: Option<&str>, extra: &[&str]) -> Self {
-        let scratch = tempfile::tempdir().unwrap();
-        let mut args = vec![
-            "--requeue-dependency=2s".to_owned(),
-            "--min-retry-delay=500ms".to_owned(),
-            "--max-retry-delay=2s".to_owned(),
-            "--http-retry=2".to_owned(),
-        ];
-        if let Some(addr) = events_addr {
-            args.push(format!("--events-addr={addr}"));
-        }
-        args.extend(extra.iter().map(|a| (*a).to_owned()));
-        let process = ControllerProcess::start("helm-controller", namespace, args, scratch.path());
+        let (process, scratch) = spawn_quick(
+            "helm-controller",
+            namespace,
+            events_addr,
+            &["--http-retry=2"],
+            extra,
+        );
         Self {
             process,
             _scratch: scratch,
         }
+    }
+}
+
+/// Starts `binary` with short retry and dependency delays so tests converge quickly, its own
+/// flags and the test's; returns it with its scratch directory.
+fn spawn_quick(
+    binary: &str,
+    namespace: &str,
+    events_addr: Option<&str>,
+    own: &[&str],
+    extra: &[&str],
+) -> (ControllerProcess, tempfile::TempDir) {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "--requeue-dependency=2s".to_owned(),
+        "--min-retry-delay=500ms".to_owned(),
+        "--max-retry-delay=2s".to_owned(),
+    ];
+    if let Some(addr) = events_addr {
+        args.push(format!("--events-addr={addr}"));
+    }
+    args.extend(own.iter().chain(extra).map(|a| (*a).to_owned()));
+    let process = ControllerProcess::start(binary, namespace, args, scratch.path());
+    (process, scratch)
+}
+
+/// image-reflector-controller with its own tag storage.
+pub struct ImageReflectorController {
+    pub process: ControllerProcess,
+    pub storage_dir: tempfile::TempDir,
+    _scratch: tempfile::TempDir,
+}
+
+impl ImageReflectorController {
+    /// Starts image-reflector-controller and waits until it reconciles.
+    pub fn start(namespace: &str, events_addr: Option<&str>, extra: &[&str]) -> Self {
+        retrying_port_clashes(|| {
+            let storage_dir = tempfile::tempdir().unwrap();
+            let storage = format!("--storage-path={}", storage_dir.path().display());
+            let (mut process, scratch) = spawn_quick(
+                "image-reflector-controller",
+                namespace,
+                events_addr,
+                &[&storage],
+                extra,
+            );
+            process.wait_for_log(
+                "starting the ImageRepository and ImagePolicy controllers",
+                Duration::from_secs(30),
+            )?;
+            Ok(Self {
+                process,
+                storage_dir,
+                _scratch: scratch,
+            })
+        })
+    }
+}
+
+/// image-automation-controller.
+pub struct ImageAutomationController {
+    pub process: ControllerProcess,
+    _scratch: tempfile::TempDir,
+}
+
+impl ImageAutomationController {
+    /// Starts image-automation-controller and waits until it reconciles.
+    pub fn start(namespace: &str, events_addr: Option<&str>, extra: &[&str]) -> Self {
+        retrying_port_clashes(|| {
+            let (mut process, scratch) = spawn_quick(
+                "image-automation-controller",
+                namespace,
+                events_addr,
+                &[],
+                extra,
+            );
+            process.wait_for_log(
+                "starting the ImageUpdateAutomation controller",
+                Duration::from_secs(30),
+            )?;
+            Ok(Self {
+                process,
+                _scratch: scratch,
+            })
+        })
     }
 }
 

@@ -29,6 +29,8 @@ struct Shared {
     /// POSTs to `git-upload-pack`: negotiations that send a pack (a listing sends none).
     pack_requests: AtomicUsize,
     refused: AtomicUsize,
+    /// Run once when the next client asks to push: another push that gets there first.
+    before_next_push: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 pub struct GitServer {
@@ -46,6 +48,7 @@ impl GitServer {
             auth,
             pack_requests: AtomicUsize::new(0),
             refused: AtomicUsize::new(0),
+            before_next_push: Default::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -88,6 +91,12 @@ impl GitServer {
     /// Pack negotiations served so far (each clone or fetch makes at least one).
     pub fn pack_requests(&self) -> usize {
         self.shared.pack_requests.load(Ordering::SeqCst)
+    }
+
+    /// Runs `race` when the next client starts a push (asks for the references to update),
+    /// so that what `race` pushes gets there first.
+    pub fn before_next_push(&self, race: impl FnOnce() + Send + 'static) {
+        *self.shared.before_next_push.lock().unwrap() = Some(Box::new(race));
     }
 
     /// Requests refused for missing or wrong credentials.
@@ -203,6 +212,12 @@ async fn serve(
     };
     if method == Method::POST && uri.path().ends_with("/git-upload-pack") {
         shared.pack_requests.fetch_add(1, Ordering::SeqCst);
+    }
+    if uri.query() == Some("service=git-receive-pack") {
+        let race = shared.before_next_push.lock().unwrap().take();
+        if let Some(race) = race {
+            tokio::task::spawn_blocking(race).await.unwrap();
+        }
     }
     let header = |name: &str| {
         headers

@@ -170,6 +170,9 @@ impl Registry {
         if let Some((cert, key)) = &self.client_files {
             curl.arg("--cert").arg(cert).arg("--key").arg(key);
         }
+        if let Some((user, password)) = &self.credentials {
+            curl.arg("--user").arg(format!("{user}:{password}"));
+        }
         curl
     }
 

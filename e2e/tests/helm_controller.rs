@@ -2,12 +2,12 @@
 //! charts pushed by the real `helm` (v4.1.4), and the releases read back by it: the Helm OCI
 //! example as users write it, upgrades, remediation, take-over, deletion and hooks.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use api::helm::v2::{HelmRelease, HelmReleaseStatus};
 use api::meta::ConditionStatus;
-use e2e::bin::helm;
+use e2e::bin::{helm, push_chart};
 use e2e::cluster::{apply, wait_for, with_temp_ns};
 use e2e::controllers::{HelmController, SourceController};
 use e2e::registry::Registry;
@@ -40,34 +40,6 @@ spec:
       sourceRef: {kind: HelmRepository, name: podinfo}
 "#;
 
-fn chart_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/charts/podinfo")
-}
-
-/// Packages the test chart at `version` and pushes it with `helm push`.
-fn push_chart(home: &Path, registry: &Registry, version: &str) {
-    let out = home.join("packages");
-    std::fs::create_dir_all(&out).unwrap();
-    let chart = chart_dir();
-    helm(
-        home,
-        &[
-            "package",
-            chart.to_str().unwrap(),
-            "--version",
-            version,
-            "--destination",
-            out.to_str().unwrap(),
-        ],
-    );
-    let package = out.join(format!("podinfo-{version}.tgz"));
-    let url = registry.oci_url("charts");
-    helm(
-        home,
-        &["push", package.to_str().unwrap(), &url, "--plain-http"],
-    );
-}
-
 /// A registry with the test chart pushed by the real helm, and helm's own directories.
 struct Charts {
     home: tempfile::TempDir,
@@ -81,7 +53,11 @@ impl Charts {
             registry: Registry::start(),
         };
         for version in versions {
-            push_chart(charts.home.path(), &charts.registry, version);
+            push_chart(
+                charts.home.path(),
+                &charts.registry.oci_url("charts"),
+                version,
+            );
         }
         charts
     }
@@ -231,7 +207,7 @@ async fn the_helm_oci_example_installs_upgrades_and_uninstalls_with_helm_reading
         assert!(values.contains("message: hello"), "{values}");
 
         // A semver range picks the newest chart, pushed after the release was made.
-        push_chart(home.path(), registry, "6.2.0");
+        push_chart(home.path(), &registry.oci_url("charts"), "6.2.0");
         let patch = json!({"spec": {"chart": {"spec": {"version": ">=6.0.0"}}}});
         api.patch("podinfo", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
         release_status(&api, "podinfo", "the range upgrade", is_ready_with(
@@ -629,7 +605,7 @@ async fn helm_charts_are_cosign_verified_and_missing_versions_named() {
     with_temp_ns(|client, ns| async move {
         let charts = Charts::pushed(&["6.1.0"]);
         let (home, registry) = (&charts.home, &charts.registry);
-        push_chart(home.path(), registry, "6.2.0");
+        push_chart(home.path(), &registry.oci_url("charts"), "6.2.0");
         let _source = SourceController::start(&ns, None);
         apply(&client, &ns, oci_helm_repository(registry)).await;
         let signer = Signer::generate();

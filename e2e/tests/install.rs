@@ -64,6 +64,8 @@ async fn kubectl_apply_k_config_creates_every_object() {
         "kustomize-controller",
         "helm-controller",
         "notification-controller",
+        "image-reflector-controller",
+        "image-automation-controller",
     ] {
         let deployment = deployments.get(name).await.unwrap();
         let pod = deployment.spec.unwrap().template.spec.unwrap();
