@@ -60,6 +60,10 @@ bench-helmreleases:
 bench-git:
     scripts/bench-git.sh
 
+# image-reflector-controller: 100 ImageRepositories of 2,000 tags and their policies vs skopeo list-tags; writes BENCHMARKS.md.
+bench-images:
+    scripts/bench-images.sh
+
 # Container images flux-rs/<controller>:<version>, FROM scratch (nothing is pulled).
 images:
     scripts/images.sh

@@ -112,7 +112,7 @@ def install_crds():
 
 # The kinds the benchmarks create, each with the finalizer of a controller that may be stopped.
 FLUX_KINDS = ("kustomizations", "helmreleases", "helmcharts", "helmrepositories", "ocirepositories",
-              "gitrepositories")
+              "gitrepositories", "imagerepositories", "imagepolicies", "imageupdateautomations")
 
 
 def delete_namespace(namespace):

@@ -6,7 +6,9 @@ use std::time::Duration;
 use api::kustomize::v1::Kustomization;
 use e2e::bin::{flux_rs, push_artifact};
 use e2e::cluster::{apply, wait_for, with_temp_ns};
-use e2e::controllers::{KustomizeController, SourceController};
+use e2e::controllers::{
+    ImageAutomationController, ImageReflectorController, KustomizeController, SourceController,
+};
 use e2e::git_server::{GitAuth, GitServer};
 use e2e::registry::Registry;
 use k8s_openapi::api::core::v1::Secret;
@@ -157,6 +159,73 @@ async fn git_sources_are_created_listed_reconciled_and_traced() {
         let (ok, out, err) = run(&["trace", "configmap", "second", "-n", &ns]);
         assert!(ok, "{err}");
         assert!(out.contains("GitRepository:   fleet") && out.contains(&format!("URL:             {url}")) && out.contains("Branch:          main"), "{out}");
+    })
+    .await;
+}
+
+// Multi-threaded: the in-process Git server keeps serving while the CLI runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_objects_are_created_listed_reconciled_suspended_and_resumed() {
+    with_temp_ns(|client, ns| async move {
+        let registry = Registry::start();
+        for tag in ["1.0.0", "1.1.0", "2.0.0"] {
+            registry.upload_flux_artifact("app", tag, tag.as_bytes());
+        }
+        let server = GitServer::start(GitAuth::Anonymous).await;
+        let _reflector = ImageReflectorController::start(&ns, None, &[]);
+        let _automation = ImageAutomationController::start(&ns, None, &[]);
+        let repo = server.create_repo("fleet");
+        repo.commit(&[("apps/app.yaml", &format!("image: {}/app:1.0.0 # {{\"$imagepolicy\": \"{ns}:app\"}}\n", registry.addr))], "app");
+        repo.push(&["main"]);
+        apply(&client, &ns, json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": {"name": "fleet"}, "spec": {"url": server.url("fleet"), "interval": "10m", "ref": {"branch": "main"}}})).await;
+        let image = format!("{}/app", registry.addr);
+
+        let (ok, out, err) = run(&["create", "image", "repository", "app", "--image", &image, "--interval", "5m", "-n", &ns, "--export"]);
+        assert!(ok, "{err}");
+        assert_eq!(out, format!("---\napiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata:\n  name: app\n  namespace: {ns}\nspec:\n  image: {image}\n  interval: 5m0s\n"));
+        let (ok, _, err) = run(&["create", "image", "repository", "app", "--image", &image, "--interval", "5m", "-n", &ns, "--timeout", "60s"]);
+        assert!(ok && err.contains("✔ ImageRepository reconciliation completed") && err.contains("✔ scan fetched 3 tags"), "{err}");
+        let (ok, _, err) = run(&["create", "image", "policy", "app", "--image-ref", "app", "--select-semver", "1.x", "-n", &ns, "--timeout", "60s"]);
+        assert!(ok && err.contains(&format!("✔ selected ref {image}:1.1.0")), "{err}");
+        let (ok, _, err) = run(&["create", "image", "update", "app", "--git-repo-ref", "fleet", "--checkout-branch", "main",
+            "--author-name", "bot", "--author-email", "bot@example.org", "--git-repo-path", "./apps", "-n", &ns, "--timeout", "60s"]);
+        assert!(ok && err.contains("✔ repository up-to-date"), "{err}");
+        repo.git(&["fetch", "-q", "origin"]);
+        assert_eq!(repo.git(&["show", "origin/main:apps/app.yaml"]), format!("image: {image}:1.1.0 # {{\"$imagepolicy\": \"{ns}:app\"}}\n"));
+
+        let (ok, out, err) = run(&["get", "images", "policy", "-n", &ns]);
+        assert!(ok, "{err}");
+        let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').map(str::trim).collect()).collect();
+        assert_eq!(lines[0], ["NAME", "IMAGE", "TAG", "READY", "MESSAGE"]);
+        assert_eq!(lines[1], ["app", image.as_str(), "1.1.0", "True", &format!("Latest image tag for {image} resolved to 1.1.0")]);
+        let (ok, out, _) = run(&["get", "images", "all", "-n", &ns, "--no-header"]);
+        assert!(ok);
+        for prefix in ["imagerepository/app", "imagepolicy/app", "imageupdateautomation/app"] {
+            assert!(out.lines().any(|l| l.starts_with(prefix)), "{prefix}: {out}");
+        }
+        let (ok, _, err) = run(&["get", "images", "update", "-n", &format!("{ns}-none")]);
+        assert!(ok && err.contains(&format!("no ImageUpdateAutomation objects found in \"{ns}-none\" namespace")), "{err}");
+
+        registry.upload_flux_artifact("app", "1.2.0", b"1.2.0");
+        let (ok, _, err) = run(&["reconcile", "image", "repository", "app", "-n", &ns]);
+        assert!(ok && err.contains("► annotating ImageRepository app in") && err.contains("✔ scan fetched 4 tags"), "{err}");
+        let policies: Api<api::image::v1::ImagePolicy> = Api::namespaced(client.clone(), &ns);
+        wait_for("the policy at 1.2.0", Duration::from_secs(60), || async { Ok(policies.get("app").await?.status.and_then(|s| s.latest_ref)) },
+            |r| r.as_ref().is_some_and(|r| r.tag == "1.2.0")).await.unwrap();
+        let (ok, _, err) = run(&["reconcile", "image", "update", "app", "-n", &ns]);
+        assert!(ok && err.contains("✔ repository up-to-date"), "{err}");
+        repo.git(&["fetch", "-q", "origin"]);
+        assert!(repo.git(&["show", "origin/main:apps/app.yaml"]).starts_with(&format!("image: {image}:1.2.0 #")));
+
+        let (ok, _, err) = run(&["suspend", "image", "repository", "app", "-n", &ns]);
+        assert!(ok && err.contains("► suspending image repository app in") && err.contains("✔ image repository suspended"), "{err}");
+        let (ok, out, _) = run(&["get", "images", "repository", "app", "-n", &ns, "--no-header"]);
+        assert!(ok && out.split('\t').map(str::trim).nth(2) == Some("True"), "{out}");
+        let (ok, _, err) = run(&["reconcile", "image", "repository", "app", "-n", &ns]);
+        assert!(!ok && err.contains("resource is suspended"), "{err}");
+        let (ok, _, err) = run(&["resume", "image", "repository", "app", "-n", &ns]);
+        assert!(ok && err.contains("✔ image repository resumed") && err.contains("✔ scan fetched 4 tags"), "{err}");
     })
     .await;
 }

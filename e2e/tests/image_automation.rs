@@ -731,3 +731,40 @@ async fn alphabetical_numerical_extracted_timestamps_and_digests() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_repository_with_more_tags_than_a_listing_page_is_scanned_whole() {
+    with_temp_ns(|client, ns| async move {
+        // Debian's registry answers every page with the whole list: the scan must end anyway.
+        let registry = Registry::start();
+        registry.upload_flux_artifact("many", "0.0.0", b"0");
+        let tags: Vec<String> = (1..2500)
+            .map(|i| format!("{}.{}.{}", i / 100, (i / 10) % 10, i % 10))
+            .collect();
+        registry.add_tags("many", "0.0.0", &tags);
+        let _reflector = ImageReflectorController::start(&ns, None, &[]);
+        apply(
+            &client,
+            &ns,
+            json!({
+                "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
+                "metadata": {"name": "many", "namespace": ns},
+                "spec": {"image": format!("{}/many", registry.addr), "interval": "5m"},
+            }),
+        )
+        .await;
+        let repositories: Api<ImageRepository> = Api::namespaced(client.clone(), &ns);
+        let scanned = wait_for(
+            "scanned",
+            WAIT,
+            || async { Ok(repositories.get("many").await?.status.unwrap_or_default()) },
+            |s| s.last_scan_result.is_some(),
+        )
+        .await
+        .unwrap();
+        let result = scanned.last_scan_result.unwrap();
+        assert_eq!(result.tag_count, 2500);
+        assert_eq!(result.latest_tags.unwrap()[0], "9.9.9");
+    })
+    .await;
+}

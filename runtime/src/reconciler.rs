@@ -175,9 +175,6 @@ async fn reconcile_object<K: Kind, R: Reconciler<K>>(
     );
     let was_ready = conditions.is_true(READY);
     let previous_ready = conditions.get(READY).map(|c| c.message.clone());
-    if let Some(requested) = crate::requested_at(object.as_ref()) {
-        *K::last_handled_reconcile_at(&mut status) = Some(requested);
-    }
     let observed = K::observed_generation(&status);
     if observed != generation {
         let message = format!("processing object: new generation {observed} -> {generation}");
@@ -191,6 +188,11 @@ async fn reconcile_object<K: Kind, R: Reconciler<K>>(
     let outcome = ctx
         .run(&object, &mut status, &mut conditions, &mut progress)
         .await;
+    // Only the final write says the request was handled: progress written meanwhile must
+    // not make a waiting client read the old result as the answer.
+    if let Some(requested) = crate::requested_at(object.as_ref()) {
+        *K::last_handled_reconcile_at(&mut status) = Some(requested);
+    }
     let (conclusion, event) = match outcome {
         Ok(done) => {
             let conclusion = outcome::succeeded(&mut conditions, &[]);

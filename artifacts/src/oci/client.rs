@@ -55,8 +55,13 @@ impl Default for ClientOptions {
     }
 }
 
+/// The most tags a repository listing returns before it is refused.
+pub const MAX_TAGS: usize = 250_000;
+
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
+    #[error("listing the tags of '{target}': more than {limit} tags")]
+    TooManyTags { target: String, limit: usize },
     #[error("{op} '{target}' failed: {message}")]
     Registry {
         op: &'static str,
@@ -494,11 +499,15 @@ impl RegistryClient {
         .await
     }
 
-    /// Every tag of the repository, following pagination.
+    /// Every tag of the repository, following pagination (`n` and `last`). Registries that
+    /// ignore them answer every page with the whole list: a page that brings no new tag ends
+    /// the listing, so it cannot loop. More than [`MAX_TAGS`] tags is an error.
     pub async fn list_tags(&self, url: &ArtifactUrl) -> Result<Vec<String>, OciError> {
+        const PAGE: usize = 1000;
         let target = url.repository_url();
         self.bounded("list tags", &target, async {
             let mut tags: Vec<String> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
             loop {
                 let last = tags.last().cloned();
                 let page = self
@@ -506,14 +515,25 @@ impl RegistryClient {
                         self.client.list_tags(
                             url.reference(),
                             &self.auth,
-                            Some(1000),
+                            Some(PAGE),
                             last.as_deref(),
                         )
                     })
                     .await?;
-                let done = page.tags.is_empty() || page.tags.len() < 1000;
-                tags.extend(page.tags);
-                if done {
+                let full = page.tags.len() >= PAGE;
+                let before = tags.len();
+                for tag in page.tags {
+                    if seen.insert(tag.clone()) {
+                        tags.push(tag);
+                    }
+                }
+                if tags.len() > MAX_TAGS {
+                    return Err(OciError::TooManyTags {
+                        target: target.clone(),
+                        limit: MAX_TAGS,
+                    });
+                }
+                if !full || tags.len() == before {
                     return Ok(tags);
                 }
             }

@@ -29,6 +29,9 @@ pub enum Kind {
     HelmRelease,
     Alert,
     Receiver,
+    ImageRepository,
+    ImagePolicy,
+    ImageUpdateAutomation,
 }
 
 impl Kind {
@@ -42,6 +45,9 @@ impl Kind {
             Kind::HelmRelease => ("helm.toolkit.fluxcd.io/v2", "HelmRelease"),
             Kind::Alert => ("notification.toolkit.fluxcd.io/v1beta3", "Alert"),
             Kind::Receiver => ("notification.toolkit.fluxcd.io/v1", "Receiver"),
+            Kind::ImageRepository => ("image.toolkit.fluxcd.io/v1", "ImageRepository"),
+            Kind::ImagePolicy => ("image.toolkit.fluxcd.io/v1", "ImagePolicy"),
+            Kind::ImageUpdateAutomation => ("image.toolkit.fluxcd.io/v1", "ImageUpdateAutomation"),
         };
         api::api_resource(api_version, kind)
     }
@@ -55,6 +61,8 @@ impl Kind {
             Kind::Kustomization => "kustomize-controller",
             Kind::HelmRelease => "helm-controller",
             Kind::Alert | Kind::Receiver => "notification-controller",
+            Kind::ImageRepository | Kind::ImagePolicy => "image-reflector-controller",
+            Kind::ImageUpdateAutomation => "image-automation-controller",
         }
     }
 
@@ -68,12 +76,32 @@ impl Kind {
             Kind::HelmRelease => "HelmRelease",
             Kind::Alert => "Alert",
             Kind::Receiver => "Receiver",
+            Kind::ImageRepository => "ImageRepository",
+            Kind::ImagePolicy => "ImagePolicy",
+            Kind::ImageUpdateAutomation => "ImageUpdateAutomation",
+        }
+    }
+
+    /// How `suspend` and `resume` name the kind (flux's words for the image kinds).
+    pub(super) fn label(self) -> &'static str {
+        match self {
+            Kind::ImageRepository => "image repository",
+            Kind::ImagePolicy => "image policy",
+            Kind::ImageUpdateAutomation => "image update automation",
+            other => other.name(),
         }
     }
 
     /// Whether `get` shows a REVISION column.
     pub(super) fn has_revision(self) -> bool {
-        !matches!(self, Kind::Alert | Kind::Receiver)
+        !matches!(
+            self,
+            Kind::Alert
+                | Kind::Receiver
+                | Kind::ImageRepository
+                | Kind::ImagePolicy
+                | Kind::ImageUpdateAutomation
+        )
     }
 
     /// The kind named `name` (as in a `sourceRef` or `chartRef`), when the CLI handles it.
@@ -146,6 +174,66 @@ pub fn truncate_hex(text: &str) -> String {
     }
     flush(&mut run, &mut out);
     out
+}
+
+/// Server-side applies `object` (a `kind` named `noun` in messages), then waits until its
+/// Ready condition settles for the applied generation; the object as it then is, or why not.
+pub(super) async fn apply_and_wait(
+    kind: Kind,
+    noun: &str,
+    object: &Value,
+    timeout: std::time::Duration,
+) -> anyhow::Result<Value> {
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    let ns = object["metadata"]["namespace"].as_str().unwrap_or_default();
+    eprintln!("✚ generating {noun}");
+    crate::ui::action(format!("applying {noun}"));
+    let api: kube::Api<kube::api::DynamicObject> =
+        kube::Api::namespaced_with(client().await?, ns, &kind.resource());
+    let existed = api.get_opt(name).await?.is_some();
+    let applied = api
+        .patch(
+            name,
+            &kube::api::PatchParams::apply("flux-rs").force(),
+            &kube::api::Patch::Apply(object),
+        )
+        .await
+        .with_context(|| format!("applying {} {ns}/{name}", kind.name()))?;
+    let verb = if existed { "updated" } else { "created" };
+    crate::ui::success(format!("{noun} {verb}"));
+    eprintln!("◎ waiting for {noun} reconciliation");
+    let generation = applied.metadata.generation;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let object = loop {
+        let object = serde_json::to_value(api.get(name).await?)?;
+        // Ready (True or False) for the generation just applied.
+        let settled = ready(&object).is_some_and(|c| {
+            c["status"] != "Unknown" && c["observedGeneration"].as_i64() == generation
+        });
+        if settled {
+            break object;
+        }
+        if tokio::time::Instant::now() > deadline {
+            let state = ready(&object).map(condition_text);
+            anyhow::bail!(
+                "timeout waiting for {} {ns}/{name} to be reconciled: {}",
+                kind.name(),
+                state.unwrap_or_else(|| "no Ready condition yet".into())
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    let condition = ready(&object).cloned().unwrap_or_default();
+    if condition["status"] != "True" {
+        anyhow::bail!(
+            "{}",
+            condition["message"]
+                .as_str()
+                .unwrap_or("reconciliation failed")
+        );
+    }
+    crate::ui::success(format!("{noun} reconciliation completed"));
+    Ok(object)
 }
 
 #[cfg(test)]

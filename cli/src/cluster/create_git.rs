@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{ArgGroup, Args, Subcommand};
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use super::common::{Kind, client, ready};
+use super::common::{Kind, apply_and_wait};
 use super::create_secret::export;
 use crate::ui;
 
@@ -175,51 +174,13 @@ impl SourceKind {
             export(&object);
             return Ok(());
         }
-        let (name, ns) = (&args.name, &args.namespace);
-        eprintln!("✚ generating GitRepository source");
-        ui::action("applying GitRepository source");
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(client().await?, ns, &Kind::GitRepository.resource());
-        let applied = api
-            .patch(
-                name,
-                &PatchParams::apply("flux-rs").force(),
-                &Patch::Apply(&object),
-            )
-            .await
-            .with_context(|| format!("applying GitRepository {ns}/{name}"))?;
-        ui::success("GitRepository source created");
-        eprintln!("◎ waiting for GitRepository source reconciliation");
-        let generation = applied.metadata.generation;
-        let deadline = tokio::time::Instant::now() + timeout;
-        let object = loop {
-            let object = serde_json::to_value(api.get(name).await?)?;
-            // Ready (True or False) for the generation just applied.
-            let settled = ready(&object).is_some_and(|c| {
-                c["status"] != "Unknown" && c["observedGeneration"].as_i64() == generation
-            });
-            if settled {
-                break object;
-            }
-            if tokio::time::Instant::now() > deadline {
-                let state = ready(&object).map(super::common::condition_text);
-                bail!(
-                    "timeout waiting for GitRepository {ns}/{name} to be reconciled: {}",
-                    state.unwrap_or_else(|| "no Ready condition yet".into())
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        };
-        let condition = ready(&object).cloned().unwrap_or_default();
-        if condition["status"] != "True" {
-            bail!(
-                "{}",
-                condition["message"]
-                    .as_str()
-                    .unwrap_or("reconciliation failed")
-            );
-        }
-        ui::success("GitRepository source reconciliation completed");
+        let object = apply_and_wait(
+            Kind::GitRepository,
+            "GitRepository source",
+            &object,
+            timeout,
+        )
+        .await?;
         let revision = object
             .pointer("/status/artifact/revision")
             .and_then(Value::as_str);

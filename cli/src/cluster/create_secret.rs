@@ -16,6 +16,9 @@ pub enum CreateCommand {
     /// Sources: `create source git`.
     #[command(subcommand)]
     Source(super::create_git::SourceKind),
+    /// Image automation: `create image repository|policy|update`.
+    #[command(subcommand)]
+    Image(super::create_image::ImageKind),
 }
 
 #[derive(Subcommand, Debug)]
@@ -55,6 +58,7 @@ impl CreateCommand {
                 apply_secret(secret, "git", args.name(), args.namespace(), args.export()).await
             }
             CreateCommand::Source(kind) => kind.run(timeout).await,
+            CreateCommand::Image(kind) => kind.run(timeout).await,
         }
     }
 }

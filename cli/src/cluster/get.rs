@@ -26,6 +26,22 @@ pub enum GetCommand {
     /// Receivers.
     #[command(alias = "receiver")]
     Receivers(GetArgs),
+    /// Image automation: `get images repository|policy|update|all`.
+    #[command(subcommand, alias = "image")]
+    Images(ImageKind),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageKind {
+    /// ImageRepositories, ImagePolicies and ImageUpdateAutomations, one table each, names
+    /// prefixed with the kind.
+    All(GetArgs),
+    /// ImageRepositories.
+    Repository(GetArgs),
+    /// ImagePolicies.
+    Policy(GetArgs),
+    /// ImageUpdateAutomations.
+    Update(GetArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -86,6 +102,24 @@ impl GetCommand {
                 }
                 return Ok(());
             }
+            GetCommand::Images(ImageKind::All(args)) => {
+                // flux prints a table per kind that has objects, each followed by a blank line.
+                for kind in [
+                    Kind::ImageRepository,
+                    Kind::ImagePolicy,
+                    Kind::ImageUpdateAutomation,
+                ] {
+                    let rows = rows(kind, &args, true).await?;
+                    if !rows.is_empty() {
+                        print_table(kind, &args, &rows);
+                        println!();
+                    }
+                }
+                return Ok(());
+            }
+            GetCommand::Images(ImageKind::Repository(args)) => (Kind::ImageRepository, args),
+            GetCommand::Images(ImageKind::Policy(args)) => (Kind::ImagePolicy, args),
+            GetCommand::Images(ImageKind::Update(args)) => (Kind::ImageUpdateAutomation, args),
             GetCommand::Sources(SourceKind::Git(args)) => (Kind::GitRepository, args),
             GetCommand::Sources(SourceKind::Oci(args)) => (Kind::OciRepository, args),
             GetCommand::Sources(SourceKind::Helm(args)) => (Kind::HelmRepository, args),
@@ -97,11 +131,12 @@ impl GetCommand {
         };
         let rows = rows(kind, &args, false).await?;
         if rows.is_empty() {
-            ui::failure(format!(
-                "no {} objects found in {} namespace",
-                kind.name(),
-                args.scope.namespace
-            ));
+            let scope = if args.scope.all_namespaces {
+                "any namespace".to_owned()
+            } else {
+                format!("{:?} namespace", args.scope.namespace)
+            };
+            ui::failure(format!("no {} objects found in {scope}", kind.name()));
             return Ok(());
         }
         print_table(kind, &args, &rows);
@@ -180,16 +215,49 @@ fn capitalise(text: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A column between NAME and READY.
+#[derive(Clone, Copy)]
+enum Column {
+    Revision,
+    Suspended,
+    LastScan,
+    LastRun,
+    Image,
+    Tag,
+}
+
+impl Column {
+    fn header(self) -> &'static str {
+        match self {
+            Column::Revision => "REVISION",
+            Column::Suspended => "SUSPENDED",
+            Column::LastScan => "LAST SCAN",
+            Column::LastRun => "LAST RUN",
+            Column::Image => "IMAGE",
+            Column::Tag => "TAG",
+        }
+    }
+}
+
+/// The columns of a kind between NAME and READY, as flux prints them.
+fn columns(kind: Kind) -> Vec<Column> {
+    match kind {
+        Kind::ImageRepository => vec![Column::LastScan, Column::Suspended],
+        Kind::ImagePolicy => vec![Column::Image, Column::Tag],
+        Kind::ImageUpdateAutomation => vec![Column::LastRun, Column::Suspended],
+        k if k.has_revision() => vec![Column::Revision, Column::Suspended],
+        _ => vec![Column::Suspended],
+    }
+}
+
 fn headers(kind: Kind, all: bool) -> Vec<&'static str> {
     let mut headers = Vec::new();
     if all {
         headers.push("NAMESPACE");
     }
     headers.push("NAME");
-    if kind.has_revision() {
-        headers.push("REVISION");
-    }
-    headers.extend(["SUSPENDED", "READY", "MESSAGE"]);
+    headers.extend(columns(kind).into_iter().map(Column::header));
+    headers.extend(["READY", "MESSAGE"]);
     headers
 }
 
@@ -206,22 +274,30 @@ fn row(object: &Value, kind: Kind, all: bool) -> Vec<String> {
         row.push(text("/metadata/namespace"));
     }
     row.push(text("/metadata/name"));
-    if kind.has_revision() {
-        let revision = match kind {
-            Kind::Kustomization => text("/status/lastAppliedRevision"),
-            // The chart version of the newest release, else the one last attempted.
-            Kind::HelmRelease => Some(text("/status/history/0/chartVersion"))
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| text("/status/lastAttemptedRevision")),
-            _ => text("/status/artifact/revision"),
+    for column in columns(kind) {
+        let cell = match column {
+            Column::Revision => truncate_hex(&match kind {
+                Kind::Kustomization => text("/status/lastAppliedRevision"),
+                // The chart version of the newest release, else the one last attempted.
+                Kind::HelmRelease => Some(text("/status/history/0/chartVersion"))
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| text("/status/lastAttemptedRevision")),
+                _ => text("/status/artifact/revision"),
+            }),
+            Column::Suspended => {
+                let suspended = object
+                    .pointer("/spec/suspend")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                if suspended { "True" } else { "False" }.to_string()
+            }
+            Column::LastScan => text("/status/lastScanResult/scanTime"),
+            Column::LastRun => text("/status/lastAutomationRunTime"),
+            Column::Image => text("/status/latestRef/name"),
+            Column::Tag => text("/status/latestRef/tag"),
         };
-        row.push(truncate_hex(&revision));
+        row.push(cell);
     }
-    let suspended = object
-        .pointer("/spec/suspend")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    row.push(if suspended { "True" } else { "False" }.to_string());
     match ready(object) {
         Some(c) => {
             row.push(c["status"].as_str().unwrap_or("Unknown").to_string());
@@ -272,6 +348,47 @@ mod tests {
         assert_eq!(
             row(&release, Kind::HelmRelease, false),
             ["podinfo", "6.1.0", "False", "False", "Helm upgrade failed"]
+        );
+    }
+
+    #[test]
+    fn image_tables_have_fluxs_columns() {
+        assert_eq!(
+            headers(Kind::ImageRepository, false),
+            ["NAME", "LAST SCAN", "SUSPENDED", "READY", "MESSAGE"]
+        );
+        assert_eq!(
+            headers(Kind::ImagePolicy, true),
+            ["NAMESPACE", "NAME", "IMAGE", "TAG", "READY", "MESSAGE"]
+        );
+        assert_eq!(
+            headers(Kind::ImageUpdateAutomation, false),
+            ["NAME", "LAST RUN", "SUSPENDED", "READY", "MESSAGE"]
+        );
+        let policy = json!({"metadata": {"name": "podinfo"}, "spec": {"suspend": true},
+            "status": {"latestRef": {"name": "ghcr.io/x", "tag": "5.0.3", "digest": "sha256:ab"},
+                "conditions": [{"type": "Ready", "status": "True", "message": "Latest image tag for ghcr.io/x resolved to 5.0.3"}]}});
+        assert_eq!(
+            row(&policy, Kind::ImagePolicy, false),
+            [
+                "podinfo",
+                "ghcr.io/x",
+                "5.0.3",
+                "True",
+                "Latest image tag for ghcr.io/x resolved to 5.0.3"
+            ]
+        );
+        let repository = json!({"metadata": {"name": "podinfo"},
+            "status": {"lastScanResult": {"scanTime": "2026-12-03T15:00:00Z", "tagCount": 3}}});
+        assert_eq!(
+            row(&repository, Kind::ImageRepository, false),
+            [
+                "podinfo",
+                "2026-12-03T15:00:00Z",
+                "False",
+                "False",
+                "waiting to be reconciled"
+            ]
         );
     }
 }

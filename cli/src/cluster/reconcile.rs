@@ -24,6 +24,17 @@ pub enum TargetCommand {
     /// A HelmRelease.
     #[command(alias = "hr")]
     Helmrelease(HelmReleaseTarget),
+    /// Image automation: `image repository|update NAME`.
+    #[command(subcommand, alias = "images")]
+    Image(ImageTarget),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageTarget {
+    /// An ImageRepository.
+    Repository(NameArgs),
+    /// An ImageUpdateAutomation.
+    Update(NameArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -74,6 +85,12 @@ impl TargetCommand {
             TargetCommand::Source(SourceTarget::Chart(args)) => (Kind::HelmChart, args, false),
             TargetCommand::Kustomization(k) => (Kind::Kustomization, &k.target, k.with_source),
             TargetCommand::Helmrelease(h) => (Kind::HelmRelease, &h.target, h.with_source),
+            TargetCommand::Image(ImageTarget::Repository(args)) => {
+                (Kind::ImageRepository, args, false)
+            }
+            TargetCommand::Image(ImageTarget::Update(args)) => {
+                (Kind::ImageUpdateAutomation, args, false)
+            }
         }
     }
 
@@ -216,6 +233,12 @@ pub(super) async fn request_and_wait(
                 .unwrap_or("reconciliation failed")
         );
     }
+    ui::success(success_line(kind, &object));
+    Ok(())
+}
+
+/// The last line of a successful reconcile, as flux prints it for the kind.
+pub(super) fn success_line(kind: Kind, object: &Value) -> String {
     let text = |pointer: &str| {
         object
             .pointer(pointer)
@@ -224,24 +247,35 @@ pub(super) async fn request_and_wait(
     };
     match kind {
         Kind::GitRepository | Kind::OciRepository | Kind::HelmRepository | Kind::HelmChart => {
-            ui::success(format!(
-                "fetched revision {}",
-                text("/status/artifact/revision")
-            ))
+            format!("fetched revision {}", text("/status/artifact/revision"))
         }
-        Kind::HelmRelease => ui::success(format!(
-            "applied revision {}",
-            text("/status/lastAttemptedRevision")
-        )),
-        _ => ui::success(format!(
-            "applied revision {}",
+        Kind::HelmRelease => format!("applied revision {}", text("/status/lastAttemptedRevision")),
+        Kind::ImageRepository => format!(
+            "scan fetched {} tags",
             object
-                .pointer("/status/lastAppliedRevision")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-        )),
+                .pointer("/status/lastScanResult/tagCount")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+        ),
+        Kind::ImagePolicy => {
+            let digest = text("/status/latestRef/digest");
+            let at = if digest.is_empty() {
+                String::new()
+            } else {
+                format!("@{digest}")
+            };
+            format!(
+                "selected ref {}:{}{at}",
+                text("/status/latestRef/name"),
+                text("/status/latestRef/tag")
+            )
+        }
+        Kind::ImageUpdateAutomation => ready(object)
+            .and_then(|c| c["message"].as_str())
+            .unwrap_or("repository up-to-date")
+            .to_owned(),
+        _ => format!("applied revision {}", text("/status/lastAppliedRevision")),
     }
-    Ok(())
 }
 
 /// Where a requested reconcile is while `reconcile` waits, read from the object.

@@ -20,7 +20,7 @@ impl TargetCommand {
         let verb = if suspend { "suspending" } else { "resuming" };
         ui::action(format!(
             "{verb} {} {} in {ns} namespace",
-            kind.name(),
+            kind.label(),
             args.name
         ));
         api.patch(
@@ -31,10 +31,10 @@ impl TargetCommand {
         .await
         .with_context(|| format!("{} '{}' in {ns} namespace", kind.name(), args.name))?;
         if suspend {
-            ui::success(format!("{} suspended", kind.name()));
+            ui::success(format!("{} suspended", kind.label()));
             return Ok(());
         }
-        ui::success(format!("{} resumed", kind.name()));
+        ui::success(format!("{} resumed", kind.label()));
         request_and_wait(&api, kind, &args.name, ns, timeout, &[]).await
     }
 }
