@@ -194,6 +194,54 @@ async fn git_repository(client: &Client, ns: &str, name: &str, url: &str, secret
     .await;
 }
 
+/// An ImageRepository, a semver ImagePolicy and an ImageUpdateAutomation pushing to `main`
+/// of the GitRepository `fleet`, all named `app`.
+struct AppAutomation<'a> {
+    registry: &'a str,
+    pull_secret: Option<&'a str>,
+    signing_key: Option<&'a str>,
+}
+
+impl AppAutomation<'_> {
+    fn yaml(&self) -> String {
+        let secret = self
+            .pull_secret
+            .map(|s| format!(", secretRef: {{name: {s}}}"))
+            .unwrap_or_default();
+        let signing = self
+            .signing_key
+            .map(|s| format!("\n      signingKey: {{secretRef: {{name: {s}}}, type: ssh}}"))
+            .unwrap_or_default();
+        format!(
+            r#"
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
+metadata: {{name: app}}
+spec: {{image: {registry}/app, interval: 5m{secret}}}
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImagePolicy
+metadata: {{name: app}}
+spec:
+  imageRepositoryRef: {{name: app}}
+  policy: {{semver: {{range: ">=1.0.0"}}}}
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageUpdateAutomation
+metadata: {{name: app}}
+spec:
+  interval: 10m
+  sourceRef: {{kind: GitRepository, name: fleet}}
+  git:
+    push: {{branch: main}}
+    commit:
+      author: {{email: bot@example.org, name: bot}}{signing}
+"#,
+            registry = self.registry
+        )
+    }
+}
+
 fn artifact_dir(content: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("configmap.yaml"), content).unwrap();
@@ -454,37 +502,12 @@ async fn a_push_that_loses_the_race_lands_on_top_of_the_winner() {
             git(other.path(), &["commit", "-q", "-m", "someone else"]);
             git(other.path(), &["push", "-q", "origin", "HEAD:main"]);
         });
-        apply_yaml(
-            &client,
-            &ns,
-            &format!(
-                r#"
-apiVersion: image.toolkit.fluxcd.io/v1
-kind: ImageRepository
-metadata: {{name: app}}
-spec: {{image: {}/app, interval: 5m}}
----
-apiVersion: image.toolkit.fluxcd.io/v1
-kind: ImagePolicy
-metadata: {{name: app}}
-spec:
-  imageRepositoryRef: {{name: app}}
-  policy: {{semver: {{range: ">=1.0.0"}}}}
----
-apiVersion: image.toolkit.fluxcd.io/v1
-kind: ImageUpdateAutomation
-metadata: {{name: app}}
-spec:
-  interval: 10m
-  sourceRef: {{kind: GitRepository, name: fleet}}
-  git:
-    push: {{branch: main}}
-    commit: {{author: {{email: bot@example.org, name: bot}}}}
-"#,
-                registry.addr
-            ),
-        )
-        .await;
+        let objects = AppAutomation {
+            registry: &registry.addr,
+            pull_secret: None,
+            signing_key: None,
+        };
+        apply_yaml(&client, &ns, &objects.yaml()).await;
         let automations: Api<ImageUpdateAutomation> = Api::namespaced(client.clone(), &ns);
         let status = automation_where(&automations, "app", "pushed after the race", pushed).await;
         let commit = status.last_push_commit.unwrap();
@@ -564,39 +587,12 @@ async fn registry_credentials_and_git_over_ssh_with_a_signed_commit() {
             Some("ssh"),
         )
         .await;
-        apply_yaml(
-            &client,
-            &ns,
-            &format!(
-                r#"
-apiVersion: image.toolkit.fluxcd.io/v1
-kind: ImageRepository
-metadata: {{name: app}}
-spec: {{image: {}/app, interval: 5m, secretRef: {{name: regcred}}}}
----
-apiVersion: image.toolkit.fluxcd.io/v1
-kind: ImagePolicy
-metadata: {{name: app}}
-spec:
-  imageRepositoryRef: {{name: app}}
-  policy: {{semver: {{range: ">=1.0.0"}}}}
----
-apiVersion: image.toolkit.fluxcd.io/v1
-kind: ImageUpdateAutomation
-metadata: {{name: app}}
-spec:
-  interval: 10m
-  sourceRef: {{kind: GitRepository, name: fleet}}
-  git:
-    push: {{branch: main}}
-    commit:
-      author: {{email: bot@example.org, name: bot}}
-      signingKey: {{secretRef: {{name: signing}}, type: ssh}}
-"#,
-                registry.addr
-            ),
-        )
-        .await;
+        let objects = AppAutomation {
+            registry: &registry.addr,
+            pull_secret: Some("regcred"),
+            signing_key: Some("signing"),
+        };
+        apply_yaml(&client, &ns, &objects.yaml()).await;
         let repositories: Api<ImageRepository> = Api::namespaced(client.clone(), &ns);
         let scanned = wait_for(
             "the private repository scanned",

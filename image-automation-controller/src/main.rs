@@ -19,12 +19,10 @@ use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, controller, reflector, watcher};
 use runtime::events::Recorder;
-use runtime::metrics::Metrics;
+
 use runtime::reconciler::{Shared, error_policy, reconcile};
 use runtime::requeue::Backoff;
-use runtime::{
-    CommonArgs, init_logging, listen_addr, serve_health, serve_metrics, shutdown_signal,
-};
+use runtime::{CommonArgs, shutdown_signal};
 
 use crate::automation::Context;
 
@@ -85,16 +83,14 @@ fn automations_of_policy(
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    init_logging(&args.common);
-    let (_, client) = runtime::connect(&args.common)
+    let runtime::Started {
+        client,
+        metrics,
+        mut leadership,
+        ..
+    } = runtime::start(&args.common, CONTROLLER)
         .await
         .map_err(anyhow::Error::msg)?;
-    let metrics = Metrics::new();
-    let health_addr = listen_addr(&args.common.health_addr).map_err(anyhow::Error::msg)?;
-    let metrics_addr = listen_addr(&args.common.metrics_addr).map_err(anyhow::Error::msg)?;
-    tokio::spawn(serve_health(health_addr));
-    tokio::spawn(serve_metrics(metrics_addr, metrics.clone()));
-    let mut leadership = runtime::leadership(client.clone(), &args.common, CONTROLLER).await;
 
     let ctx = Arc::new(Context {
         shared: Shared {

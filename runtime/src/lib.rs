@@ -217,6 +217,35 @@ async fn patch_finalizers<K: Object>(
     .map(|_| ())
 }
 
+/// A started controller process: its client, metrics, and lease.
+pub struct Started {
+    pub config: kube::Config,
+    pub client: kube::Client,
+    pub metrics: metrics::Metrics,
+    /// Held while leading, when `--enable-leader-election` is set.
+    pub leadership: Option<leader::Leadership>,
+}
+
+/// Starts a controller process the way every controller starts: logging, the cluster
+/// client, the health and metrics endpoints, then the lease (waiting for it when leader
+/// election is on).
+pub async fn start(args: &CommonArgs, controller: &str) -> Result<Started, String> {
+    init_logging(args);
+    let (config, client) = connect(args).await?;
+    let metrics = metrics::Metrics::new();
+    let health_addr = listen_addr(&args.health_addr)?;
+    let metrics_addr = listen_addr(&args.metrics_addr)?;
+    tokio::spawn(serve_health(health_addr));
+    tokio::spawn(serve_metrics(metrics_addr, metrics.clone()));
+    let leadership = leadership(client.clone(), args, controller).await;
+    Ok(Started {
+        config,
+        client,
+        metrics,
+        leadership,
+    })
+}
+
 /// The client configuration (`kube_config`) and a client built from it.
 pub async fn connect(args: &CommonArgs) -> Result<(kube::Config, kube::Client), String> {
     let config = kube_config(args).await?;
