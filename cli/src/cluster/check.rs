@@ -68,7 +68,10 @@ async fn check_controllers(client: &Client, namespace: &str) -> anyhow::Result<b
     for name in [
         "source-controller",
         "kustomize-controller",
+        "helm-controller",
         "notification-controller",
+        "image-reflector-controller",
+        "image-automation-controller",
     ] {
         let Some(deployment) = deployments.get_opt(name).await? else {
             ui::failure(format!(
