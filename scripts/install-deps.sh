@@ -20,6 +20,7 @@ debs=(
   golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev
   git               # the Git servers of the end-to-end tests (http-backend) and their repositories
   openssh-client openssh-server   # ssh-keygen, and sshd serving Git over ssh:// in the tests
+  gnupg             # OpenPGP keys and signatures the Git tests check ours against
 )
 
 missing=()

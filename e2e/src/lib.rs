@@ -9,6 +9,7 @@ pub mod controllers;
 pub mod cosign;
 pub mod fields;
 pub mod git_server;
+pub mod gpg;
 pub mod process;
 pub mod proxy;
 pub mod registry;

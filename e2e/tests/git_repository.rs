@@ -11,6 +11,7 @@ use e2e::cluster::{FIELD_MANAGER, apply, events_for, wait_for, with_temp_ns};
 use e2e::commit_status::CommitStatusApi;
 use e2e::controllers::{KustomizeController, NotificationController, SourceController};
 use e2e::git_server::{GitAuth, GitServer, git};
+use e2e::gpg::GpgKey;
 use e2e::registry::sha256;
 use e2e::ssh_server::{KeyPair, SshServer};
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -363,6 +364,67 @@ async fn ssh_signed_commits_are_verified_and_unsigned_ones_refused_with_nothing_
             status.artifact.unwrap().revision,
             format!("main@sha1:{signed}"),
             "nothing new stored"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn openpgp_signed_commits_are_verified_with_the_key_ring_of_the_secret() {
+    with_temp_ns(|client, ns| async move {
+        let server = GitServer::start(GitAuth::Anonymous).await;
+        let _source = SourceController::start(&ns, None);
+        let key = GpgKey::generate("signer@example.org");
+        let repo = server.create_repo("pgp");
+        std::fs::write(repo.path().join("configmap.yaml"), CONFIG_MAP).unwrap();
+        git(repo.path(), &["add", "-A"]);
+        let signed = std::process::Command::new("git")
+            .args([
+                "-c",
+                "user.name=Signer",
+                "-c",
+                "user.email=signer@example.org",
+            ])
+            .args([
+                "-c",
+                "user.signingkey=signer@example.org",
+                "commit",
+                "-q",
+                "-S",
+                "-m",
+                "signed",
+            ])
+            .current_dir(repo.path())
+            .env("GNUPGHOME", key.home.path())
+            .status()
+            .unwrap();
+        assert!(signed.success());
+        let signed = repo.head();
+        repo.push(&["main"]);
+        secret(&client, &ns, "signers", &[("signer.asc", &key.public)]).await;
+        let api = git_repository(
+            &client,
+            &ns,
+            "pgp",
+            json!({
+                "url": server.url("pgp"), "interval": "10m", "ref": {"branch": "main"},
+                "verify": {"mode": "HEAD", "secretRef": {"name": "signers"}},
+            }),
+        )
+        .await;
+        let status = status_where(
+            &api,
+            "pgp",
+            "verified",
+            ready_at(format!("main@sha1:{signed}")),
+        )
+        .await;
+        assert_eq!(
+            condition(&status, "SourceVerified").unwrap().message,
+            format!(
+                "verified signature of\n\t- commit '{signed}' with key '{}'",
+                key.key_id
+            )
         );
     })
     .await;

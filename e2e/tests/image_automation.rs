@@ -20,8 +20,10 @@ use e2e::controllers::{
     SourceController,
 };
 use e2e::git_server::{GitAuth, GitServer, Repo, git};
+use e2e::gpg::GpgKey;
 use e2e::registry::Registry;
 use e2e::ssh_server::{KeyPair, SshServer};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
@@ -79,6 +81,21 @@ spec:
 "#;
 
 /// The Helm OCI objects as they sit in Git, the chart version marked.
+/// The bootstrap layout's other half: a Kustomization applying what the OCIRepository serves.
+const KUSTOMIZATION_IN_GIT: &str = r#"apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: podinfo
+  namespace: <ns>
+spec:
+  interval: 10m
+  prune: true
+  targetNamespace: <ns>
+  sourceRef:
+    kind: OCIRepository
+    name: podinfo
+"#;
+
 const HELM_RELEASE_IN_GIT: &str = r#"apiVersion: source.toolkit.fluxcd.io/v1beta2
 kind: HelmRepository
 metadata: {name: podinfo, namespace: <ns>}
@@ -199,7 +216,8 @@ async fn git_repository(client: &Client, ns: &str, name: &str, url: &str, secret
 struct AppAutomation<'a> {
     registry: &'a str,
     pull_secret: Option<&'a str>,
-    signing_key: Option<&'a str>,
+    /// The Secret and type (`ssh`, `gpg`) of the signing key.
+    signing_key: Option<(&'a str, &'a str)>,
 }
 
 impl AppAutomation<'_> {
@@ -210,7 +228,7 @@ impl AppAutomation<'_> {
             .unwrap_or_default();
         let signing = self
             .signing_key
-            .map(|s| format!("\n      signingKey: {{secretRef: {{name: {s}}}, type: ssh}}"))
+            .map(|(s, t)| format!("\n      signingKey: {{secretRef: {{name: {s}}}, type: {t}}}"))
             .unwrap_or_default();
         format!(
             r#"
@@ -272,7 +290,16 @@ async fn the_seed_automation_bumps_an_oci_tag_in_git_and_the_cluster_follows() {
 
         let repo = server.create_repo("fleet");
         let original = filled(OCI_REPOSITORY_IN_GIT, &ns, &registry);
-        repo.commit(&[("clusters/my-cluster/podinfo.yaml", &original)], "podinfo");
+        // The bootstrap layout: the cluster directory holds the OCIRepository and a
+        // Kustomization applying it.
+        let kustomization = filled(KUSTOMIZATION_IN_GIT, &ns, &registry);
+        repo.commit(
+            &[
+                ("clusters/my-cluster/podinfo.yaml", &original),
+                ("clusters/my-cluster/podinfo-kustomization.yaml", &kustomization),
+            ],
+            "podinfo",
+        );
         repo.push(&["main"]);
         git_repository(&client, &ns, "flux-system", &server.url("fleet"), None).await;
         apply(&client, &ns, json!({
@@ -297,6 +324,19 @@ async fn the_seed_automation_bumps_an_oci_tag_in_git_and_the_cluster_follows() {
         })
         .await
         .unwrap();
+        let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+        let version = || {
+            let config_maps = config_maps.clone();
+            async move {
+                Ok(config_maps
+                    .get_opt("podinfo")
+                    .await?
+                    .and_then(|c| c.data?.get("version").cloned()))
+            }
+        };
+        wait_for("podinfo 6.1.0 applied", WAIT, version, |v| v.as_deref() == Some("6.1.0"))
+            .await
+            .unwrap();
 
         // The seed, exactly as users write it.
         apply_yaml(&client, &ns, &filled(SEED, &ns, &registry)).await;
@@ -354,6 +394,9 @@ async fn the_seed_automation_bumps_an_oci_tag_in_git_and_the_cluster_follows() {
         })
         .await
         .unwrap();
+        wait_for("podinfo 6.1.1 applied", WAIT, version, |v| v.as_deref() == Some("6.1.1"))
+            .await
+            .unwrap();
 
         // Nothing new: nothing committed.
         request_reconcile(&automations, "flux-system").await;
@@ -502,10 +545,22 @@ async fn a_push_that_loses_the_race_lands_on_top_of_the_winner() {
             git(other.path(), &["commit", "-q", "-m", "someone else"]);
             git(other.path(), &["push", "-q", "origin", "HEAD:main"]);
         });
+        // Commits signed with an OpenPGP key, made by the real gpg.
+        let key = GpgKey::generate("bot@example.org");
+        apply(
+            &client,
+            &ns,
+            json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "gpg", "namespace": ns},
+                "stringData": {"git.asc": key.secret},
+            }),
+        )
+        .await;
         let objects = AppAutomation {
             registry: &registry.addr,
             pull_secret: None,
-            signing_key: None,
+            signing_key: Some(("gpg", "gpg")),
         };
         apply_yaml(&client, &ns, &objects.yaml()).await;
         let automations: Api<ImageUpdateAutomation> = Api::namespaced(client.clone(), &ns);
@@ -520,6 +575,17 @@ async fn a_push_that_loses_the_race_lands_on_top_of_the_winner() {
         assert_eq!(
             repo.git(&["show", "origin/main:apps/app.yaml"]),
             original.replace("tag: 1.0.0 #", "tag: 1.0.1 #")
+        );
+        let verified = std::process::Command::new("git")
+            .args(["verify-commit", &commit])
+            .current_dir(repo.path())
+            .env("GNUPGHOME", key.home.path())
+            .output()
+            .unwrap();
+        assert!(
+            verified.status.success(),
+            "{}",
+            String::from_utf8_lossy(&verified.stderr)
         );
         assert!(
             automation.process.logs().contains("push rejected"),
@@ -590,7 +656,7 @@ async fn registry_credentials_and_git_over_ssh_with_a_signed_commit() {
         let objects = AppAutomation {
             registry: &registry.addr,
             pull_secret: Some("regcred"),
-            signing_key: Some("signing"),
+            signing_key: Some(("signing", "ssh")),
         };
         apply_yaml(&client, &ns, &objects.yaml()).await;
         let repositories: Api<ImageRepository> = Api::namespaced(client.clone(), &ns);

@@ -1,7 +1,9 @@
-//! SSH signatures (SSHSIG, namespace `git`) of commits and tags: checked against authorized
-//! keys, as `git verify-commit` does with `gpg.format=ssh`, and made with a private key, as
-//! `git commit -S` does.
+//! Signatures of commits and tags, as `git verify-commit` and `git commit -S` deal with them:
+//! SSH signatures (SSHSIG, namespace `git`, `gpg.format=ssh`) and OpenPGP detached signatures
+//! (rPGP, in process: no `gpg` binary), checked against the keys a Secret holds and made with
+//! a private key.
 
+pub use pgp::composed::SignedPublicKey as PgpPublicKey;
 pub use ssh_key::PublicKey;
 use ssh_key::{HashAlg, LineEnding, PrivateKey, SshSig};
 
@@ -81,5 +83,87 @@ impl crate::Signer for SshSigner {
             .sign("git", HashAlg::Sha512, commit)
             .map_err(|e| e.to_string())?;
         signature.to_pem(LineEnding::LF).map_err(|e| e.to_string())
+    }
+}
+
+/// The OpenPGP public keys in an armored key block (one or more keys).
+pub fn parse_pgp_keys(text: &str) -> Result<Vec<PgpPublicKey>, String> {
+    use pgp::composed::Deserializable;
+    let (keys, _) = pgp::composed::SignedPublicKey::from_armor_many(std::io::Cursor::new(text))
+        .map_err(|e| format!("unable to read the OpenPGP key ring: {e}"))?;
+    keys.collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("unable to read the OpenPGP key ring: {e}"))
+}
+
+/// Verifies an OpenPGP signature with any of `keys` (their primary keys or subkeys); returns
+/// the ID of the key that made it, as Flux names it (16 upper-case hex digits).
+pub fn verify_pgp(signed: &Signed, keys: &[PgpPublicKey]) -> Result<String, String> {
+    use pgp::composed::{Deserializable, DetachedSignature};
+    use pgp::types::KeyDetails;
+    let (signature, _) =
+        DetachedSignature::from_armor_single(std::io::Cursor::new(signed.signature.trim()))
+            .map_err(|e| format!("unable to parse the OpenPGP signature: {e}"))?;
+    for key in keys {
+        if signature.verify(&key.primary_key, &signed.payload).is_ok() {
+            return Ok(key_id(key.primary_key.legacy_key_id().as_ref()));
+        }
+        for subkey in &key.public_subkeys {
+            if signature.verify(&subkey.key, &signed.payload).is_ok() {
+                return Ok(key_id(subkey.key.legacy_key_id().as_ref()));
+            }
+        }
+    }
+    Err("no matching key found for the signature".to_owned())
+}
+
+fn key_id(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// Signs commits with an OpenPGP secret key (`git.asc`, as Flux reads it).
+pub struct PgpSigner {
+    key: pgp::composed::SignedSecretKey,
+    passphrase: pgp::types::Password,
+}
+
+impl PgpSigner {
+    /// From an armored secret key block holding exactly one key.
+    pub fn from_armored(text: &str, passphrase: Option<&str>) -> Result<Self, String> {
+        use pgp::composed::Deserializable;
+        let (keys, _) = pgp::composed::SignedSecretKey::from_armor_many(std::io::Cursor::new(text))
+            .map_err(|e| format!("unable to read the OpenPGP secret key: {e}"))?;
+        let mut keys = keys
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("unable to read the OpenPGP secret key: {e}"))?;
+        if keys.len() != 1 {
+            return Err(format!(
+                "expected exactly one OpenPGP secret key, found {}",
+                keys.len()
+            ));
+        }
+        let passphrase =
+            passphrase.map_or_else(pgp::types::Password::empty, pgp::types::Password::from);
+        Ok(Self {
+            key: keys.remove(0),
+            passphrase,
+        })
+    }
+}
+
+impl crate::Signer for PgpSigner {
+    fn sign(&self, commit: &[u8]) -> Result<String, String> {
+        use pgp::composed::{ArmorOptions, DetachedSignature};
+        use pgp::crypto::hash::HashAlgorithm;
+        let signature = DetachedSignature::sign_binary_data(
+            rand::thread_rng(),
+            &self.key.primary_key,
+            &self.passphrase,
+            HashAlgorithm::Sha256,
+            commit,
+        )
+        .map_err(|e| format!("unable to sign with the OpenPGP key: {e}"))?;
+        signature
+            .to_armored_string(ArmorOptions::default())
+            .map_err(|e| e.to_string())
     }
 }

@@ -207,3 +207,130 @@ fn ssh_signed_commits_verify_with_the_public_key() {
         String::from_utf8_lossy(&verified.stderr)
     );
 }
+
+/// A GnuPG home with one ed25519 signing key for `bot@example.org`, made by the real gpg.
+fn gpg_home(root: &Path) -> std::path::PathBuf {
+    let home = root.join("gnupg");
+    std::fs::create_dir_all(&home).unwrap();
+    let gpg = |args: &[&str]| {
+        let output = Command::new("gpg")
+            .arg("--homedir")
+            .arg(&home)
+            .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
+            .args(args)
+            .output()
+            .expect("gpg runs");
+        assert!(
+            output.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    gpg(&[
+        "--quick-gen-key",
+        "Bot <bot@example.org>",
+        "ed25519",
+        "sign",
+        "never",
+    ]);
+    std::fs::write(
+        root.join("secret.asc"),
+        gpg(&["--armor", "--export-secret-keys", "bot@example.org"]),
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("public.asc"),
+        gpg(&["--armor", "--export", "bot@example.org"]),
+    )
+    .unwrap();
+    home
+}
+
+#[test]
+fn openpgp_signed_commits_verify_both_ways_with_gnupg() {
+    let root = tempfile::tempdir().unwrap();
+    let url = origin(root.path());
+    let home = gpg_home(root.path());
+    let signer = git::signature::PgpSigner::from_armored(
+        &std::fs::read_to_string(root.path().join("secret.asc")).unwrap(),
+        None,
+    )
+    .unwrap();
+    let work = root.path().join("work");
+    let mut copy = WorkingCopy::clone(
+        &remote(&url),
+        Want::Ref("refs/heads/main"),
+        "main",
+        &work,
+        false,
+    )
+    .unwrap();
+    std::fs::write(copy.dir().join("app.yaml"), "tag: 1.0.1\n").unwrap();
+    let ours = copy
+        .commit(&author(), "signed with OpenPGP", Some(&signer))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        copy.push("refs/heads/main:refs/heads/main", &[]).unwrap(),
+        Pushed::Accepted
+    );
+
+    // gpg accepts our signature.
+    let bare = root.path().join("origin.git");
+    let verified = Command::new("git")
+        .args(["--git-dir", bare.to_str().unwrap(), "verify-commit", &ours])
+        .env("GNUPGHOME", &home)
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+
+    // And we accept gpg's: a commit signed by `git commit -S`, checked against the public key.
+    let seed = root.path().join("seed");
+    run_git(&seed, &["pull", "-q", "origin", "main"]);
+    std::fs::write(seed.join("app.yaml"), "tag: 1.0.2\n").unwrap();
+    run_git(&seed, &["add", "."]);
+    let signed = Command::new("git")
+        .args([
+            "-c",
+            "user.name=Bot",
+            "-c",
+            "user.email=bot@example.org",
+            "-c",
+            "user.signingkey=bot@example.org",
+        ])
+        .args(["commit", "-q", "-S", "-m", "signed by gpg"])
+        .current_dir(&seed)
+        .env("GNUPGHOME", &home)
+        .output()
+        .unwrap();
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let head = run_git(&seed, &["rev-parse", "HEAD"]);
+    let repo = git2::Repository::open(&seed).unwrap();
+    let (signature, payload) = repo
+        .extract_signature(&git2::Oid::from_str(&head).unwrap(), None)
+        .unwrap();
+    let signed = git::Signed {
+        signature: String::from_utf8(signature.to_vec()).unwrap(),
+        payload: payload.to_vec(),
+    };
+    let keys = git::signature::parse_pgp_keys(
+        &std::fs::read_to_string(root.path().join("public.asc")).unwrap(),
+    )
+    .unwrap();
+    let key_id = git::signature::verify_pgp(&signed, &keys).unwrap();
+    assert_eq!(key_id.len(), 16);
+    let tampered = git::Signed {
+        payload: [signed.payload.as_slice(), b"x"].concat(),
+        ..signed
+    };
+    assert!(git::signature::verify_pgp(&tampered, &keys).is_err());
+}

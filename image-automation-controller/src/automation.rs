@@ -384,10 +384,19 @@ impl Context {
                         .map_err(failed)?;
                 Ok(Some(Box::new(signer)))
             }
-            SigningKeyType::Gpg => Err(Failure::stalled(
-                reason::INVALID_SOURCE_CONFIGURATION,
-                "OpenPGP signing keys are not supported yet; use 'type: ssh' signing keys",
-            )),
+            SigningKeyType::Gpg => {
+                let armored = text("git.asc").ok_or_else(|| {
+                    failed(format!(
+                        "signing key secret '{namespace}/{name}' has no 'git.asc' field"
+                    ))
+                })?;
+                let signer = git::signature::PgpSigner::from_armored(
+                    &armored,
+                    text("passphrase").as_deref(),
+                )
+                .map_err(failed)?;
+                Ok(Some(Box::new(signer)))
+            }
         }
     }
 }

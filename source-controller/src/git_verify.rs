@@ -1,5 +1,5 @@
 //! `spec.verify` of a GitRepository: the checked-out commit's (and with `Tag` modes, the
-//! tag's) SSH signature checked against the `*.sshpub` keys of `verify.secretRef`. A failed
+//! tag's) SSH or OpenPGP signature checked against the keys of `verify.secretRef`. A failed
 //! check ends the reconcile before anything is stored.
 
 use api::meta::reason;
@@ -45,16 +45,24 @@ pub async fn reconcile(
                 format!("failed to get secret '{namespace}/{secret_name}': secret not found"),
             )
         })?;
-    let mut ssh_keys = Vec::new();
-    for (key, value) in data.iter().filter(|(key, _)| key.ends_with(".sshpub")) {
+    // As Flux reads the Secret: `*.sshpub` values are SSH keys, every other value an
+    // armored OpenPGP key ring.
+    let mut keys = Keys::default();
+    for (key, value) in data.iter() {
         let text = String::from_utf8_lossy(&value.0);
-        let parsed = signature::parse_authorized_keys(&text).map_err(|e| {
+        let invalid = |e: String| {
             refused(
                 reasons::VERIFICATION_ERROR,
                 format!("invalid key '{key}' in secret '{namespace}/{secret_name}': {e}"),
             )
-        })?;
-        ssh_keys.extend(parsed);
+        };
+        if key.ends_with(".sshpub") {
+            keys.ssh
+                .extend(signature::parse_authorized_keys(&text).map_err(invalid)?);
+        } else {
+            keys.pgp
+                .extend(signature::parse_pgp_keys(&text).map_err(invalid)?);
+        }
     }
     let mut verified = Vec::new();
     if verify.mode.verifies_tag() {
@@ -73,7 +81,7 @@ pub async fn reconcile(
             }
             Some(Some(signed)) => signed,
         };
-        let key = check(tag, &ssh_keys).map_err(|e| {
+        let key = check(tag, &keys).map_err(|e| {
             refused(
                 reasons::INVALID_TAG_SIGNATURE,
                 format!("signature verification of tag failed: {e}"),
@@ -91,7 +99,7 @@ pub async fn reconcile(
                 ),
             )
         })?;
-        let key = check(signed, &ssh_keys).map_err(|e| {
+        let key = check(signed, &keys).map_err(|e| {
             refused(
                 reasons::INVALID_COMMIT_SIGNATURE,
                 format!("signature verification of commit '{commit}' failed: {e}"),
@@ -104,10 +112,17 @@ pub async fn reconcile(
     Ok(())
 }
 
-fn check(signed: &Signed, ssh_keys: &[signature::PublicKey]) -> Result<String, String> {
+/// The keys of `verify.secretRef`.
+#[derive(Default)]
+struct Keys {
+    ssh: Vec<signature::PublicKey>,
+    pgp: Vec<signature::PgpPublicKey>,
+}
+
+fn check(signed: &Signed, keys: &Keys) -> Result<String, String> {
     match signature::kind(signed) {
-        SignatureKind::Ssh => signature::verify_ssh(signed, ssh_keys),
-        SignatureKind::Pgp => Err("PGP signatures are not supported by flux-rs yet: sign with an SSH key (gpg.format=ssh)".into()),
+        SignatureKind::Ssh => signature::verify_ssh(signed, &keys.ssh),
+        SignatureKind::Pgp => signature::verify_pgp(signed, &keys.pgp),
         SignatureKind::Unknown => Err("unknown signature format".into()),
     }
 }
