@@ -431,6 +431,89 @@ async fn openpgp_signed_commits_are_verified_with_the_key_ring_of_the_secret() {
 }
 
 #[tokio::test]
+async fn submodules_are_checked_out_at_their_recorded_commits_when_asked() {
+    with_temp_ns(|client, ns| async move {
+        let server = GitServer::start(GitAuth::Basic {
+            username: "flux".into(),
+            password: "pw".into(),
+        })
+        .await;
+        let _source = SourceController::start(&ns, None);
+        let lib = server.create_repo("lib");
+        let pinned = lib.commit(&[("lib.yaml", CONFIG_MAP)], "lib v1");
+        lib.push(&["main"]);
+        // A later commit the submodule does not point at.
+        lib.commit(&[("later.yaml", CONFIG_MAP)], "lib v2");
+        lib.push(&["main"]);
+        let app = server.create_repo("app");
+        app.commit(
+            &[
+                ("app.yaml", CONFIG_MAP),
+                (
+                    ".gitmodules",
+                    "[submodule \"vendor/lib\"]\n\tpath = vendor/lib\n\turl = ../lib.git\n",
+                ),
+            ],
+            "app",
+        );
+        app.git(&[
+            "update-index",
+            "--add",
+            "--cacheinfo",
+            &format!("160000,{pinned},vendor/lib"),
+        ]);
+        app.git(&["commit", "-q", "-m", "vendor lib"]);
+        let head = app.head();
+        app.push(&["main"]);
+        secret(
+            &client,
+            &ns,
+            "auth",
+            &[("username", "flux"), ("password", "pw")],
+        )
+        .await;
+        let spec = |recurse: bool| {
+            json!({"url": server.url("app"), "interval": "10m", "ref": {"branch": "main"},
+            "secretRef": {"name": "auth"}, "recurseSubmodules": recurse})
+        };
+
+        let api = git_repository(&client, &ns, "app", spec(true)).await;
+        let status = status_where(
+            &api,
+            "app",
+            "Ready with the submodule",
+            ready_at(format!("main@sha1:{head}")),
+        )
+        .await;
+        let names = artifact_names(&status);
+        assert!(
+            names.contains(&"vendor/lib/lib.yaml".to_owned()),
+            "{names:?}"
+        );
+        assert!(
+            !names.contains(&"vendor/lib/later.yaml".to_owned()),
+            "the recorded commit, not the branch head: {names:?}"
+        );
+        assert!(status.observed_recurse_submodules);
+
+        let plain = git_repository(&client, &ns, "plain", spec(false)).await;
+        let status = status_where(
+            &plain,
+            "plain",
+            "Ready without",
+            ready_at(format!("main@sha1:{head}")),
+        )
+        .await;
+        assert!(
+            !artifact_names(&status)
+                .iter()
+                .any(|n| n.ends_with("lib.yaml"))
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_kustomization_from_a_git_repository_applies_and_prunes_through_two_commits() {
     with_temp_ns(|client, ns| async move {
         let server = GitServer::start(GitAuth::Anonymous).await;

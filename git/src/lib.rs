@@ -9,6 +9,7 @@
 
 mod known_hosts;
 mod remote;
+mod submodules;
 mod working_copy;
 
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 pub use known_hosts::KnownHosts;
 pub use remote::{checkout, list_refs};
+pub use submodules::checkout_submodules;
 pub use working_copy::{Author, Pushed, Signer, WorkingCopy};
 
 /// How to authenticate to a remote. Its `Debug` names the method only: secrets stay out of
@@ -144,6 +146,8 @@ pub enum GitError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Submodule(String),
     #[error("failed to sign the commit: {0}")]
     Signing(String),
     #[error("{}", .0.message())]

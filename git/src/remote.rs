@@ -75,7 +75,7 @@ pub fn list_refs(remote: &Remote) -> Result<Vec<RemoteRef>, GitError> {
     Ok(refs)
 }
 
-/// Fetches what `want` names into a bare repository at `git_dir` and writes its tree to
+/// Fetches what `want` names into a repository at `git_dir` and writes its tree to
 /// `tree_dir` (only the `sparse` directories when any are given).
 pub fn checkout(
     remote: &Remote,
@@ -84,7 +84,18 @@ pub fn checkout(
     tree_dir: &Path,
     sparse: &[String],
 ) -> Result<CheckedOut, GitError> {
-    let repo = Repository::init_bare(git_dir)?;
+    std::fs::create_dir_all(tree_dir).map_err(|source| GitError::Io {
+        path: tree_dir.to_owned(),
+        source,
+    })?;
+    // A repository whose working tree is `tree_dir` (its `.git` a file pointing at
+    // `git_dir`): libgit2 refuses to check out a tree with submodules from a bare one.
+    let repo = Repository::init_opts(
+        git_dir,
+        git2::RepositoryInitOptions::new()
+            .workdir_path(tree_dir)
+            .no_dotgit_dir(true),
+    )?;
     let mut git_remote = repo.remote_anonymous(&remote.url)?;
     let (refspec, depth) = match want {
         Want::Ref(name) => (format!("+{name}:{WANTED}"), Some(1)),
@@ -130,15 +141,16 @@ pub fn checkout(
         }
     };
     let mut builder = CheckoutBuilder::new();
-    builder.force().update_index(false).target_dir(tree_dir);
+    builder.force().update_index(false);
     for path in sparse {
         builder.path(path.as_str());
     }
-    std::fs::create_dir_all(tree_dir).map_err(|source| GitError::Io {
-        path: tree_dir.to_owned(),
-        source,
-    })?;
     repo.checkout_tree(commit.as_object(), Some(&mut builder))?;
+    // The link to `git_dir` is not part of the content.
+    let link = tree_dir.join(".git");
+    if link.is_file() {
+        std::fs::remove_file(&link).map_err(|source| GitError::Io { path: link, source })?;
+    }
     let missing: Vec<String> = sparse
         .iter()
         .filter(|dir| !tree_dir.join(dir).is_dir())

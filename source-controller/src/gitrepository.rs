@@ -250,14 +250,19 @@ async fn reconcile_source(
     let (git_dir, tree) = (work.path().join("git"), work.path().join("tree"));
     let (fetching, wanted, sparse) = (remote.clone(), target.clone(), sparse_dirs(spec));
     let tree_dir = tree.clone();
+    let recurse = spec.recurse_submodules;
     let checked_out = blocking(move || {
-        git::checkout(
+        let checked_out = git::checkout(
             &fetching,
             wanted.want(),
             &git_dir,
             &tree_dir,
             sparse.as_deref().unwrap_or_default(),
-        )
+        )?;
+        if recurse {
+            git::checkout_submodules(&fetching, &git_dir, &tree_dir, &checked_out.commit)?;
+        }
+        Ok(checked_out)
     })
     .await
     .map_err(|e| match e {
