@@ -260,6 +260,23 @@ spec:
     }
 }
 
+/// The GitRepository `flux-system` of `url` and the Kustomization `flux-system` applying its
+/// `clusters/my-cluster`, as `flux bootstrap` leaves them.
+async fn bootstrap(client: &Client, ns: &str, url: &str) {
+    git_repository(client, ns, "flux-system", url, None).await;
+    apply(
+        client,
+        ns,
+        json!({
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": "flux-system", "namespace": ns},
+            "spec": {"interval": "10m", "path": "./clusters/my-cluster", "prune": true,
+                     "sourceRef": {"kind": "GitRepository", "name": "flux-system"}},
+        }),
+    )
+    .await;
+}
+
 fn artifact_dir(content: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("configmap.yaml"), content).unwrap();
@@ -301,14 +318,7 @@ async fn the_seed_automation_bumps_an_oci_tag_in_git_and_the_cluster_follows() {
             "podinfo",
         );
         repo.push(&["main"]);
-        git_repository(&client, &ns, "flux-system", &server.url("fleet"), None).await;
-        apply(&client, &ns, json!({
-            "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-            "metadata": {"name": "flux-system", "namespace": ns},
-            "spec": {"interval": "10m", "path": "./clusters/my-cluster", "prune": true,
-                     "sourceRef": {"kind": "GitRepository", "name": "flux-system"}},
-        }))
-        .await;
+        bootstrap(&client, &ns, &server.url("fleet")).await;
         let oci: Api<OCIRepository> = Api::namespaced(client.clone(), &ns);
         let serves = || {
             let oci = oci.clone();
@@ -427,18 +437,7 @@ async fn helm_chart_versions_are_bumped_in_git_and_upgraded() {
             "podinfo",
         );
         repo.push(&["main"]);
-        git_repository(&client, &ns, "flux-system", &server.url("fleet"), None).await;
-        apply(
-            &client,
-            &ns,
-            json!({
-                "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-                "metadata": {"name": "flux-system", "namespace": ns},
-                "spec": {"interval": "10m", "path": "./clusters/my-cluster", "prune": true,
-                         "sourceRef": {"kind": "GitRepository", "name": "flux-system"}},
-            }),
-        )
-        .await;
+        bootstrap(&client, &ns, &server.url("fleet")).await;
         let releases: Api<HelmRelease> = Api::namespaced(client.clone(), &ns);
         let released = || {
             let releases = releases.clone();
