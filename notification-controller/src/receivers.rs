@@ -333,8 +333,7 @@ fn default_api_version(kind: &str) -> &'static str {
     match kind {
         "Kustomization" => "kustomize.toolkit.fluxcd.io/v1",
         "HelmRelease" => "helm.toolkit.fluxcd.io/v2",
-        "ImageRepository" | "ImagePolicy" => "image.toolkit.fluxcd.io/v1beta2",
-        "ImageUpdateAutomation" => "image.toolkit.fluxcd.io/v1beta2",
+        "ImageRepository" | "ImagePolicy" | "ImageUpdateAutomation" => "image.toolkit.fluxcd.io/v1",
         _ => "source.toolkit.fluxcd.io/v1",
     }
 }
