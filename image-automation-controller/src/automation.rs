@@ -635,7 +635,7 @@ mod tests {
 
     #[test]
     fn update_paths_stay_inside_the_clone() {
-        let root = Path::new("/work/clone");
+        let root = Path::new("/repository");
         assert_eq!(
             update_dir(root, Some("./clusters/my-cluster")).unwrap(),
             root.join("clusters/my-cluster")

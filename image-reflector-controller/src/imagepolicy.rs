@@ -2,7 +2,6 @@
 //! its `accessFrom`) → policy over the stored tags → digest reflected → `latestRef`.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use api::image::v1::{ImagePolicy, ImagePolicyStatus, ImageRepository};
 use api::image::{DigestReflectionPolicy, ImageRef, reason};
@@ -13,10 +12,9 @@ use kube::api::Api;
 use runtime::conditions::Conditions;
 use runtime::outcome::{Failure, Requeue};
 use runtime::reconciler::{Done, Progress, Reconciler};
-use source_access::registry::AccessSpec;
 
 use crate::Context;
-use crate::imagerepository::parse_image;
+use crate::imagerepository::{ClientError, parse_image};
 use crate::policy::Policy;
 
 /// The `interval`/`digestReflectionPolicy` rules Flux's CRD enforces with CEL.
@@ -155,28 +153,10 @@ impl Context {
                 format!("failed fetching digest of {reference}: {e}"),
             )
         };
-        let namespace = repository.namespace().unwrap_or_default();
-        let access = source_access::registry::resolve(
-            &self.shared.client,
-            &namespace,
-            &AccessSpec::from(&repository.spec),
-            image.url.registry(),
-        )
-        .await
-        .map_err(|e| failed(e.to_string()))?;
-        let timeout = repository
-            .spec
-            .timeout
-            .as_deref()
-            .and_then(|t| api::duration::parse(t).ok())
-            .unwrap_or(Duration::from_secs(60));
         let client = self
-            .registry_clients
-            .client(
-                image.url.registry(),
-                access.client_options(repository.spec.insecure, timeout),
-            )
-            .map_err(|e| failed(e.to_string()))?;
+            .registry_client(repository, &image)
+            .await
+            .map_err(|(ClientError::Access(e) | ClientError::Client(e))| failed(e))?;
         client
             .resolve_digest(&image.url.with_tag(tag))
             .await

@@ -159,6 +159,38 @@ pub fn ready_message(result: &ScanResult) -> String {
     )
 }
 
+/// Why no registry client could be had for an ImageRepository.
+pub enum ClientError {
+    /// Its Secrets or ServiceAccount say nothing usable.
+    Access(String),
+    /// The client could not be built (TLS material, proxy).
+    Client(String),
+}
+
+impl Context {
+    /// The registry client for `repository`'s credentials, certificates, proxy and timeout.
+    pub async fn registry_client(
+        &self,
+        repository: &ImageRepository,
+        image: &Image,
+    ) -> Result<std::sync::Arc<artifacts::oci::RegistryClient>, ClientError> {
+        let access = source_access::registry::resolve(
+            &self.shared.client,
+            &repository.namespace().unwrap_or_default(),
+            &AccessSpec::from(&repository.spec),
+            image.url.registry(),
+        )
+        .await
+        .map_err(|e| ClientError::Access(e.to_string()))?;
+        self.registry_clients
+            .client(
+                image.url.registry(),
+                access.client_options(repository.spec.insecure, timeout(repository)),
+            )
+            .map_err(|e| ClientError::Client(e.to_string()))
+    }
+}
+
 impl Reconciler<ImageRepository> for Context {
     fn shared(&self) -> &runtime::reconciler::Shared {
         &self.shared
@@ -208,29 +240,19 @@ impl Reconciler<ImageRepository> for Context {
         progress
             .reconciling(status, conditions, &format!("scanning: {why}"))
             .await;
-        let access = source_access::registry::resolve(
-            &self.shared.client,
-            &namespace,
-            &AccessSpec::from(&object.spec),
-            image.url.registry(),
-        )
-        .await
-        .map_err(|e| {
-            Failure::retryable(
-                reason::AUTHENTICATION_FAILED,
-                format!("failed to configure authentication options: {e}"),
-            )
-        })?;
         let scan_failed = |e: String| {
             Failure::retryable(reason::READ_OPERATION_FAILED, format!("scan failed: {e}"))
         };
         let client = self
-            .registry_clients
-            .client(
-                image.url.registry(),
-                access.client_options(object.spec.insecure, timeout(object)),
-            )
-            .map_err(|e| scan_failed(e.to_string()))?;
+            .registry_client(object, &image)
+            .await
+            .map_err(|e| match e {
+                ClientError::Access(e) => Failure::retryable(
+                    reason::AUTHENTICATION_FAILED,
+                    format!("failed to configure authentication options: {e}"),
+                ),
+                ClientError::Client(e) => scan_failed(e),
+            })?;
         let listed = client
             .list_tags(&image.url)
             .await
